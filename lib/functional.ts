@@ -1,0 +1,154 @@
+// The op layer: each op is a forward that returns its output plus the context its backward needs, and a
+// backward that consumes that context. Modules hold contexts; a later forward-mode (R-op) pass for
+// Hessian-vector products adds tangent functions beside these without changing them.
+// Callers (the nn modules) have validated shapes and dtypes.
+import { native, type NativeStorage, type NeuronParamsNative } from './native.js';
+import { Tensor, type DType, type Device } from './tensor.js';
+
+function out(shape: readonly number[], like: { dtype: DType; device: Device }): Tensor {
+  return Tensor.empty(shape, like.dtype, like.device);
+}
+
+// ---- conv2d -------------------------------------------------------------------------------------------
+
+export interface Conv2dGeometry {
+  stride: number;
+  padding: number;
+}
+
+export function conv2dDims(x: Tensor, weight: Tensor, g: Conv2dGeometry): number[] {
+  const [n, cin, h, w] = x.shape as [number, number, number, number];
+  const [cout, , kh, kw] = weight.shape as [number, number, number, number];
+  return [n, cin, h, w, cout, kh, kw, g.stride, g.padding];
+}
+
+export function conv2dOutputShape(dims: number[]): number[] {
+  const [n, , h, w, cout, kh, kw, stride, pad] = dims as [number, number, number, number, number, number, number, number, number];
+  return [n, cout, Math.floor((h + 2 * pad - kh) / stride) + 1, Math.floor((w + 2 * pad - kw) / stride) + 1];
+}
+
+export function conv2dForward(x: Tensor, weight: Tensor, bias: Tensor | null, g: Conv2dGeometry): Tensor {
+  const dims = conv2dDims(x, weight, g);
+  const y = out(conv2dOutputShape(dims), x);
+  native.conv2dForward(x.storage, weight.storage, bias?.storage ?? null, y.storage, dims);
+  return y;
+}
+
+/** Accumulates into dWeight/dBias; returns dx when asked for. */
+export function conv2dBackward(x: Tensor, weight: Tensor, dy: Tensor, g: Conv2dGeometry, dWeight: Tensor | null,
+  dBias: Tensor | null, needInputGrad: boolean): Tensor | null {
+  const dims = conv2dDims(x, weight, g);
+  if (dWeight) native.conv2dBackwardWeight(x.storage, dy.storage, dWeight.storage, dBias?.storage ?? null, dims);
+  if (!needInputGrad) return null;
+  const dx = out(x.shape, x);
+  native.conv2dBackwardInput(dy.storage, weight.storage, dx.storage, dims);
+  return dx;
+}
+
+// ---- linear -------------------------------------------------------------------------------------------
+
+export function linearForward(x2d: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  const [batch, inF] = x2d.shape as [number, number];
+  const outF = weight.shape[0]!;
+  const y = out([batch, outF], x2d);
+  native.linearForward(x2d.storage, weight.storage, bias?.storage ?? null, y.storage, [batch, inF, outF]);
+  return y;
+}
+
+export function linearBackward(x2d: Tensor, weight: Tensor, dy2d: Tensor, dWeight: Tensor | null, dBias: Tensor | null,
+  needInputGrad: boolean): Tensor | null {
+  const [batch, inF] = x2d.shape as [number, number];
+  const dims = [batch, inF, weight.shape[0]!];
+  if (dWeight) native.linearBackwardWeight(x2d.storage, dy2d.storage, dWeight.storage, dBias?.storage ?? null, dims);
+  if (!needInputGrad) return null;
+  const dx = out(x2d.shape, x2d);
+  native.linearBackwardInput(dy2d.storage, weight.storage, dx.storage, dims);
+  return dx;
+}
+
+// ---- batchnorm ----------------------------------------------------------------------------------------
+
+export interface BatchNormContext {
+  x: Tensor;
+  savedMean: Tensor;
+  savedInvStd: Tensor;
+  training: boolean;
+  dims: number[];
+}
+
+export function batchNormForward(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor,
+  training: boolean, momentum: number, eps: number): { y: Tensor; ctx: BatchNormContext } {
+  const [n, c] = x.shape as [number, number];
+  const dims = [n, c, x.size / Math.max(1, n * c)];
+  const y = out(x.shape, x);
+  const savedMean = out([c], x), savedInvStd = out([c], x);
+  native.batchNormForward(x.storage, gamma.storage, beta.storage, runningMean.storage, runningVar.storage, y.storage,
+    savedMean.storage, savedInvStd.storage, dims, training, momentum, eps);
+  return { y, ctx: { x, savedMean, savedInvStd, training, dims } };
+}
+
+export function batchNormBackward(ctx: BatchNormContext, gamma: Tensor, dy: Tensor, dGamma: Tensor, dBeta: Tensor,
+  needInputGrad: boolean): Tensor | null {
+  const dx = needInputGrad ? out(ctx.x.shape, ctx.x) : null;
+  native.batchNormBackward(dy.storage, ctx.x.storage, gamma.storage, ctx.savedMean.storage, ctx.savedInvStd.storage,
+    dx?.storage ?? null, dGamma.storage, dBeta.storage, ctx.dims, ctx.training);
+  return dx;
+}
+
+// ---- max-pool -----------------------------------------------------------------------------------------
+
+export interface MaxPoolContext {
+  inputShape: readonly number[];
+  argmax: NativeStorage; // int32: winning offset inside each input plane
+  dims: number[];
+  dtype: DType;
+  device: Device;
+}
+
+export function maxPool2dForward(x: Tensor, kernel: number, stride: number): { y: Tensor; ctx: MaxPoolContext } {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const dims = [n * c, h, w, kernel, stride];
+  const oh = Math.floor((h - kernel) / stride) + 1, ow = Math.floor((w - kernel) / stride) + 1;
+  const y = out([n, c, oh, ow], x);
+  const argmax = new native.Storage(2, n * c * oh * ow, false);
+  native.maxPool2dForward(x.storage, y.storage, argmax, dims);
+  return { y, ctx: { inputShape: x.shape, argmax, dims, dtype: x.dtype, device: x.device } };
+}
+
+export function maxPool2dBackward(ctx: MaxPoolContext, dy: Tensor): Tensor {
+  const dx = out(ctx.inputShape, ctx);
+  native.maxPool2dBackward(dy.storage, ctx.argmax, dx.storage, ctx.dims);
+  return dx;
+}
+
+// ---- multi-step neurons -------------------------------------------------------------------------------
+
+/** Forward over [T, ...]: returns spikes and the membrane before reset h, all backward needs. */
+export function neuronForward(x: Tensor, params: NeuronParamsNative): { spikes: Tensor; h: Tensor } {
+  const spikes = out(x.shape, x), h = out(x.shape, x);
+  native.neuronForward(x.storage, spikes.storage, h.storage, params);
+  return { spikes, h };
+}
+
+export function neuronBackward(h: Tensor, dSpikes: Tensor, params: NeuronParamsNative): Tensor {
+  const dx = out(h.shape, h);
+  native.neuronBackward(dSpikes.storage, h.storage, dx.storage, params);
+  return dx;
+}
+
+// ---- time axis ----------------------------------------------------------------------------------------
+
+/** [N, ...] -> [T, N, ...], each step a copy times scale. */
+export function repeatOverTime(x: Tensor, steps: number, scale = 1): Tensor {
+  const y = out([steps, ...x.shape], x);
+  native.repeatLeading(x.storage, y.storage, [steps, x.size], scale);
+  return y;
+}
+
+/** [T, N, ...] -> [N, ...], scale times the sum over T (scale 1/T: the mean). */
+export function sumOverTime(x: Tensor, scale = 1): Tensor {
+  const steps = x.shape[0]!;
+  const y = out(x.shape.slice(1), x);
+  native.sumLeading(x.storage, y.storage, [steps, x.size / steps], scale);
+  return y;
+}

@@ -1,0 +1,104 @@
+// The paper's CSNN (ikun-paper.md, "The experiment"), with the PyTorch state-dict names of the reference
+// model (conv_fc.N.*) so checkpoints move between ikun and PyTorch.
+import { checkInteger, checkKnownKeys, checkOptionsObject, checkOneOf, describe, fail } from './errors.js';
+import * as F from './functional.js';
+import { BatchNorm2d, Conv2d, Flatten, IFNode, LIFNode, Linear, MaxPool2d, Module, Sequential } from './nn/index.js';
+import { Surrogate, atan } from './surrogate.js';
+import { Tensor, checkDType, checkDevice, formatShape, type DType, type Device } from './tensor.js';
+
+export interface CSNNOptions {
+  /** Channels c of both convolutions (paper: 128). */
+  channels?: number;
+  /** Time steps (paper: 4). */
+  T?: number;
+  neuron?: 'if' | 'lif';
+  surrogate?: Surrogate;
+  dtype?: DType;
+  device?: Device;
+}
+
+/**
+ * Conv(1,c,3,p1)-BN-IF-Pool2, Conv(c,c,3,p1)-BN-IF-Pool2, Flatten, Linear(49c,16c)-IF, Linear(16c,10)-IF,
+ * no biases. Input [N, 1, 28, 28] repeated over T; output the firing rate [N, 10].
+ */
+export class CSNN extends Module {
+  readonly channels: number;
+  readonly T: number;
+  readonly dtype: DType;
+  readonly device: Device;
+  readonly conv_fc: Sequential;
+  private saved: { outShape: readonly number[]; spikes: Tensor; repeated: Tensor } | null = null;
+
+  constructor(options: CSNNOptions = {}) {
+    super();
+    const o = checkOptionsObject('models.csnn options', options);
+    checkKnownKeys('models.csnn options', o, ['channels', 'T', 'neuron', 'surrogate', 'dtype', 'device']);
+    this.channels = o.channels === undefined ? 128 : checkInteger('models.csnn: channels', o.channels, 1);
+    this.T = o.T === undefined ? 4 : checkInteger('models.csnn: T', o.T, 1);
+    const neuron = o.neuron === undefined ? 'if' : checkOneOf('models.csnn: neuron', o.neuron, ['if', 'lif'] as const);
+    if (o.surrogate !== undefined && !(o.surrogate instanceof Surrogate))
+      fail(`models.csnn: surrogate must be made by ikun's surrogate module (e.g. surrogate.atan({ alpha: 2 })), got ${describe(o.surrogate)}`);
+    const surrogate = (o.surrogate as Surrogate | undefined) ?? atan({ alpha: 2 });
+    this.dtype = o.dtype === undefined ? 'float32' : checkDType('models.csnn: dtype', o.dtype);
+    this.device = o.device === undefined ? 'cpu' : checkDevice('models.csnn: device', o.device);
+    const c = this.channels;
+    const f = { dtype: this.dtype, device: this.device };
+    const spiking = (): Module => (neuron === 'if' ? new IFNode({ surrogate }) : new LIFNode({ surrogate }));
+    this.conv_fc = this.registerModule('conv_fc', new Sequential(
+      new Conv2d(1, c, 3, { padding: 1, bias: false, ...f }),
+      new BatchNorm2d(c, f),
+      spiking(),
+      new MaxPool2d(2),
+      new Conv2d(c, c, 3, { padding: 1, bias: false, ...f }),
+      new BatchNorm2d(c, f),
+      spiking(),
+      new MaxPool2d(2),
+      new Flatten({ startDim: 2 }),
+      new Linear(c * 7 * 7, c * 4 * 4, { bias: false, ...f }),
+      spiking(),
+      new Linear(c * 4 * 4, 10, { bias: false, ...f }),
+      spiking(),
+    ));
+  }
+
+  /** x: [N, 1, 28, 28] static images; returns the firing rate [N, 10]. Starts from reset membranes. */
+  forward(x: Tensor): Tensor {
+    if (!(x instanceof Tensor)) fail(`CSNN.forward: input must be a Tensor [N, 1, 28, 28], got ${describe(x)}`);
+    x.checkAlive('CSNN.forward');
+    if (x.rank !== 4 || x.shape[1] !== 1 || x.shape[2] !== 28 || x.shape[3] !== 28)
+      fail(`CSNN.forward: input must have shape [N, 1, 28, 28], got ${formatShape(x.shape)}`);
+    if (x.dtype !== this.dtype) fail(`CSNN.forward: input dtype is ${x.dtype} but the model is ${this.dtype}`);
+    if (x.shape[0] === 0) fail('CSNN.forward: the batch is empty');
+    this.saved?.repeated.dispose();
+    const repeated = F.repeatOverTime(x, this.T);
+    const spikes = this.conv_fc.forward(repeated);
+    const rate = F.sumOverTime(spikes, 1 / this.T);
+    this.saved = { outShape: rate.shape, spikes, repeated };
+    return rate;
+  }
+
+  backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null {
+    const dRate = this.checkGradOut(gradOut, this.saved?.outShape, this.dtype);
+    const dSpikes = F.repeatOverTime(dRate, this.T, 1 / this.T);
+    const dRepeated = this.conv_fc.backwardImpl(dSpikes, needInputGrad);
+    dSpikes.dispose();
+    if (!dRepeated) return null;
+    const dx = F.sumOverTime(dRepeated);
+    dRepeated.dispose();
+    return dx;
+  }
+
+  /** The spiking layers in order, with the spikes of the last forward (for firing-rate metrics). */
+  spikingLayers(): Array<[string, IFNode | LIFNode]> {
+    return this.namedModules().filter((e): e is [string, IFNode | LIFNode] => e[1] instanceof IFNode || e[1] instanceof LIFNode);
+  }
+
+  protected override clearState(): void {
+    this.saved?.repeated.dispose();
+    this.saved = null;
+  }
+}
+
+export function csnn(options: CSNNOptions = {}): CSNN {
+  return new CSNN(options);
+}

@@ -1,0 +1,128 @@
+// Containers and the time-axis layers that turn a static input into a multi-step one and back.
+import * as F from '../functional.js';
+import { checkInteger, describe } from '../errors.js';
+import { Tensor } from '../tensor.js';
+import { Module } from './module.js';
+import { fail, formatShapeOf } from './util.js';
+
+/** Runs children in order; they are named '0', '1', ... as in PyTorch. */
+export class Sequential extends Module {
+  private readonly layers: Module[];
+  private intermediates: Tensor[] = [];
+  private lastInput: Tensor | null = null;
+  private lastOutput: Tensor | null = null;
+
+  constructor(...layers: Module[]) {
+    super();
+    layers.forEach((m, i) => {
+      if (!(m instanceof Module)) fail(`Sequential: argument ${i} must be a Module, got ${describe(m)}`);
+      this.registerModule(String(i), m);
+    });
+    this.layers = layers;
+  }
+
+  get length(): number {
+    return this.layers.length;
+  }
+
+  at(index: number): Module {
+    checkInteger('Sequential.at: index', index, 0, this.layers.length - 1);
+    return this.layers[index]!;
+  }
+
+  forward(x: Tensor): Tensor {
+    this.releaseIntermediates();
+    let y = x;
+    const produced: Tensor[] = [];
+    for (const layer of this.layers) {
+      y = layer.forward(y);
+      produced.push(y);
+    }
+    produced.pop();
+    this.intermediates = produced;
+    this.lastInput = x;
+    this.lastOutput = y;
+    return y;
+  }
+
+  backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null {
+    let grad: Tensor | null = gradOut;
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const next: Tensor | null = this.layers[i]!.backwardImpl(grad!, i > 0 || needInputGrad);
+      // Gradients between layers are ours alone: free them now instead of waiting for the GC.
+      if (grad!.storage !== gradOut.storage && grad!.storage !== next?.storage) grad!.dispose();
+      grad = next;
+      if (!grad) break;
+    }
+    return grad;
+  }
+
+  /** Frees activations of the previous forward that only the children's saved state still refers to. */
+  private releaseIntermediates(): void {
+    const keep = new Set([this.lastInput?.storage, this.lastOutput?.storage]);
+    for (const t of this.intermediates) if (!keep.has(t.storage)) t.dispose();
+    this.intermediates = [];
+  }
+
+  protected override clearState(): void {
+    this.releaseIntermediates();
+    this.lastInput = null;
+    this.lastOutput = null;
+  }
+}
+
+/** Direct encoding: [N, ...] -> [T, N, ...], the same input at every step. */
+export class RepeatOverTime extends Module {
+  readonly steps: number;
+  private inputShape: readonly number[] | null = null;
+  private outShape: readonly number[] | undefined;
+
+  constructor(steps: number) {
+    super();
+    this.steps = checkInteger('RepeatOverTime: steps', steps, 1);
+  }
+
+  forward(x: Tensor): Tensor {
+    if (!(x instanceof Tensor)) fail(`RepeatOverTime.forward: input must be a Tensor, got ${describe(x)}`);
+    x.checkAlive('RepeatOverTime.forward');
+    this.inputShape = x.shape;
+    const y = F.repeatOverTime(x, this.steps);
+    this.outShape = y.shape;
+    return y;
+  }
+
+  backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null {
+    const dy = this.checkGradOut(gradOut, this.outShape, gradOut instanceof Tensor ? gradOut.dtype : 'float32');
+    return needInputGrad ? F.sumOverTime(dy).reshape(this.inputShape!) : null;
+  }
+
+  protected override clearState(): void {
+    this.inputShape = null;
+    this.outShape = undefined;
+  }
+}
+
+/** Firing rate: the mean over T of [T, N, ...] -> [N, ...]. */
+export class MeanOverTime extends Module {
+  private outShape: readonly number[] | undefined;
+  private steps = 0;
+
+  forward(x: Tensor): Tensor {
+    if (!(x instanceof Tensor)) fail(`MeanOverTime.forward: input must be a Tensor, got ${describe(x)}`);
+    x.checkAlive('MeanOverTime.forward');
+    if (x.rank < 2) fail(`MeanOverTime.forward: input must be [T, N, ...], got shape ${formatShapeOf(x.shape)}`);
+    this.steps = x.shape[0]!;
+    const y = F.sumOverTime(x, 1 / this.steps);
+    this.outShape = y.shape;
+    return y;
+  }
+
+  backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null {
+    const dy = this.checkGradOut(gradOut, this.outShape, gradOut instanceof Tensor ? gradOut.dtype : 'float32');
+    return needInputGrad ? F.repeatOverTime(dy, this.steps, 1 / this.steps) : null;
+  }
+
+  protected override clearState(): void {
+    this.outShape = undefined;
+  }
+}

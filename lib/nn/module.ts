@@ -1,0 +1,119 @@
+// Module: the base of every layer and model, named like PyTorch (namedParameters, zeroGrad, train/eval).
+// forward(x) computes and keeps what backward needs; backward(gradOut) returns the input gradient and
+// accumulates parameter gradients into Parameter.grad.
+import { fail, formatShapeOf } from './util.js';
+import { Parameter, Tensor, type DType, type Device } from '../tensor.js';
+
+export abstract class Module {
+  training = true;
+  protected readonly _parameters = new Map<string, Parameter>();
+  protected readonly _buffers = new Map<string, Tensor>();
+  protected readonly _modules = new Map<string, Module>();
+
+  abstract forward(x: Tensor): Tensor;
+
+  /** Gradient with respect to the input of the last forward, given the gradient of its output. */
+  backward(gradOut: Tensor): Tensor {
+    return this.backwardImpl(gradOut, true)!;
+  }
+
+  /** @internal needInputGrad = false lets the first layer of a model skip its input gradient. */
+  abstract backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null;
+
+  /** Drops what the last forward kept (membrane potentials, saved activations). */
+  resetState(): void {
+    this.clearState();
+    for (const m of this._modules.values()) m.resetState();
+  }
+
+  /** @internal */
+  protected clearState(): void {}
+
+  namedParameters(prefix = ''): Array<[string, Parameter]> {
+    const result: Array<[string, Parameter]> = [];
+    for (const [name, p] of this._parameters) result.push([prefix + name, p]);
+    for (const [name, m] of this._modules) result.push(...m.namedParameters(`${prefix}${name}.`));
+    return result;
+  }
+
+  parameters(): Parameter[] {
+    return this.namedParameters().map(([, p]) => p);
+  }
+
+  namedBuffers(prefix = ''): Array<[string, Tensor]> {
+    const result: Array<[string, Tensor]> = [];
+    for (const [name, b] of this._buffers) result.push([prefix + name, b]);
+    for (const [name, m] of this._modules) result.push(...m.namedBuffers(`${prefix}${name}.`));
+    return result;
+  }
+
+  namedModules(prefix = ''): Array<[string, Module]> {
+    const result: Array<[string, Module]> = [[prefix.replace(/\.$/, ''), this]];
+    for (const [name, m] of this._modules) result.push(...m.namedModules(`${prefix}${name}.`));
+    return result;
+  }
+
+  children(): Module[] {
+    return [...this._modules.values()];
+  }
+
+  /** Sets every parameter's gradient to zero. */
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.grad?.fill(0);
+  }
+
+  train(mode = true): this {
+    if (typeof mode !== 'boolean') fail(`train(mode): mode must be a boolean, got ${String(mode)}`);
+    this.training = mode;
+    for (const m of this._modules.values()) m.train(mode);
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Total number of parameter elements. */
+  parameterCount(): number {
+    return this.parameters().reduce((sum, p) => sum + p.size, 0);
+  }
+
+  protected registerParameter(name: string, p: Parameter): Parameter {
+    this._parameters.set(name, p);
+    return p;
+  }
+
+  protected registerBuffer<T extends Tensor>(name: string, b: T): T {
+    this._buffers.set(name, b);
+    return b;
+  }
+
+  protected registerModule<M extends Module>(name: string, m: M): M {
+    this._modules.set(name, m);
+    return m;
+  }
+
+  protected get typeName(): string {
+    return this.constructor.name;
+  }
+
+  /** @internal common input check: dtype and device must match the module's. */
+  protected checkInput(x: unknown, dtype: DType, device: Device): Tensor {
+    if (!(x instanceof Tensor)) fail(`${this.typeName}.forward: input must be a Tensor, got ${String(x)}`);
+    x.checkAlive(`${this.typeName}.forward`);
+    if (x.dtype !== dtype) fail(`${this.typeName}.forward: input dtype is ${x.dtype} but the module is ${dtype}; convert one of them`);
+    if (x.device !== device) fail(`${this.typeName}.forward: input is on ${x.device} but the module is on ${device}`);
+    return x;
+  }
+
+  /** @internal backward needs a forward first and a gradient shaped like the output. */
+  protected checkGradOut(gradOut: unknown, expectedShape: readonly number[] | undefined, dtype: DType): Tensor {
+    if (!expectedShape) fail(`${this.typeName}.backward: call forward first (no saved activations; resetState() clears them)`);
+    if (!(gradOut instanceof Tensor)) fail(`${this.typeName}.backward: gradOut must be a Tensor, got ${String(gradOut)}`);
+    gradOut.checkAlive(`${this.typeName}.backward`);
+    if (gradOut.dtype !== dtype) fail(`${this.typeName}.backward: gradOut dtype is ${gradOut.dtype}, expected ${dtype}`);
+    if (gradOut.shape.length !== expectedShape.length || gradOut.shape.some((d, i) => d !== expectedShape[i]))
+      fail(`${this.typeName}.backward: gradOut has shape ${formatShapeOf(gradOut.shape)}, expected the output shape ${formatShapeOf(expectedShape)}`);
+    return gradOut;
+  }
+}

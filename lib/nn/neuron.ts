@@ -1,0 +1,112 @@
+// Multi-step IF and LIF neurons over [T, N, ...]. Every forward starts from the reset membrane (the whole
+// sequence is one call), as SpikingJelly's multi-step mode after reset(). Equations: ikun-paper.md.
+import * as F from '../functional.js';
+import type { NeuronParamsNative } from '../native.js';
+import { checkBoolean, checkFiniteNumber, describe } from '../errors.js';
+import { Surrogate, atan } from '../surrogate.js';
+import { Tensor } from '../tensor.js';
+import { Module } from './module.js';
+import { fail, formatShapeOf, moduleOptions } from './util.js';
+
+export interface NeuronOptions {
+  /** Firing threshold (default 1). */
+  vThreshold?: number;
+  /** Reset potential (default 0); null for soft reset (subtract the threshold). */
+  vReset?: number | null;
+  /** Surrogate gradient (default atan({alpha: 2})). */
+  surrogate?: Surrogate;
+  /** Treat the reset as a constant in backward (default false). */
+  detachReset?: boolean;
+}
+
+export interface LIFNodeOptions extends NeuronOptions {
+  /** Membrane time constant (default 2, at least 1). */
+  tau?: number;
+  /** h = v + (x - (v - vReset)) / tau when true (default), else h = v - (v - vReset) / tau + x. */
+  decayInput?: boolean;
+}
+
+abstract class BaseNode extends Module {
+  readonly vThreshold: number;
+  readonly vReset: number | null;
+  readonly surrogate: Surrogate;
+  readonly detachReset: boolean;
+  private saved: { h: Tensor; outShape: readonly number[] } | null = null;
+  /** Spikes of the last forward, for firing-rate metrics. */
+  lastSpikes: Tensor | null = null;
+
+  protected constructor(name: string, o: Record<string, unknown>) {
+    super();
+    this.vThreshold = o.vThreshold === undefined ? 1 : checkFiniteNumber(`${name}: vThreshold`, o.vThreshold);
+    this.vReset = o.vReset === undefined ? 0 : o.vReset === null ? null : checkFiniteNumber(`${name}: vReset`, o.vReset);
+    if (o.surrogate !== undefined && !(o.surrogate instanceof Surrogate))
+      fail(`${name}: surrogate must be made by ikun's surrogate module (e.g. surrogate.atan({ alpha: 2 })), got ${describe(o.surrogate)}`);
+    this.surrogate = (o.surrogate as Surrogate | undefined) ?? atan();
+    this.detachReset = o.detachReset === undefined ? false : checkBoolean(`${name}: detachReset`, o.detachReset);
+  }
+
+  /** @internal */
+  protected abstract kernelParams(steps: number, width: number): NeuronParamsNative;
+
+  /** @internal */
+  protected baseParams(steps: number, width: number): Omit<NeuronParamsNative, 'kind' | 'tau' | 'decayInput'> {
+    return {
+      vThreshold: this.vThreshold, vReset: this.vReset, detachReset: this.detachReset,
+      surrogate: this.surrogate.code, alpha: this.surrogate.alpha, spiking: this.surrogate.spiking, steps, width,
+    };
+  }
+
+  forward(input: Tensor): Tensor {
+    if (!(input instanceof Tensor)) fail(`${this.typeName}.forward: input must be a Tensor, got ${describe(input)}`);
+    input.checkAlive(`${this.typeName}.forward`);
+    if (input.rank < 2)
+      fail(`${this.typeName}.forward: input must be multi-step [T, N, ...] (rank >= 2), got shape ${formatShapeOf(input.shape)}`);
+    const steps = input.shape[0]!;
+    const { spikes, h } = F.neuronForward(input, this.kernelParams(steps, input.size / Math.max(1, steps)));
+    this.saved = { h, outShape: spikes.shape };
+    this.lastSpikes = spikes;
+    return spikes;
+  }
+
+  backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null {
+    const dy = this.checkGradOut(gradOut, this.saved?.outShape, this.saved?.h.dtype ?? 'float32');
+    if (!needInputGrad) return null;
+    const { h } = this.saved!;
+    const steps = h.shape[0]!;
+    return F.neuronBackward(h, dy, this.kernelParams(steps, h.size / Math.max(1, steps)));
+  }
+
+  protected override clearState(): void {
+    this.saved = null;
+    this.lastSpikes = null;
+  }
+}
+
+/** Integrate-and-fire: h[t] = v[t-1] + x[t]. */
+export class IFNode extends BaseNode {
+  constructor(options: NeuronOptions = {}) {
+    super('IFNode', moduleOptions('IFNode', options, ['vThreshold', 'vReset', 'surrogate', 'detachReset']));
+  }
+
+  protected kernelParams(steps: number, width: number): NeuronParamsNative {
+    return { ...this.baseParams(steps, width), kind: 0, tau: 1, decayInput: true };
+  }
+}
+
+/** Leaky integrate-and-fire (SpikingJelly form). */
+export class LIFNode extends BaseNode {
+  readonly tau: number;
+  readonly decayInput: boolean;
+
+  constructor(options: LIFNodeOptions = {}) {
+    const o = moduleOptions('LIFNode', options, ['vThreshold', 'vReset', 'surrogate', 'detachReset', 'tau', 'decayInput']);
+    super('LIFNode', o);
+    this.tau = o.tau === undefined ? 2 : checkFiniteNumber('LIFNode: tau', o.tau);
+    if (this.tau < 1) fail(`LIFNode: tau must be >= 1 (a decay factor 1/tau in (0, 1]), got ${this.tau}`);
+    this.decayInput = o.decayInput === undefined ? true : checkBoolean('LIFNode: decayInput', o.decayInput);
+  }
+
+  protected kernelParams(steps: number, width: number): NeuronParamsNative {
+    return { ...this.baseParams(steps, width), kind: 1, tau: this.tau, decayInput: this.decayInput };
+  }
+}

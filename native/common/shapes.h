@@ -1,0 +1,50 @@
+// Plain descriptions of op geometry and hyperparameters, shared by CPU and CUDA kernels and filled by
+// the N-API layer after the TypeScript side validated them.
+#pragma once
+#include <cstdint>
+#include "surrogate.h"
+
+namespace ikun {
+
+struct Conv2dShape {
+  int64_t batch, inChannels, inHeight, inWidth;
+  int64_t outChannels, kernelHeight, kernelWidth;
+  int64_t stride, padding;
+  int64_t outHeight() const { return (inHeight + 2 * padding - kernelHeight) / stride + 1; }
+  int64_t outWidth() const { return (inWidth + 2 * padding - kernelWidth) / stride + 1; }
+  int64_t patchSize() const { return inChannels * kernelHeight * kernelWidth; }
+};
+
+struct LinearShape {
+  int64_t batch, inFeatures, outFeatures;
+};
+
+struct BatchNormShape {
+  int64_t batch, channels, spatial;  // input viewed as [batch, channels, spatial]
+};
+
+struct Pool2dShape {
+  int64_t planes, inHeight, inWidth;  // planes = batch * channels
+  int64_t kernel, stride;
+  int64_t outHeight() const { return (inHeight - kernel) / stride + 1; }
+  int64_t outWidth() const { return (inWidth - kernel) / stride + 1; }
+};
+
+enum class NeuronKind : int { IF = 0, LIF = 1 };
+
+// Multi-step neuron over [steps, width]; softReset when vReset is absent.
+struct NeuronParams {
+  NeuronKind kind;
+  double vThreshold;
+  double vReset;
+  bool softReset;
+  double tau;
+  bool decayInput;
+  bool detachReset;
+  SurrogateKind surrogate;
+  double alpha;
+  bool spiking;  // false: forward runs through the smooth primitive g instead of the Heaviside step
+  int64_t steps, width;
+};
+
+}  // namespace ikun

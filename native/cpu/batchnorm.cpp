@@ -1,0 +1,106 @@
+// BatchNorm over [batch, channels, spatial]: one thread per block of channels, statistics accumulated in
+// double so float32 results do not depend on the batch size's rounding.
+#include <cmath>
+
+#include "kernels.h"
+#include "parallel.h"
+
+namespace ikun::cpu {
+namespace {
+
+template <class T, class Fn>
+void forEachInChannel(const BatchNormShape& s, int64_t c, Fn&& fn) {
+  for (int64_t n = 0; n < s.batch; ++n) {
+    const int64_t base = (n * s.channels + c) * s.spatial;
+    for (int64_t i = 0; i < s.spatial; ++i) fn(base + i);
+  }
+}
+
+template <class T>
+void normalise(const BatchNormShape& s, int64_t c, const T* x, T mean, T invStd, T gamma, T beta, T* y) {
+  const T scale = gamma * invStd, shift = beta - mean * scale;
+  forEachInChannel<T>(s, c, [&](int64_t i) { y[i] = x[i] * scale + shift; });
+}
+
+}  // namespace
+
+template <class T>
+void batchNormForwardTrain(const BatchNormShape& s, const T* x, const T* gamma, const T* beta, T* runningMean,
+                           T* runningVar, double momentum, double eps, T* y, T* savedMean, T* savedInvStd) {
+  const int64_t count = s.batch * s.spatial;
+  parallelFor(s.channels, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      double sum = 0;
+      forEachInChannel<T>(s, c, [&](int64_t i) { sum += x[i]; });
+      const double mean = sum / double(count);
+      double squares = 0;
+      forEachInChannel<T>(s, c, [&](int64_t i) { double d = x[i] - mean; squares += d * d; });
+      const double biasedVar = squares / double(count);
+      const double unbiasedVar = count > 1 ? squares / double(count - 1) : biasedVar;
+      const double invStd = 1.0 / std::sqrt(biasedVar + eps);
+      savedMean[c] = T(mean);
+      savedInvStd[c] = T(invStd);
+      runningMean[c] = T((1 - momentum) * runningMean[c] + momentum * mean);
+      runningVar[c] = T((1 - momentum) * runningVar[c] + momentum * unbiasedVar);
+      normalise(s, c, x, T(mean), T(invStd), gamma[c], beta[c], y);
+    }
+  });
+}
+
+template <class T>
+void batchNormForwardEval(const BatchNormShape& s, const T* x, const T* gamma, const T* beta,
+                          const T* runningMean, const T* runningVar, double eps, T* y, T* savedMean,
+                          T* savedInvStd) {
+  parallelFor(s.channels, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      savedMean[c] = runningMean[c];
+      savedInvStd[c] = T(1.0 / std::sqrt(double(runningVar[c]) + eps));
+      normalise(s, c, x, savedMean[c], savedInvStd[c], gamma[c], beta[c], y);
+    }
+  });
+}
+
+// Training: dx = invStd/M (M dxhat - sum(dxhat) - xhat sum(dxhat xhat)), dxhat = dy gamma.
+// Evaluation: the statistics are constants, dx = dy gamma invStd.
+template <class T>
+void batchNormBackward(const BatchNormShape& s, bool training, const T* dy, const T* x, const T* gamma,
+                       const T* savedMean, const T* savedInvStd, T* dx, T* dgamma, T* dbeta) {
+  const double count = double(s.batch * s.spatial);
+  parallelFor(s.channels, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const double mean = savedMean[c], invStd = savedInvStd[c];
+      double sumDy = 0, sumDyXhat = 0;
+      forEachInChannel<T>(s, c, [&](int64_t i) {
+        sumDy += dy[i];
+        sumDyXhat += dy[i] * (x[i] - mean) * invStd;
+      });
+      dgamma[c] += T(sumDyXhat);
+      dbeta[c] += T(sumDy);
+      if (!dx) continue;
+      const double g = gamma[c];
+      if (!training) {
+        const T scale = T(g * invStd);
+        forEachInChannel<T>(s, c, [&](int64_t i) { dx[i] = dy[i] * scale; });
+        continue;
+      }
+      const double meanDy = sumDy / count, meanDyXhat = sumDyXhat / count;
+      forEachInChannel<T>(s, c, [&](int64_t i) {
+        const double xhat = (x[i] - mean) * invStd;
+        dx[i] = T(g * invStd * (dy[i] - meanDy - xhat * meanDyXhat));
+      });
+    }
+  });
+}
+
+#define IKUN_INSTANTIATE(T)                                                                                  \
+  template void batchNormForwardTrain<T>(const BatchNormShape&, const T*, const T*, const T*, T*, T*, double, \
+                                         double, T*, T*, T*);                                               \
+  template void batchNormForwardEval<T>(const BatchNormShape&, const T*, const T*, const T*, const T*,        \
+                                        const T*, double, T*, T*, T*);                                      \
+  template void batchNormBackward<T>(const BatchNormShape&, bool, const T*, const T*, const T*, const T*,     \
+                                     const T*, T*, T*, T*);
+IKUN_INSTANTIATE(float)
+IKUN_INSTANTIATE(double)
+#undef IKUN_INSTANTIATE
+
+}  // namespace ikun::cpu

@@ -1,0 +1,158 @@
+// Convolution as im2col + one BLAS GEMM per chunk of samples. The chunk puts several samples' patch
+// columns side by side ([patch, chunk * pixels]) so the GEMM is large enough to run at the BLAS rate.
+#include <algorithm>
+
+#include "kernels.h"
+#include "parallel.h"
+#include "workspace.h"
+
+namespace ikun::cpu {
+namespace {
+
+constexpr int64_t kColumnBudget = int64_t(1) << 22;  // elements of the im2col buffer per chunk
+
+int64_t chunkSamples(const Conv2dShape& s) {
+  int64_t perSample = s.patchSize() * s.outHeight() * s.outWidth();
+  return std::max<int64_t>(1, std::min<int64_t>(s.batch, kColumnBudget / std::max<int64_t>(1, perSample)));
+}
+
+// col[k, b * P + p] = x[n0 + b] at the input pixel that patch row k reads for output pixel p (0 if padded).
+template <class T>
+void im2col(const Conv2dShape& s, const T* x, int64_t n0, int64_t count, T* col) {
+  const int64_t oh = s.outHeight(), ow = s.outWidth(), pixels = oh * ow, k = s.patchSize();
+  const int64_t kk = s.kernelHeight * s.kernelWidth, cols = count * pixels;
+  parallelFor(k * count, 4, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t row = r / count, b = r % count;
+      const int64_t c = row / kk, ki = (row % kk) / s.kernelWidth, kj = row % s.kernelWidth;
+      const T* plane = x + ((n0 + b) * s.inChannels + c) * s.inHeight * s.inWidth;
+      T* out = col + row * cols + b * pixels;
+      for (int64_t i = 0; i < oh; ++i) {
+        const int64_t ih = i * s.stride - s.padding + ki;
+        T* outRow = out + i * ow;
+        if (ih < 0 || ih >= s.inHeight) {
+          std::fill(outRow, outRow + ow, T(0));
+          continue;
+        }
+        const T* inRow = plane + ih * s.inWidth;
+        for (int64_t j = 0; j < ow; ++j) {
+          const int64_t iw = j * s.stride - s.padding + kj;
+          outRow[j] = (iw >= 0 && iw < s.inWidth) ? inRow[iw] : T(0);
+        }
+      }
+    }
+  });
+}
+
+// dx[n0 + b] += scatter of dcol (the adjoint of im2col); one thread per (sample, channel) plane.
+template <class T>
+void col2imAdd(const Conv2dShape& s, const T* dcol, int64_t n0, int64_t count, T* dx) {
+  const int64_t oh = s.outHeight(), ow = s.outWidth(), pixels = oh * ow;
+  const int64_t kk = s.kernelHeight * s.kernelWidth, cols = count * pixels;
+  parallelFor(count * s.inChannels, 1, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t b = q / s.inChannels, c = q % s.inChannels;
+      T* plane = dx + ((n0 + b) * s.inChannels + c) * s.inHeight * s.inWidth;
+      for (int64_t ki = 0; ki < s.kernelHeight; ++ki) {
+        for (int64_t kj = 0; kj < s.kernelWidth; ++kj) {
+          const T* in = dcol + (c * kk + ki * s.kernelWidth + kj) * cols + b * pixels;
+          for (int64_t i = 0; i < oh; ++i) {
+            const int64_t ih = i * s.stride - s.padding + ki;
+            if (ih < 0 || ih >= s.inHeight) continue;
+            T* rowOut = plane + ih * s.inWidth;
+            for (int64_t j = 0; j < ow; ++j) {
+              const int64_t iw = j * s.stride - s.padding + kj;
+              if (iw >= 0 && iw < s.inWidth) rowOut[iw] += in[i * ow + j];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+// Moves between NCHW [count, C, P] and the GEMM layout [C, count * P].
+template <class T>
+void samplesToChannelMajor(int64_t count, int64_t channels, int64_t pixels, const T* src, T* dst) {
+  parallelFor(channels * count, 8, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t c = r / count, b = r % count;
+      copy(pixels, src + (b * channels + c) * pixels, dst + c * count * pixels + b * pixels);
+    }
+  });
+}
+
+template <class T>
+void channelMajorToSamples(int64_t count, int64_t channels, int64_t pixels, const T* src, const T* bias, T* dst) {
+  parallelFor(channels * count, 8, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t c = r / count, b = r % count;
+      const T* in = src + c * count * pixels + b * pixels;
+      T* out = dst + (b * channels + c) * pixels;
+      const T add = bias ? bias[c] : T(0);
+      for (int64_t p = 0; p < pixels; ++p) out[p] = in[p] + add;
+    }
+  });
+}
+
+}  // namespace
+
+template <class T>
+void conv2dForward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t pixels = s.outHeight() * s.outWidth(), k = s.patchSize(), chunk = chunkSamples(s);
+  T* col = workspace<T>(0, size_t(k * chunk * pixels));
+  T* out = workspace<T>(1, size_t(s.outChannels * chunk * pixels));
+  for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
+    const int64_t count = std::min(chunk, s.batch - n0), cols = count * pixels;
+    im2col(s, x, n0, count, col);
+    gemm<T>(false, false, s.outChannels, cols, k, T(1), w, k, col, cols, T(0), out, cols);
+    channelMajorToSamples(count, s.outChannels, pixels, out, bias, y + n0 * s.outChannels * pixels);
+  }
+}
+
+template <class T>
+void conv2dBackwardInput(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
+  const int64_t pixels = s.outHeight() * s.outWidth(), k = s.patchSize(), chunk = chunkSamples(s);
+  T* dcol = workspace<T>(0, size_t(k * chunk * pixels));
+  T* grad = workspace<T>(1, size_t(s.outChannels * chunk * pixels));
+  fill(s.batch * s.inChannels * s.inHeight * s.inWidth, T(0), dx);
+  for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
+    const int64_t count = std::min(chunk, s.batch - n0), cols = count * pixels;
+    samplesToChannelMajor(count, s.outChannels, pixels, dy + n0 * s.outChannels * pixels, grad);
+    gemm<T>(true, false, k, cols, s.outChannels, T(1), w, k, grad, cols, T(0), dcol, cols);
+    col2imAdd(s, dcol, n0, count, dx);
+  }
+}
+
+template <class T>
+void conv2dBackwardWeight(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* dbias) {
+  const int64_t pixels = s.outHeight() * s.outWidth(), k = s.patchSize(), chunk = chunkSamples(s);
+  T* col = workspace<T>(0, size_t(k * chunk * pixels));
+  T* grad = workspace<T>(1, size_t(s.outChannels * chunk * pixels));
+  for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
+    const int64_t count = std::min(chunk, s.batch - n0), cols = count * pixels;
+    im2col(s, x, n0, count, col);
+    samplesToChannelMajor(count, s.outChannels, pixels, dy + n0 * s.outChannels * pixels, grad);
+    gemm<T>(false, true, s.outChannels, k, cols, T(1), grad, cols, col, cols, T(1), dw, k);
+    if (dbias) {
+      parallelFor(s.outChannels, 4, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          double sum = 0;
+          const T* row = grad + c * cols;
+          for (int64_t i = 0; i < cols; ++i) sum += row[i];
+          dbias[c] += T(sum);
+        }
+      });
+    }
+  }
+}
+
+#define IKUN_INSTANTIATE(T)                                                                         \
+  template void conv2dForward<T>(const Conv2dShape&, const T*, const T*, const T*, T*);              \
+  template void conv2dBackwardInput<T>(const Conv2dShape&, const T*, const T*, T*);                  \
+  template void conv2dBackwardWeight<T>(const Conv2dShape&, const T*, const T*, T*, T*);
+IKUN_INSTANTIATE(float)
+IKUN_INSTANTIATE(double)
+#undef IKUN_INSTANTIATE
+
+}  // namespace ikun::cpu

@@ -1,0 +1,62 @@
+// CPU kernels: one op family per .cpp file, each forward next to its backward, templated on float and
+// double. Backward kernels that produce parameter gradients accumulate into them (as PyTorch does).
+// Inputs are validated by the TypeScript layer before any of these run.
+#pragma once
+#include <cstdint>
+#include "../common/shapes.h"
+
+namespace ikun::cpu {
+
+// gemm.cpp: C = alpha op(A) op(B) + beta C, row-major, through the BLAS.
+template <class T>
+void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+          const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
+
+// conv2d.cpp: NCHW input, weight [out, in, kh, kw], optional bias (nullptr).
+template <class T> void conv2dForward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y);
+template <class T> void conv2dBackwardInput(const Conv2dShape& s, const T* dy, const T* w, T* dx);
+template <class T> void conv2dBackwardWeight(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* dbias);
+
+// linear.cpp: x [batch, in], weight [out, in], y [batch, out].
+template <class T> void linearForward(const LinearShape& s, const T* x, const T* w, const T* bias, T* y);
+template <class T> void linearBackwardInput(const LinearShape& s, const T* dy, const T* w, T* dx);
+template <class T> void linearBackwardWeight(const LinearShape& s, const T* x, const T* dy, T* dw, T* dbias);
+
+// batchnorm.cpp: training uses batch statistics (biased variance to normalise, unbiased for the running
+// estimate); evaluation uses the running statistics. Both write the mean and 1/sqrt(var + eps) they used.
+template <class T>
+void batchNormForwardTrain(const BatchNormShape& s, const T* x, const T* gamma, const T* beta, T* runningMean,
+                           T* runningVar, double momentum, double eps, T* y, T* savedMean, T* savedInvStd);
+template <class T>
+void batchNormForwardEval(const BatchNormShape& s, const T* x, const T* gamma, const T* beta,
+                          const T* runningMean, const T* runningVar, double eps, T* y, T* savedMean,
+                          T* savedInvStd);
+template <class T>
+void batchNormBackward(const BatchNormShape& s, bool training, const T* dy, const T* x, const T* gamma,
+                       const T* savedMean, const T* savedInvStd, T* dx, T* dgamma, T* dbeta);
+
+// pool.cpp: max-pool without padding; argmax holds the winning offset inside each input plane, the first
+// maximum in row-major window order on ties.
+template <class T> void maxPool2dForward(const Pool2dShape& s, const T* x, T* y, int32_t* argmax);
+template <class T> void maxPool2dBackward(const Pool2dShape& s, const T* dy, const int32_t* argmax, T* dx);
+
+// neuron.cpp: multi-step IF/LIF fused over time. Forward stores only h (membrane before reset), from
+// which backward recomputes spikes and surrogate slopes.
+template <class T> void neuronForward(const NeuronParams& p, const T* x, T* spikes, T* h);
+template <class T> void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx);
+
+// loss.cpp: losses on firing rates [batch, classes]; return the mean loss and write its gradient.
+template <class T> double mseRateLoss(int64_t batch, int64_t classes, const T* rate, const int32_t* labels, T* grad);
+template <class T> double crossEntropyRateLoss(int64_t batch, int64_t classes, const T* rate, const int32_t* labels, T* grad);
+
+// elementwise.cpp
+template <class T> void fill(int64_t n, T value, T* y);
+template <class T> void copy(int64_t n, const T* x, T* y);
+template <class T> void axpy(int64_t n, T alpha, const T* x, T* y);  // y += alpha x
+template <class T> void convert(int64_t n, const T* x, float* yf, double* yd);
+// y[t, i] = scale * x[i] for t < steps (x has width items).
+template <class T> void repeatLeading(int64_t steps, int64_t width, T scale, const T* x, T* y);
+// y[i] = scale * sum_t x[t, i].
+template <class T> void sumLeading(int64_t steps, int64_t width, T scale, const T* x, T* y);
+
+}  // namespace ikun::cpu

@@ -1,0 +1,125 @@
+#include "parallel.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace ikun::cpu {
+namespace {
+
+thread_local bool insideWorker = false;
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads) { resize(threads); }
+  ~ThreadPool() { stopWorkers(); }
+
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  void resize(int threads) {
+    stopWorkers();
+    stopping_ = false;
+    for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this] { workerLoop(); });
+  }
+
+  // Splits [0, count) into one chunk per thread; the calling thread takes the first chunk.
+  void run(int64_t count, int64_t chunks, const std::function<void(int64_t, int64_t)>& body) {
+    std::unique_lock<std::mutex> callLock(callMutex_);
+    int64_t per = (count + chunks - 1) / chunks;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      body_ = &body;
+      count_ = count;
+      per_ = per;
+      nextChunk_ = 1;
+      totalChunks_ = chunks;
+      pending_ = chunks - 1;
+      error_ = nullptr;
+      ++generation_;
+    }
+    wake_.notify_all();
+    runChunk(0);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return pending_ == 0; });
+    body_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void runChunk(int64_t chunk) {
+    int64_t begin = chunk * per_, end = std::min(count_, begin + per_);
+    if (begin >= end) return;
+    bool was = insideWorker;
+    insideWorker = true;
+    try {
+      (*body_)(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+    insideWorker = was;
+  }
+
+  void workerLoop() {
+    uint64_t seen = 0;
+    for (;;) {
+      int64_t chunk;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || (generation_ != seen && nextChunk_ < totalChunks_); });
+        if (stopping_) return;
+        chunk = nextChunk_++;
+        if (nextChunk_ >= totalChunks_) seen = generation_;
+      }
+      runChunk(chunk);
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--pending_ == 0) done_.notify_all();
+    }
+  }
+
+  void stopWorkers() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+  }
+
+  std::vector<std::thread> workers_;
+  std::mutex callMutex_, mutex_;
+  std::condition_variable wake_, done_;
+  const std::function<void(int64_t, int64_t)>* body_ = nullptr;
+  int64_t count_ = 0, per_ = 0, nextChunk_ = 0, totalChunks_ = 0, pending_ = 0;
+  uint64_t generation_ = 0;
+  bool stopping_ = false;
+  std::exception_ptr error_;
+};
+
+ThreadPool& pool() {
+  // Leaked on purpose: joining threads during static destruction at process exit can deadlock.
+  static ThreadPool* instance = new ThreadPool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  return *instance;
+}
+
+}  // namespace
+
+void parallelFor(int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {
+  if (count <= 0) return;
+  grain = std::max<int64_t>(1, grain);
+  int64_t chunks = std::min<int64_t>(pool().size(), (count + grain - 1) / grain);
+  if (chunks <= 1 || insideWorker) {
+    body(0, count);
+    return;
+  }
+  pool().run(count, chunks, body);
+}
+
+int threadCount() { return pool().size(); }
+void setThreadCount(int threads) { pool().resize(threads); }
+
+}  // namespace ikun::cpu

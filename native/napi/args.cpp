@@ -1,0 +1,70 @@
+#include "args.h"
+
+#include <cmath>
+
+namespace ikun::napi {
+
+static std::string argLabel(size_t index, const char* name) {
+  return std::string("argument ") + std::to_string(index) + " (" + name + ")";
+}
+
+Storage* optionalStorageArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Env env = info.Env();
+  if (index >= info.Length() || info[index].IsNull() || info[index].IsUndefined()) return nullptr;
+  auto* data = env.GetInstanceData<AddonData>();
+  if (!info[index].IsObject() || !info[index].As<Napi::Object>().InstanceOf(data->storageConstructor.Value()))
+    throw Napi::TypeError::New(env, argLabel(index, name) + " must be a native Storage");
+  Storage* s = Storage::Unwrap(info[index].As<Napi::Object>());
+  if (s->disposed()) throw Napi::Error::New(env, std::string(name) + ": tensor has been disposed; it can no longer be used");
+  return s;
+}
+
+Storage* storageArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Storage* s = optionalStorageArg(info, index, name);
+  if (!s) throw Napi::TypeError::New(info.Env(), argLabel(index, name) + " is required");
+  return s;
+}
+
+std::vector<int64_t> intsArg(const Napi::CallbackInfo& info, size_t index, size_t expected, const char* name) {
+  Napi::Env env = info.Env();
+  if (index >= info.Length() || !info[index].IsArray()) throw Napi::TypeError::New(env, argLabel(index, name) + " must be an array of integers");
+  auto array = info[index].As<Napi::Array>();
+  if (array.Length() != expected)
+    throw Napi::RangeError::New(env, argLabel(index, name) + " must have " + std::to_string(expected) + " entries");
+  std::vector<int64_t> values(expected);
+  for (uint32_t i = 0; i < expected; ++i) {
+    Napi::Value v = array[i];
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+    if (!(d >= 0) || d != std::floor(d)) throw Napi::RangeError::New(env, argLabel(index, name) + " must hold non-negative integers");
+    values[i] = static_cast<int64_t>(d);
+  }
+  return values;
+}
+
+double numberArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  if (index >= info.Length() || !info[index].IsNumber()) throw Napi::TypeError::New(info.Env(), argLabel(index, name) + " must be a number");
+  return info[index].As<Napi::Number>().DoubleValue();
+}
+
+bool boolArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  if (index >= info.Length() || !info[index].IsBoolean()) throw Napi::TypeError::New(info.Env(), argLabel(index, name) + " must be a boolean");
+  return info[index].As<Napi::Boolean>().Value();
+}
+
+void requireSameDType(Napi::Env env, std::initializer_list<Storage*> storages) {
+  const Storage* first = nullptr;
+  for (Storage* s : storages) {
+    if (!s) continue;
+    if (!first) first = s;
+    else if (s->dtype() != first->dtype())
+      throw Napi::TypeError::New(env, std::string("dtype mismatch: ") + dtypeName(first->dtype()) + " and " + dtypeName(s->dtype()));
+  }
+}
+
+void requireCount(Napi::Env env, Storage* s, int64_t count, const char* name) {
+  if (s && static_cast<int64_t>(s->count()) < count)
+    throw Napi::RangeError::New(env, std::string(name) + ": storage holds " + std::to_string(s->count()) +
+                                         " elements, the op needs " + std::to_string(count));
+}
+
+}  // namespace ikun::napi

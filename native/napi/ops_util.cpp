@@ -1,0 +1,75 @@
+// Bindings for shared utilities: the GEMM (also used by the benchmark to measure the BLAS rate),
+// axpy, the CPU thread count, and what the build knows about CUDA.
+#include "../cpu/kernels.h"
+#include "../cpu/parallel.h"
+#include "../cuda/runtime_info.h"
+#include "args.h"
+
+namespace ikun::napi {
+namespace {
+
+// gemm(a, b, c, [m, n, k], transA, transB, alpha, beta): c = alpha op(a) op(b) + beta c
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Storage *a = storageArg(info, 0, "a"), *b = storageArg(info, 1, "b"), *c = storageArg(info, 2, "c");
+  auto d = intsArg(info, 3, 3, "dims");
+  bool transA = boolArg(info, 4, "transA"), transB = boolArg(info, 5, "transB");
+  double alpha = numberArg(info, 6, "alpha"), beta = numberArg(info, 7, "beta");
+  requireSameDType(env, {a, b, c});
+  requireCount(env, a, d[0] * d[2], "a"), requireCount(env, b, d[2] * d[1], "b"), requireCount(env, c, d[0] * d[1], "c");
+  dispatchFloat(env, a, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::gemm<T>(transA, transB, d[0], d[1], d[2], T(alpha), ptr<T>(a), transA ? d[0] : d[2], ptr<T>(b),
+                 transB ? d[2] : d[1], T(beta), ptr<T>(c), d[1]);
+  });
+  return env.Undefined();
+}
+
+// axpy(x, y, alpha): y += alpha x
+Napi::Value Axpy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Storage *x = storageArg(info, 0, "x"), *y = storageArg(info, 1, "y");
+  double alpha = numberArg(info, 2, "alpha");
+  requireSameDType(env, {x, y});
+  requireCount(env, x, int64_t(y->count()), "x");
+  dispatchFloat(env, x, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::axpy<T>(int64_t(y->count()), T(alpha), ptr<T>(x), ptr<T>(y));
+  });
+  return env.Undefined();
+}
+
+Napi::Value ThreadCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), cpu::threadCount()); }
+
+Napi::Value SetThreadCount(const Napi::CallbackInfo& info) {
+  double n = numberArg(info, 0, "threads");
+  if (!(n >= 1 && n <= 1024)) throw Napi::RangeError::New(info.Env(), "threads must be between 1 and 1024");
+  cpu::setThreadCount(int(n));
+  return info.Env().Undefined();
+}
+
+// cudaInfo() -> { compiled, available, deviceCount, reason }
+Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  cuda::RuntimeInfo r = cuda::queryRuntime();
+  auto o = Napi::Object::New(env);
+  o.Set("compiled", r.compiled);
+  o.Set("available", r.deviceCount > 0);
+  o.Set("deviceCount", r.deviceCount);
+  o.Set("runtimeVersion", r.runtimeVersion);
+  o.Set("driverVersion", r.driverVersion);
+  o.Set("reason", r.reason);
+  return o;
+}
+
+}  // namespace
+
+void registerUtilOps(Napi::Env env, Napi::Object exports) {
+  exports.Set("gemm", Napi::Function::New<guarded<Gemm>>(env, "gemm"));
+  exports.Set("axpy", Napi::Function::New<guarded<Axpy>>(env, "axpy"));
+  exports.Set("threadCount", Napi::Function::New<guarded<ThreadCount>>(env, "threadCount"));
+  exports.Set("setThreadCount", Napi::Function::New<guarded<SetThreadCount>>(env, "setThreadCount"));
+  exports.Set("cudaInfo", Napi::Function::New<guarded<CudaInfo>>(env, "cudaInfo"));
+}
+
+}  // namespace ikun::napi

@@ -1,0 +1,45 @@
+// Storage: a block of native memory (CPU now; a device id is kept for CUDA) owned by a JS object.
+// Freed by dispose() or the object's finalizer; its size is reported to V8 as external memory.
+#pragma once
+#include <napi.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ikun::napi {
+
+enum class DType : int { Float32 = 0, Float64 = 1, Int32 = 2 };
+
+size_t dtypeSize(DType dtype);
+const char* dtypeName(DType dtype);
+
+class Storage : public Napi::ObjectWrap<Storage> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit Storage(const Napi::CallbackInfo& info);
+  ~Storage() override;
+
+  DType dtype() const { return dtype_; }
+  size_t count() const { return count_; }
+  bool disposed() const { return disposed_; }
+  template <class T> T* as() const { return static_cast<T*>(data_); }
+  void* raw() const { return data_; }
+
+ private:
+  Napi::Value Read(const Napi::CallbackInfo& info);
+  void Write(const Napi::CallbackInfo& info);
+  void Fill(const Napi::CallbackInfo& info);
+  void CopyFrom(const Napi::CallbackInfo& info);
+  void Dispose(const Napi::CallbackInfo& info);
+  Napi::Value IsDisposed(const Napi::CallbackInfo& info);
+  Napi::Value ByteLength(const Napi::CallbackInfo& info);
+  void release();
+
+  void* data_ = nullptr;
+  size_t count_ = 0;
+  DType dtype_ = DType::Float32;
+  napi_env env_ = nullptr;
+  bool disposed_ = false;
+};
+
+}  // namespace ikun::napi
