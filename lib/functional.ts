@@ -76,14 +76,15 @@ export interface BatchNormContext {
   dims: number[];
 }
 
+/** replicas: x stands for that many identical copies (only the unbiased running variance changes). */
 export function batchNormForward(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor,
-  training: boolean, momentum: number, eps: number): { y: Tensor; ctx: BatchNormContext } {
+  training: boolean, momentum: number, eps: number, replicas = 1): { y: Tensor; ctx: BatchNormContext } {
   const [n, c] = x.shape as [number, number];
   const dims = [n, c, x.size / Math.max(1, n * c)];
   const y = out(x.shape, x);
   const savedMean = out([c], x), savedInvStd = out([c], x);
   native.batchNormForward(x.storage, gamma.storage, beta.storage, runningMean.storage, runningVar.storage, y.storage,
-    savedMean.storage, savedInvStd.storage, dims, training, momentum, eps);
+    savedMean.storage, savedInvStd.storage, dims, training, momentum, eps, replicas);
   return { y, ctx: { x, savedMean, savedInvStd, training, dims } };
 }
 
@@ -123,15 +124,20 @@ export function maxPool2dBackward(ctx: MaxPoolContext, dy: Tensor): Tensor {
 
 // ---- multi-step neurons -------------------------------------------------------------------------------
 
-/** Forward over [T, ...]: returns spikes and the membrane before reset h, all backward needs. */
+/**
+ * Forward over [T, ...]: returns spikes and the membrane before reset h, all backward needs. With
+ * params.staticInput, x is one step ([...]) fed at every step and the outputs are [T, ...].
+ */
 export function neuronForward(x: Tensor, params: NeuronParamsNative): { spikes: Tensor; h: Tensor } {
-  const spikes = out(x.shape, x), h = out(x.shape, x);
+  const shape = params.staticInput ? [params.steps, ...x.shape] : x.shape;
+  const spikes = out(shape, x), h = out(shape, x);
   native.neuronForward(x.storage, spikes.storage, h.storage, params);
   return { spikes, h };
 }
 
+/** With params.staticInput the input gradient is one step: the sum over T. */
 export function neuronBackward(h: Tensor, dSpikes: Tensor, params: NeuronParamsNative): Tensor {
-  const dx = out(h.shape, h);
+  const dx = out(params.staticInput ? h.shape.slice(1) : h.shape, h);
   native.neuronBackward(dSpikes.storage, h.storage, dx.storage, params);
   return dx;
 }

@@ -26,6 +26,7 @@ export interface NeuronParamsNative {
   surrogate: number;
   alpha: number;
   spiking: boolean;
+  staticInput: boolean;
   steps: number;
   width: number;
 }
@@ -51,7 +52,7 @@ export interface NativeAddon {
   linearBackwardInput(dy: S, w: S, dx: S, dims: Dims): void;
   linearBackwardWeight(x: S, dy: S, dw: S, dbias: S | null, dims: Dims): void;
   batchNormForward(x: S, gamma: S, beta: S, runningMean: S, runningVar: S, y: S, savedMean: S, savedInvStd: S,
-    dims: Dims, training: boolean, momentum: number, eps: number): void;
+    dims: Dims, training: boolean, momentum: number, eps: number, replicas: number): void;
   batchNormBackward(dy: S, x: S, gamma: S, savedMean: S, savedInvStd: S, dx: S | null, dgamma: S, dbeta: S,
     dims: Dims, training: boolean): void;
   maxPool2dForward(x: S, y: S, argmax: S, dims: Dims): void;
@@ -66,6 +67,8 @@ export interface NativeAddon {
   axpy(x: S, y: S, alpha: number): void;
   threadCount(): number;
   setThreadCount(threads: number): void;
+  hostCacheBytes(): number;
+  emptyHostCache(): void;
   cudaInfo(): CudaInfo;
   abiVersion: number;
 }

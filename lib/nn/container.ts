@@ -31,11 +31,16 @@ export class Sequential extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    return this.forwardFrom(x, 0);
+  }
+
+  /** @internal runs children start.. on x (a model that runs the first children itself uses this). */
+  forwardFrom(x: Tensor, start: number): Tensor {
     this.releaseIntermediates();
     let y = x;
     const produced: Tensor[] = [];
-    for (const layer of this.layers) {
-      y = layer.forward(y);
+    for (let i = start; i < this.layers.length; i++) {
+      y = this.layers[i]!.forward(y);
       produced.push(y);
     }
     produced.pop();
@@ -46,9 +51,14 @@ export class Sequential extends Module {
   }
 
   backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null {
+    return this.backwardTo(gradOut, 0, needInputGrad);
+  }
+
+  /** @internal backward through children from the last down to `stop`; returns the gradient of child stop's input. */
+  backwardTo(gradOut: Tensor, stop: number, needInputGrad: boolean): Tensor | null {
     let grad: Tensor | null = gradOut;
-    for (let i = this.layers.length - 1; i >= 0; i--) {
-      const next: Tensor | null = this.layers[i]!.backwardImpl(grad!, i > 0 || needInputGrad);
+    for (let i = this.layers.length - 1; i >= stop; i--) {
+      const next: Tensor | null = this.layers[i]!.backwardImpl(grad!, i > stop || needInputGrad);
       // Gradients between layers are ours alone: free them now instead of waiting for the GC.
       if (grad!.storage !== gradOut.storage && grad!.storage !== next?.storage) grad!.dispose();
       grad = next;

@@ -169,7 +169,6 @@ export class BatchNorm2d extends Module {
   readonly runningMean: Tensor;
   readonly runningVar: Tensor;
   readonly numBatchesTracked: Tensor;
-  private batchesTracked = 0;
   private saved: { ctx: F.BatchNormContext; outShape: readonly number[]; lead: number[] | null } | null = null;
 
   constructor(numFeatures: number, options: BatchNorm2dOptions = {}) {
@@ -196,6 +195,15 @@ export class BatchNorm2d extends Module {
   }
 
   forward(input: Tensor): Tensor {
+    return this.forwardReplicated(input, 1);
+  }
+
+  /**
+   * @internal forward for an input that stands for `replicas` identical copies (the first block of a
+   * network fed one static image at every time step): the same outputs as running on the copies, and a
+   * backward that, given the gradient summed over the copies, returns the input gradient summed likewise.
+   */
+  forwardReplicated(input: Tensor, replicas: number): Tensor {
     const { folded: x, lead } = foldTime(this.checkInput(input, this.dtype, this.device), 4, 'BatchNorm2d');
     if (x.shape[1] !== this.numFeatures)
       fail(`BatchNorm2d.forward: input has ${x.shape[1]} channels (shape ${formatShapeOf(input.shape)}), expected numFeatures = ${this.numFeatures}`);
@@ -203,12 +211,14 @@ export class BatchNorm2d extends Module {
     if (this.training) {
       if (x.size / this.numFeatures < 2)
         fail(`BatchNorm2d.forward: training needs more than one value per channel, got input shape ${formatShapeOf(input.shape)}`);
-      this.batchesTracked = Math.round(this.numBatchesTracked.item()) + 1;
-      this.numBatchesTracked.copyFrom([this.batchesTracked]);
-      momentum = this.momentum ?? 1 / this.batchesTracked;
+      const batches = Math.round(this.numBatchesTracked.item()) + 1;
+      this.numBatchesTracked.copyFrom([batches]);
+      momentum = this.momentum ?? 1 / batches;
     }
-    const { y, ctx } = F.batchNormForward(x, this.weight, this.bias, this.runningMean, this.runningVar, this.training, momentum, this.eps);
+    const { y, ctx } = F.batchNormForward(x, this.weight, this.bias, this.runningMean, this.runningVar, this.training, momentum,
+      this.eps, replicas);
     const out = unfoldTime(y, lead);
+    this.releaseSaved();
     this.saved = { ctx, outShape: out.shape, lead };
     return out;
   }
@@ -220,7 +230,13 @@ export class BatchNorm2d extends Module {
     return dx && unfoldTime(dx, lead);
   }
 
+  private releaseSaved(): void {
+    this.saved?.ctx.savedMean.dispose();
+    this.saved?.ctx.savedInvStd.dispose();
+  }
+
   protected override clearState(): void {
+    this.releaseSaved();
     this.saved = null;
   }
 }
@@ -250,6 +266,7 @@ export class MaxPool2d extends Module {
       fail(`MaxPool2d.forward: input ${x.shape[2]}x${x.shape[3]} is smaller than the kernel ${this.kernelSize}`);
     const { y, ctx } = F.maxPool2dForward(x, this.kernelSize, this.stride);
     const out = unfoldTime(y, lead);
+    this.saved?.ctx.argmax.dispose();
     this.saved = { ctx, outShape: out.shape, lead, dtype: x.dtype };
     return out;
   }
@@ -262,6 +279,7 @@ export class MaxPool2d extends Module {
   }
 
   protected override clearState(): void {
+    this.saved?.ctx.argmax.dispose();
     this.saved = null;
   }
 }

@@ -2,7 +2,7 @@
 // sequence is one call), as SpikingJelly's multi-step mode after reset(). Equations: ikun-paper.md.
 import * as F from '../functional.js';
 import type { NeuronParamsNative } from '../native.js';
-import { checkBoolean, checkFiniteNumber, describe } from '../errors.js';
+import { checkBoolean, checkFiniteNumber, checkInteger, describe } from '../errors.js';
 import { Surrogate, atan } from '../surrogate.js';
 import { Tensor } from '../tensor.js';
 import { Module } from './module.js';
@@ -31,7 +31,7 @@ abstract class BaseNode extends Module {
   readonly vReset: number | null;
   readonly surrogate: Surrogate;
   readonly detachReset: boolean;
-  private saved: { h: Tensor; outShape: readonly number[] } | null = null;
+  private saved: { h: Tensor; outShape: readonly number[]; staticInput: boolean } | null = null;
   /** Spikes of the last forward, for firing-rate metrics. */
   lastSpikes: Tensor | null = null;
 
@@ -46,13 +46,13 @@ abstract class BaseNode extends Module {
   }
 
   /** @internal */
-  protected abstract kernelParams(steps: number, width: number): NeuronParamsNative;
+  protected abstract kernelParams(steps: number, width: number, staticInput: boolean): NeuronParamsNative;
 
   /** @internal */
-  protected baseParams(steps: number, width: number): Omit<NeuronParamsNative, 'kind' | 'tau' | 'decayInput'> {
+  protected baseParams(steps: number, width: number, staticInput: boolean): Omit<NeuronParamsNative, 'kind' | 'tau' | 'decayInput'> {
     return {
       vThreshold: this.vThreshold, vReset: this.vReset, detachReset: this.detachReset,
-      surrogate: this.surrogate.code, alpha: this.surrogate.alpha, spiking: this.surrogate.spiking, steps, width,
+      surrogate: this.surrogate.code, alpha: this.surrogate.alpha, spiking: this.surrogate.spiking, staticInput, steps, width,
     };
   }
 
@@ -61,9 +61,24 @@ abstract class BaseNode extends Module {
     input.checkAlive(`${this.typeName}.forward`);
     if (input.rank < 2)
       fail(`${this.typeName}.forward: input must be multi-step [T, N, ...] (rank >= 2), got shape ${formatShapeOf(input.shape)}`);
-    const steps = input.shape[0]!;
-    const { spikes, h } = F.neuronForward(input, this.kernelParams(steps, input.size / Math.max(1, steps)));
-    this.saved = { h, outShape: spikes.shape };
+    return this.run(input, input.shape[0]!, false);
+  }
+
+  /**
+   * The same input x ([N, ...]) at each of `steps` steps, without materialising the repeat; returns
+   * spikes [steps, N, ...]. backward then returns the input gradient summed over the steps ([N, ...]).
+   */
+  forwardStatic(input: Tensor, steps: number): Tensor {
+    if (!(input instanceof Tensor)) fail(`${this.typeName}.forwardStatic: input must be a Tensor, got ${describe(input)}`);
+    input.checkAlive(`${this.typeName}.forwardStatic`);
+    return this.run(input, checkInteger(`${this.typeName}.forwardStatic: steps`, steps, 1), true);
+  }
+
+  private run(input: Tensor, steps: number, staticInput: boolean): Tensor {
+    const width = staticInput ? input.size : input.size / Math.max(1, steps);
+    const { spikes, h } = F.neuronForward(input, this.kernelParams(steps, width, staticInput));
+    this.saved?.h.dispose(); // ours alone: give the memory back now rather than at the next GC
+    this.saved = { h, outShape: spikes.shape, staticInput };
     this.lastSpikes = spikes;
     return spikes;
   }
@@ -71,12 +86,13 @@ abstract class BaseNode extends Module {
   backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null {
     const dy = this.checkGradOut(gradOut, this.saved?.outShape, this.saved?.h.dtype ?? 'float32');
     if (!needInputGrad) return null;
-    const { h } = this.saved!;
+    const { h, staticInput } = this.saved!;
     const steps = h.shape[0]!;
-    return F.neuronBackward(h, dy, this.kernelParams(steps, h.size / Math.max(1, steps)));
+    return F.neuronBackward(h, dy, this.kernelParams(steps, h.size / Math.max(1, steps), staticInput));
   }
 
   protected override clearState(): void {
+    this.saved?.h.dispose();
     this.saved = null;
     this.lastSpikes = null;
   }
@@ -88,8 +104,8 @@ export class IFNode extends BaseNode {
     super('IFNode', moduleOptions('IFNode', options, ['vThreshold', 'vReset', 'surrogate', 'detachReset']));
   }
 
-  protected kernelParams(steps: number, width: number): NeuronParamsNative {
-    return { ...this.baseParams(steps, width), kind: 0, tau: 1, decayInput: true };
+  protected kernelParams(steps: number, width: number, staticInput: boolean): NeuronParamsNative {
+    return { ...this.baseParams(steps, width, staticInput), kind: 0, tau: 1, decayInput: true };
   }
 }
 
@@ -106,7 +122,7 @@ export class LIFNode extends BaseNode {
     this.decayInput = o.decayInput === undefined ? true : checkBoolean('LIFNode: decayInput', o.decayInput);
   }
 
-  protected kernelParams(steps: number, width: number): NeuronParamsNative {
-    return { ...this.baseParams(steps, width), kind: 1, tau: this.tau, decayInput: this.decayInput };
+  protected kernelParams(steps: number, width: number, staticInput: boolean): NeuronParamsNative {
+    return { ...this.baseParams(steps, width, staticInput), kind: 1, tau: this.tau, decayInput: this.decayInput };
   }
 }

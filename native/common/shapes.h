@@ -43,7 +43,8 @@ struct NeuronParams {
   bool detachReset;
   SurrogateKind surrogate;
   double alpha;
-  bool spiking;  // false: forward runs through the smooth primitive g instead of the Heaviside step
+  bool spiking;      // false: forward runs through the smooth primitive g instead of the Heaviside step
+  bool staticInput;  // x is one step repeated over all steps (direct encoding of a static image)
   int64_t steps, width;
 };
 

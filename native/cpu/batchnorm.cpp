@@ -1,5 +1,6 @@
 // BatchNorm over [batch, channels, spatial]: one thread per block of channels, statistics accumulated in
 // double so float32 results do not depend on the batch size's rounding.
+#include <algorithm>
 #include <cmath>
 
 #include "kernels.h"
@@ -24,19 +25,29 @@ void normalise(const BatchNormShape& s, int64_t c, const T* x, T mean, T invStd,
 
 }  // namespace
 
+// One pass: sums of (x - shift) and its square in double, shifted by the channel's first value so the
+// variance does not cancel. replicas > 1: the input stands for that many identical copies (the first
+// block of a network fed the same image at every time step), which changes only the unbiased estimate.
 template <class T>
 void batchNormForwardTrain(const BatchNormShape& s, const T* x, const T* gamma, const T* beta, T* runningMean,
-                           T* runningVar, double momentum, double eps, T* y, T* savedMean, T* savedInvStd) {
+                           T* runningVar, double momentum, double eps, int64_t replicas, T* y, T* savedMean,
+                           T* savedInvStd) {
   const int64_t count = s.batch * s.spatial;
   parallelFor(s.channels, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
-      double sum = 0;
-      forEachInChannel<T>(s, c, [&](int64_t i) { sum += x[i]; });
-      const double mean = sum / double(count);
-      double squares = 0;
-      forEachInChannel<T>(s, c, [&](int64_t i) { double d = x[i] - mean; squares += d * d; });
-      const double biasedVar = squares / double(count);
-      const double unbiasedVar = count > 1 ? squares / double(count - 1) : biasedVar;
+      const double shift = x[c * s.spatial];
+      double sum = 0, squares = 0;
+      forEachInChannel<T>(s, c, [&](int64_t i) {
+        const double d = double(x[i]) - shift;
+        sum += d;
+        squares += d * d;
+      });
+      const double meanShifted = sum / double(count);
+      const double mean = shift + meanShifted;
+      const double deviations = std::max(0.0, squares - sum * meanShifted);  // sum of (x - mean)^2
+      const double biasedVar = deviations / double(count);
+      const double total = double(count) * double(replicas);
+      const double unbiasedVar = total > 1 ? deviations * double(replicas) / (total - 1) : biasedVar;
       const double invStd = 1.0 / std::sqrt(biasedVar + eps);
       savedMean[c] = T(mean);
       savedInvStd[c] = T(invStd);
@@ -94,7 +105,7 @@ void batchNormBackward(const BatchNormShape& s, bool training, const T* dy, cons
 
 #define IKUN_INSTANTIATE(T)                                                                                  \
   template void batchNormForwardTrain<T>(const BatchNormShape&, const T*, const T*, const T*, T*, T*, double, \
-                                         double, T*, T*, T*);                                               \
+                                         double, int64_t, T*, T*, T*);                                      \
   template void batchNormForwardEval<T>(const BatchNormShape&, const T*, const T*, const T*, const T*,        \
                                         const T*, double, T*, T*, T*);                                      \
   template void batchNormBackward<T>(const BatchNormShape&, bool, const T*, const T*, const T*, const T*,     \

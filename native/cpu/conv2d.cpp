@@ -1,6 +1,7 @@
 // Convolution as im2col + one BLAS GEMM per chunk of samples. The chunk puts several samples' patch
 // columns side by side ([patch, chunk * pixels]) so the GEMM is large enough to run at the BLAS rate.
 #include <algorithm>
+#include <vector>
 
 #include "kernels.h"
 #include "parallel.h"
@@ -16,6 +17,16 @@ int64_t chunkSamples(const Conv2dShape& s) {
   return std::max<int64_t>(1, std::min<int64_t>(s.batch, kColumnBudget / std::max<int64_t>(1, perSample)));
 }
 
+// Output columns [begin, end) of one patch row whose input column j * stride - padding + kj is inside
+// the image; outside it the patch reads padding zeros.
+inline void validColumns(const Conv2dShape& s, int64_t kj, int64_t& begin, int64_t& end) {
+  const int64_t ow = s.outWidth();
+  begin = 0;
+  while (begin < ow && begin * s.stride - s.padding + kj < 0) ++begin;
+  end = ow;
+  while (end > begin && (end - 1) * s.stride - s.padding + kj >= s.inWidth) --end;
+}
+
 // col[k, b * P + p] = x[n0 + b] at the input pixel that patch row k reads for output pixel p (0 if padded).
 template <class T>
 void im2col(const Conv2dShape& s, const T* x, int64_t n0, int64_t count, T* col) {
@@ -27,6 +38,8 @@ void im2col(const Conv2dShape& s, const T* x, int64_t n0, int64_t count, T* col)
       const int64_t c = row / kk, ki = (row % kk) / s.kernelWidth, kj = row % s.kernelWidth;
       const T* plane = x + ((n0 + b) * s.inChannels + c) * s.inHeight * s.inWidth;
       T* out = col + row * cols + b * pixels;
+      int64_t j0, j1;
+      validColumns(s, kj, j0, j1);
       for (int64_t i = 0; i < oh; ++i) {
         const int64_t ih = i * s.stride - s.padding + ki;
         T* outRow = out + i * ow;
@@ -34,11 +47,12 @@ void im2col(const Conv2dShape& s, const T* x, int64_t n0, int64_t count, T* col)
           std::fill(outRow, outRow + ow, T(0));
           continue;
         }
-        const T* inRow = plane + ih * s.inWidth;
-        for (int64_t j = 0; j < ow; ++j) {
-          const int64_t iw = j * s.stride - s.padding + kj;
-          outRow[j] = (iw >= 0 && iw < s.inWidth) ? inRow[iw] : T(0);
-        }
+        const T* inRow = plane + ih * s.inWidth - s.padding + kj;
+        std::fill(outRow, outRow + j0, T(0));
+        if (s.stride == 1) std::copy(inRow + j0, inRow + j1, outRow + j0);
+        else
+          for (int64_t j = j0; j < j1; ++j) outRow[j] = inRow[j * s.stride];
+        std::fill(outRow + j1, outRow + ow, T(0));
       }
     }
   });
@@ -55,15 +69,15 @@ void col2imAdd(const Conv2dShape& s, const T* dcol, int64_t n0, int64_t count, T
       T* plane = dx + ((n0 + b) * s.inChannels + c) * s.inHeight * s.inWidth;
       for (int64_t ki = 0; ki < s.kernelHeight; ++ki) {
         for (int64_t kj = 0; kj < s.kernelWidth; ++kj) {
+          int64_t j0, j1;
+          validColumns(s, kj, j0, j1);
           const T* in = dcol + (c * kk + ki * s.kernelWidth + kj) * cols + b * pixels;
           for (int64_t i = 0; i < oh; ++i) {
             const int64_t ih = i * s.stride - s.padding + ki;
             if (ih < 0 || ih >= s.inHeight) continue;
-            T* rowOut = plane + ih * s.inWidth;
-            for (int64_t j = 0; j < ow; ++j) {
-              const int64_t iw = j * s.stride - s.padding + kj;
-              if (iw >= 0 && iw < s.inWidth) rowOut[iw] += in[i * ow + j];
-            }
+            T* rowOut = plane + ih * s.inWidth - s.padding + kj;
+            const T* rowIn = in + i * ow;
+            for (int64_t j = j0; j < j1; ++j) rowOut[j * s.stride] += rowIn[j];
           }
         }
       }
@@ -110,8 +124,31 @@ void conv2dForward(const Conv2dShape& s, const T* x, const T* w, const T* bias, 
   }
 }
 
+// For stride 1 the input gradient is itself a convolution: dy (padded by k - 1 - padding) with the weight
+// flipped in space and its channel axes swapped. That runs as the forward's large GEMM (K = out * kh * kw)
+// instead of a thin GEMM with K = out followed by a scatter-add (col2im), about 1.5x faster here.
+template <class T>
+bool conv2dBackwardInputAsConvolution(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
+  // With few input channels the flipped convolution's GEMM is too thin (M = inChannels) and its im2col of
+  // dy too large; the direct path is cheaper there (e.g. a first layer on grey images).
+  if (s.stride != 1 || s.padding > s.kernelHeight - 1 || s.padding > s.kernelWidth - 1 ||
+      s.kernelHeight != s.kernelWidth || s.inChannels < 16)
+    return false;
+  const int64_t kh = s.kernelHeight, kw = s.kernelWidth;
+  std::vector<T> flipped(size_t(s.outChannels * s.inChannels * kh * kw));
+  for (int64_t co = 0; co < s.outChannels; ++co)
+    for (int64_t ci = 0; ci < s.inChannels; ++ci)
+      for (int64_t i = 0; i < kh; ++i)
+        for (int64_t j = 0; j < kw; ++j)
+          flipped[((ci * s.outChannels + co) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)] = w[((co * s.inChannels + ci) * kh + i) * kw + j];
+  Conv2dShape t{s.batch, s.outChannels, s.outHeight(), s.outWidth(), s.inChannels, kh, kw, 1, kh - 1 - s.padding};
+  conv2dForward<T>(t, dy, flipped.data(), nullptr, dx);
+  return true;
+}
+
 template <class T>
 void conv2dBackwardInput(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
+  if (conv2dBackwardInputAsConvolution(s, dy, w, dx)) return;
   const int64_t pixels = s.outHeight() * s.outWidth(), k = s.patchSize(), chunk = chunkSamples(s);
   T* dcol = workspace<T>(0, size_t(k * chunk * pixels));
   T* grad = workspace<T>(1, size_t(s.outChannels * chunk * pixels));

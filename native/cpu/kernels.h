@@ -26,7 +26,8 @@ template <class T> void linearBackwardWeight(const LinearShape& s, const T* x, c
 // estimate); evaluation uses the running statistics. Both write the mean and 1/sqrt(var + eps) they used.
 template <class T>
 void batchNormForwardTrain(const BatchNormShape& s, const T* x, const T* gamma, const T* beta, T* runningMean,
-                           T* runningVar, double momentum, double eps, T* y, T* savedMean, T* savedInvStd);
+                           T* runningVar, double momentum, double eps, int64_t replicas, T* y, T* savedMean,
+                           T* savedInvStd);
 template <class T>
 void batchNormForwardEval(const BatchNormShape& s, const T* x, const T* gamma, const T* beta,
                           const T* runningMean, const T* runningVar, double eps, T* y, T* savedMean,
@@ -41,7 +42,8 @@ template <class T> void maxPool2dForward(const Pool2dShape& s, const T* x, T* y,
 template <class T> void maxPool2dBackward(const Pool2dShape& s, const T* dy, const int32_t* argmax, T* dx);
 
 // neuron.cpp: multi-step IF/LIF fused over time. Forward stores only h (membrane before reset), from
-// which backward recomputes spikes and surrogate slopes.
+// which backward recomputes spikes and surrogate slopes. With p.staticInput, x (and dx) hold one step of
+// width values used at every step (dx: the sum of the per-step gradients).
 template <class T> void neuronForward(const NeuronParams& p, const T* x, T* spikes, T* h);
 template <class T> void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx);
 

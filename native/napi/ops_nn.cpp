@@ -1,4 +1,6 @@
 // Bindings for the stateless layers: conv2d, linear, batchnorm, max-pool.
+#include <cmath>
+
 #include "../cpu/kernels.h"
 #include "args.h"
 
@@ -126,7 +128,8 @@ BatchNormShape batchNormShape(const Napi::CallbackInfo& info, size_t index) {
   return {d[0], d[1], d[2]};
 }
 
-// batchNormForward(x, gamma, beta, runningMean, runningVar, y, savedMean, savedInvStd, dims, training, momentum, eps)
+// batchNormForward(x, gamma, beta, runningMean, runningVar, y, savedMean, savedInvStd, dims, training, momentum, eps,
+//                  replicas)
 Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *x = storageArg(info, 0, "x"), *gamma = storageArg(info, 1, "weight"), *beta = storageArg(info, 2, "bias"),
@@ -135,6 +138,8 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   BatchNormShape s = batchNormShape(info, 8);
   bool training = boolArg(info, 9, "training");
   double momentum = numberArg(info, 10, "momentum"), eps = numberArg(info, 11, "eps");
+  double replicas = numberArg(info, 12, "replicas");
+  if (!(replicas >= 1) || replicas != std::floor(replicas)) throw Napi::RangeError::New(env, "batchnorm: replicas must be an integer >= 1");
   requireSameDType(env, {x, gamma, beta, rm, rv, y, mean, invStd});
   int64_t n = s.batch * s.channels * s.spatial;
   requireCount(env, x, n, "x"), requireCount(env, y, n, "y");
@@ -143,7 +148,7 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
     using T = decltype(tag);
     if (training)
       cpu::batchNormForwardTrain<T>(s, ptr<T>(x), ptr<T>(gamma), ptr<T>(beta), ptr<T>(rm), ptr<T>(rv), momentum, eps,
-                                    ptr<T>(y), ptr<T>(mean), ptr<T>(invStd));
+                                    int64_t(replicas), ptr<T>(y), ptr<T>(mean), ptr<T>(invStd));
     else
       cpu::batchNormForwardEval<T>(s, ptr<T>(x), ptr<T>(gamma), ptr<T>(beta), ptr<T>(rm), ptr<T>(rv), eps, ptr<T>(y),
                                    ptr<T>(mean), ptr<T>(invStd));

@@ -21,7 +21,7 @@ bool flag(Napi::Env env, Napi::Object o, const char* key) {
 }
 
 // { kind: 0 IF | 1 LIF, vThreshold, vReset: number | null, tau, decayInput, detachReset, surrogate, alpha,
-//   spiking, steps, width }
+//   spiking, staticInput, steps, width }
 NeuronParams neuronParams(const Napi::CallbackInfo& info, size_t index) {
   Napi::Env env = info.Env();
   if (index >= info.Length() || !info[index].IsObject()) throw Napi::TypeError::New(env, "neuron params must be an object");
@@ -42,6 +42,7 @@ NeuronParams neuronParams(const Napi::CallbackInfo& info, size_t index) {
   p.detachReset = flag(env, o, "detachReset");
   p.alpha = field(env, o, "alpha");
   p.spiking = flag(env, o, "spiking");
+  p.staticInput = flag(env, o, "staticInput");
   double steps = field(env, o, "steps"), width = field(env, o, "width");
   if (!(steps >= 1) || !(width >= 0) || steps != std::floor(steps) || width != std::floor(width))
     throw Napi::RangeError::New(env, "neuron params: steps and width must be integers");
@@ -56,7 +57,8 @@ Napi::Value NeuronForward(const Napi::CallbackInfo& info) {
   Storage *x = storageArg(info, 0, "x"), *spikes = storageArg(info, 1, "spikes"), *h = storageArg(info, 2, "h");
   NeuronParams p = neuronParams(info, 3);
   requireSameDType(env, {x, spikes, h});
-  for (Storage* s : {x, spikes, h}) requireCount(env, s, p.steps * p.width, "neuron tensor");
+  requireCount(env, x, p.staticInput ? p.width : p.steps * p.width, "x");
+  for (Storage* s : {spikes, h}) requireCount(env, s, p.steps * p.width, "neuron tensor");
   dispatchFloat(env, x, [&](auto tag) {
     using T = decltype(tag);
     cpu::neuronForward<T>(p, ptr<T>(x), ptr<T>(spikes), ptr<T>(h));
@@ -70,7 +72,8 @@ Napi::Value NeuronBackward(const Napi::CallbackInfo& info) {
   Storage *ds = storageArg(info, 0, "dSpikes"), *h = storageArg(info, 1, "h"), *dx = storageArg(info, 2, "dx");
   NeuronParams p = neuronParams(info, 3);
   requireSameDType(env, {ds, h, dx});
-  for (Storage* s : {ds, h, dx}) requireCount(env, s, p.steps * p.width, "neuron tensor");
+  requireCount(env, dx, p.staticInput ? p.width : p.steps * p.width, "dx");
+  for (Storage* s : {ds, h}) requireCount(env, s, p.steps * p.width, "neuron tensor");
   dispatchFloat(env, ds, [&](auto tag) {
     using T = decltype(tag);
     cpu::neuronBackward<T>(p, ptr<T>(ds), ptr<T>(h), ptr<T>(dx));

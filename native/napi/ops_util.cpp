@@ -1,5 +1,6 @@
 // Bindings for shared utilities: the GEMM (also used by the benchmark to measure the BLAS rate),
 // axpy, the CPU thread count, and what the build knows about CUDA.
+#include "../cpu/host_allocator.h"
 #include "../cpu/kernels.h"
 #include "../cpu/parallel.h"
 #include "../cuda/runtime_info.h"
@@ -62,6 +63,13 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+Napi::Value HostCacheBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(cpu::hostCachedBytes())); }
+
+Napi::Value EmptyHostCache(const Napi::CallbackInfo& info) {
+  cpu::hostEmptyCache();
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void registerUtilOps(Napi::Env env, Napi::Object exports) {
@@ -69,6 +77,8 @@ void registerUtilOps(Napi::Env env, Napi::Object exports) {
   exports.Set("axpy", Napi::Function::New<guarded<Axpy>>(env, "axpy"));
   exports.Set("threadCount", Napi::Function::New<guarded<ThreadCount>>(env, "threadCount"));
   exports.Set("setThreadCount", Napi::Function::New<guarded<SetThreadCount>>(env, "setThreadCount"));
+  exports.Set("hostCacheBytes", Napi::Function::New<guarded<HostCacheBytes>>(env, "hostCacheBytes"));
+  exports.Set("emptyHostCache", Napi::Function::New<guarded<EmptyHostCache>>(env, "emptyHostCache"));
   exports.Set("cudaInfo", Napi::Function::New<guarded<CudaInfo>>(env, "cudaInfo"));
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "../cpu/host_allocator.h"
 #include "../cpu/kernels.h"
 #include "args.h"
 
@@ -46,8 +47,7 @@ Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(inf
   count_ = static_cast<size_t>(count);
   size_t bytes = count_ * dtypeSize(dtype_);
   if (bytes == 0) return;
-  size_t padded = (bytes + 63) / 64 * 64;
-  data_ = std::aligned_alloc(64, padded);
+  data_ = cpu::hostAllocate(bytes);
   if (!data_)
     throw Napi::RangeError::New(env, "out of host memory: could not allocate " + std::to_string(bytes) +
                                          " bytes for a tensor; use a smaller batch or model");
@@ -59,7 +59,7 @@ Storage::~Storage() { release(); }
 
 void Storage::release() {
   if (!data_) return;
-  std::free(data_);
+  cpu::hostFree(data_, count_ * dtypeSize(dtype_));
   data_ = nullptr;
   if (env_) Napi::MemoryManagement::AdjustExternalMemory(env_, -static_cast<int64_t>(count_ * dtypeSize(dtype_)));
 }
