@@ -31,6 +31,25 @@ export interface NeuronParamsNative {
   width: number;
 }
 
+export interface SgdParamsNative {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+  firstStep: boolean;
+}
+
+export interface AdamParamsNative {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  decoupledWeightDecay: boolean;
+  step: number;
+}
+
 export interface CudaInfo {
   compiled: boolean;
   available: boolean;
@@ -65,6 +84,9 @@ export interface NativeAddon {
   sumLeading(x: S, y: S, dims: Dims, scale: number): void;
   gemm(a: S, b: S, c: S, dims: Dims, transA: boolean, transB: boolean, alpha: number, beta: number): void;
   axpy(x: S, y: S, alpha: number): void;
+  sgdStep(param: S, grad: S, momentumBuffer: S | null, params: SgdParamsNative): void;
+  adamStep(param: S, grad: S, expAvg: S, expAvgSq: S, params: AdamParamsNative): void;
+  sumOfSquares(x: S): number;
   threadCount(): number;
   setThreadCount(threads: number): void;
   hostCacheBytes(): number;

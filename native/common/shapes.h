@@ -48,4 +48,16 @@ struct NeuronParams {
   int64_t steps, width;
 };
 
+struct SgdParams {
+  double lr, momentum, dampening, weightDecay;
+  bool nesterov;
+  bool firstStep;  // the momentum buffer starts at the first gradient
+};
+
+struct AdamParams {
+  double lr, beta1, beta2, eps, weightDecay;
+  bool decoupledWeightDecay;  // AdamW
+  int64_t step;               // 1 on the first update
+};
+
 }  // namespace ikun

@@ -51,6 +51,12 @@ template <class T> void neuronBackward(const NeuronParams& p, const T* dSpikes, 
 template <class T> double mseRateLoss(int64_t batch, int64_t classes, const T* rate, const int32_t* labels, T* grad);
 template <class T> double crossEntropyRateLoss(int64_t batch, int64_t classes, const T* rate, const int32_t* labels, T* grad);
 
+// optim.cpp: one optimiser update of one parameter in place (PyTorch's rules).
+template <class T> void sgdStep(int64_t n, T* param, const T* grad, T* momentumBuffer, const SgdParams& p);
+template <class T> void adamStep(int64_t n, T* param, const T* grad, T* expAvg, T* expAvgSq, const AdamParams& p);
+// Sum of squares in double, summed in a fixed order (gradient norms for metrics and clipping).
+template <class T> double sumOfSquares(int64_t n, const T* x);
+
 // elementwise.cpp
 template <class T> void fill(int64_t n, T value, T* y);
 template <class T> void copy(int64_t n, const T* x, T* y);

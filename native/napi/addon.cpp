@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerNnOps(env, exports);
   registerSpikingOps(env, exports);
   registerUtilOps(env, exports);
+  registerOptimOps(env, exports);
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   return exports;
 }

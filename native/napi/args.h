@@ -56,5 +56,6 @@ void registerStorage(Napi::Env env, Napi::Object exports, AddonData* data);
 void registerNnOps(Napi::Env env, Napi::Object exports);
 void registerSpikingOps(Napi::Env env, Napi::Object exports);
 void registerUtilOps(Napi::Env env, Napi::Object exports);
+void registerOptimOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace ikun::napi

@@ -1,0 +1,81 @@
+// Bindings for optimiser updates and the gradient-norm reduction.
+#include "../cpu/kernels.h"
+#include "args.h"
+
+namespace ikun::napi {
+namespace {
+
+double numberField(Napi::Env env, Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("optimiser params: '") + key + "' must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool boolField(Napi::Env env, Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsBoolean()) throw Napi::TypeError::New(env, std::string("optimiser params: '") + key + "' must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+Napi::Object objectArg(const Napi::CallbackInfo& info, size_t index) {
+  if (index >= info.Length() || !info[index].IsObject()) throw Napi::TypeError::New(info.Env(), "optimiser params must be an object");
+  return info[index].As<Napi::Object>();
+}
+
+// sgdStep(param, grad, momentumBuffer | null, { lr, momentum, dampening, weightDecay, nesterov, firstStep })
+Napi::Value SgdStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Storage *param = storageArg(info, 0, "param"), *grad = storageArg(info, 1, "grad"), *buf = optionalStorageArg(info, 2, "momentumBuffer");
+  auto o = objectArg(info, 3);
+  SgdParams p{numberField(env, o, "lr"), numberField(env, o, "momentum"), numberField(env, o, "dampening"),
+              numberField(env, o, "weightDecay"), boolField(env, o, "nesterov"), boolField(env, o, "firstStep")};
+  requireSameDType(env, {param, grad, buf});
+  int64_t n = int64_t(param->count());
+  requireCount(env, grad, n, "grad"), requireCount(env, buf, n, "momentumBuffer");
+  dispatchFloat(env, param, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::sgdStep<T>(n, ptr<T>(param), ptr<T>(grad), ptr<T>(buf), p);
+  });
+  return env.Undefined();
+}
+
+// adamStep(param, grad, expAvg, expAvgSq, { lr, beta1, beta2, eps, weightDecay, decoupledWeightDecay, step })
+Napi::Value AdamStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Storage *param = storageArg(info, 0, "param"), *grad = storageArg(info, 1, "grad"), *m = storageArg(info, 2, "expAvg"),
+          *v = storageArg(info, 3, "expAvgSq");
+  auto o = objectArg(info, 4);
+  AdamParams p{numberField(env, o, "lr"), numberField(env, o, "beta1"), numberField(env, o, "beta2"), numberField(env, o, "eps"),
+               numberField(env, o, "weightDecay"), boolField(env, o, "decoupledWeightDecay"), int64_t(numberField(env, o, "step"))};
+  if (p.step < 1) throw Napi::RangeError::New(env, "adamStep: step must be >= 1");
+  requireSameDType(env, {param, grad, m, v});
+  int64_t n = int64_t(param->count());
+  requireCount(env, grad, n, "grad"), requireCount(env, m, n, "expAvg"), requireCount(env, v, n, "expAvgSq");
+  dispatchFloat(env, param, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::adamStep<T>(n, ptr<T>(param), ptr<T>(grad), ptr<T>(m), ptr<T>(v), p);
+  });
+  return env.Undefined();
+}
+
+// sumOfSquares(x) -> number
+Napi::Value SumOfSquares(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Storage* x = storageArg(info, 0, "x");
+  double result = 0;
+  dispatchFloat(env, x, [&](auto tag) {
+    using T = decltype(tag);
+    result = cpu::sumOfSquares<T>(int64_t(x->count()), ptr<T>(x));
+  });
+  return Napi::Number::New(env, result);
+}
+
+}  // namespace
+
+void registerOptimOps(Napi::Env env, Napi::Object exports) {
+  exports.Set("sgdStep", Napi::Function::New<guarded<SgdStep>>(env, "sgdStep"));
+  exports.Set("adamStep", Napi::Function::New<guarded<AdamStep>>(env, "adamStep"));
+  exports.Set("sumOfSquares", Napi::Function::New<guarded<SumOfSquares>>(env, "sumOfSquares"));
+}
+
+}  // namespace ikun::napi
