@@ -5,6 +5,13 @@ export * as surrogate from './surrogate.js';
 export * as loss from './loss.js';
 export * as models from './models.js';
 export * as functional from './functional.js';
+export * as init from './init.js';
+export * as data from './data.js';
+export * as optim from './optim.js';
+export * as checkpoint from './checkpoint.js';
+export * as safetensors from './safetensors.js';
+export { train, resume, evaluate, DEFAULT_CONFIG, resolveConfig } from './train.js';
+export type { TrainConfig, EpochMetrics, TrainHooks, TrainResult, StepInfo } from './train.js';
 export { Generator, manualSeed } from './random.js';
 export { native } from './native.js';
 

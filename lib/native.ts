@@ -86,6 +86,7 @@ export interface NativeAddon {
   axpy(x: S, y: S, alpha: number): void;
   sgdStep(param: S, grad: S, momentumBuffer: S | null, params: SgdParamsNative): void;
   adamStep(param: S, grad: S, expAvg: S, expAvgSq: S, params: AdamParamsNative): void;
+  sum(x: S): number;
   sumOfSquares(x: S): number;
   threadCount(): number;
   setThreadCount(threads: number): void;

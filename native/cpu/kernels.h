@@ -54,7 +54,8 @@ template <class T> double crossEntropyRateLoss(int64_t batch, int64_t classes, c
 // optim.cpp: one optimiser update of one parameter in place (PyTorch's rules).
 template <class T> void sgdStep(int64_t n, T* param, const T* grad, T* momentumBuffer, const SgdParams& p);
 template <class T> void adamStep(int64_t n, T* param, const T* grad, T* expAvg, T* expAvgSq, const AdamParams& p);
-// Sum of squares in double, summed in a fixed order (gradient norms for metrics and clipping).
+// reduce.cpp: sums in double, in a fixed order (firing rates, gradient norms).
+template <class T> double sum(int64_t n, const T* x);
 template <class T> double sumOfSquares(int64_t n, const T* x);
 
 // elementwise.cpp

@@ -1,9 +1,7 @@
 // Optimiser updates, elementwise over one parameter, with PyTorch's update rules (torch.optim.SGD,
 // Adam, AdamW; defaults foreach=False semantics). Arithmetic in the parameter's own precision, with
 // scalars computed in double.
-#include <algorithm>
 #include <cmath>
-#include <vector>
 
 #include "kernels.h"
 #include "parallel.h"
@@ -50,26 +48,9 @@ void adamStep(int64_t n, T* param, const T* grad, T* expAvg, T* expAvgSq, const 
   });
 }
 
-template <class T>
-double sumOfSquares(int64_t n, const T* x) {
-  const int64_t chunks = (n + kGrain - 1) / kGrain;
-  std::vector<double> partial(size_t(std::max<int64_t>(1, chunks)), 0.0);
-  parallelFor(chunks, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      double sum = 0;
-      for (int64_t i = c * kGrain, end = std::min(n, (c + 1) * kGrain); i < end; ++i) sum += double(x[i]) * double(x[i]);
-      partial[size_t(c)] = sum;
-    }
-  });
-  double total = 0;
-  for (double v : partial) total += v;  // fixed order: the same result for any thread count
-  return total;
-}
-
-#define IKUN_INSTANTIATE(T)                                                            \
-  template void sgdStep<T>(int64_t, T*, const T*, T*, const SgdParams&);               \
-  template void adamStep<T>(int64_t, T*, const T*, T*, T*, const AdamParams&);         \
-  template double sumOfSquares<T>(int64_t, const T*);
+#define IKUN_INSTANTIATE(T)                                                    \
+  template void sgdStep<T>(int64_t, T*, const T*, T*, const SgdParams&);       \
+  template void adamStep<T>(int64_t, T*, const T*, T*, T*, const AdamParams&);
 IKUN_INSTANTIATE(float)
 IKUN_INSTANTIATE(double)
 #undef IKUN_INSTANTIATE

@@ -1,4 +1,4 @@
-// Bindings for optimiser updates and the gradient-norm reduction.
+// Bindings for optimiser updates and the reductions behind metrics.
 #include "../cpu/kernels.h"
 #include "args.h"
 
@@ -58,14 +58,15 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// sumOfSquares(x) -> number
-Napi::Value SumOfSquares(const Napi::CallbackInfo& info) {
+// sum(x) / sumOfSquares(x) -> number
+template <bool Squares>
+Napi::Value Reduce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage* x = storageArg(info, 0, "x");
   double result = 0;
   dispatchFloat(env, x, [&](auto tag) {
     using T = decltype(tag);
-    result = cpu::sumOfSquares<T>(int64_t(x->count()), ptr<T>(x));
+    result = Squares ? cpu::sumOfSquares<T>(int64_t(x->count()), ptr<T>(x)) : cpu::sum<T>(int64_t(x->count()), ptr<T>(x));
   });
   return Napi::Number::New(env, result);
 }
@@ -75,7 +76,8 @@ Napi::Value SumOfSquares(const Napi::CallbackInfo& info) {
 void registerOptimOps(Napi::Env env, Napi::Object exports) {
   exports.Set("sgdStep", Napi::Function::New<guarded<SgdStep>>(env, "sgdStep"));
   exports.Set("adamStep", Napi::Function::New<guarded<AdamStep>>(env, "adamStep"));
-  exports.Set("sumOfSquares", Napi::Function::New<guarded<SumOfSquares>>(env, "sumOfSquares"));
+  exports.Set("sum", Napi::Function::New<guarded<Reduce<false>>>(env, "sum"));
+  exports.Set("sumOfSquares", Napi::Function::New<guarded<Reduce<true>>>(env, "sumOfSquares"));
 }
 
 }  // namespace ikun::napi

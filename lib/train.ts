@@ -1,0 +1,388 @@
+// The paper's training procedure (ikun-paper.md, "The experiment"): a seeded subset of the training
+// images, seeded shuffling per epoch with the last partial batch dropped, MSE on firing rates, membranes
+// reset after every batch in training and testing, the schedule stepped once per epoch. Writes a run
+// folder: config.json, metrics.jsonl, metrics.csv, best.safetensors, last.safetensors.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import * as checkpoint from './checkpoint.js';
+import { DataLoader, loadFashionMnist, loadMnist, loadSample, subset as takeSubset, type Dataset } from './data.js';
+import { checkBoolean, checkFiniteNumber, checkInteger, checkKnownKeys, checkOneOf, checkOptionsObject, describe, fail } from './errors.js';
+import * as init from './init.js';
+import * as lossFns from './loss.js';
+import { CSNN } from './models.js';
+import { native } from './native.js';
+import { Adam, AdamW, CosineAnnealingLR, LinearWarmup, SGD, StepLR, gradNorm, type Optimizer, type Scheduler } from './optim.js';
+import * as surrogate from './surrogate.js';
+import { Tensor } from './tensor.js';
+
+export interface TrainConfig {
+  dataset: 'fashion-mnist' | 'mnist';
+  /** Data folder (the --data flag); null searches $IKUN_DATA, the Debian folder, ./data. */
+  data: string | null;
+  /** Use the bundled sample (4,000 train / 1,000 test images). */
+  sample: boolean;
+  init: init.InitMethod;
+  betaMode: init.BetaMode;
+  opt: 'sgd' | 'adam' | 'adamw';
+  /** null: 0.1 for SGD, 1e-3 for Adam/AdamW (the paper's). */
+  lr: number | null;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  schedule: 'cosine' | 'step' | 'none';
+  etaMin: number;
+  stepSize: number;
+  gamma: number;
+  warmup: number;
+  epochs: number;
+  batch: number;
+  /** null: same as batch */
+  testBatch: number | null;
+  T: number;
+  channels: number;
+  /** Training images used; null: 20,000 (the paper) for full data sets, all of the bundled sample. */
+  subset: number | null;
+  seed: number;
+  neuron: 'if' | 'lif';
+  surrogate: string;
+  loss: 'mse' | 'ce';
+  device: 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
+  /** The run folder. */
+  out: string;
+}
+
+export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
+  dataset: 'fashion-mnist', data: null, sample: false, init: 'ikun_v1', betaMode: 'code', opt: 'sgd', lr: null,
+  momentum: 0.9, nesterov: false, weightDecay: 0, schedule: 'cosine', etaMin: 0, stepSize: 30, gamma: 0.1, warmup: 0,
+  epochs: 64, batch: 128, testBatch: null, T: 4, channels: 128, subset: null, seed: 42, neuron: 'if',
+  surrogate: 'atan:2', loss: 'mse', device: 'auto', out: 'runs/run',
+});
+
+const KEYS = Object.keys(DEFAULT_CONFIG) as Array<keyof TrainConfig>;
+
+/** Fills defaults and checks every field; errors name the field and the expected value. */
+export function resolveConfig(partial: Partial<TrainConfig>): TrainConfig {
+  const o = checkOptionsObject('train config', partial);
+  checkKnownKeys('train config', o, KEYS);
+  const c = { ...DEFAULT_CONFIG, ...o } as TrainConfig;
+  checkOneOf('dataset', c.dataset, ['fashion-mnist', 'mnist'] as const);
+  if (c.data !== null && typeof c.data !== 'string') fail(`data must be a folder path, got ${describe(c.data)}`);
+  checkBoolean('sample', c.sample);
+  checkOneOf('init', c.init, init.INIT_METHODS);
+  checkOneOf('betaMode', c.betaMode, init.BETA_MODES);
+  checkOneOf('opt', c.opt, ['sgd', 'adam', 'adamw'] as const);
+  if (c.lr !== null && !(checkFiniteNumber('lr', c.lr) > 0)) fail(`lr must be positive, got ${c.lr}`);
+  if (checkFiniteNumber('momentum', c.momentum) < 0 || c.momentum >= 1) fail(`momentum must be in [0, 1), got ${c.momentum}`);
+  checkBoolean('nesterov', c.nesterov);
+  if (checkFiniteNumber('weightDecay', c.weightDecay) < 0) fail(`weightDecay must be >= 0, got ${c.weightDecay}`);
+  checkOneOf('schedule', c.schedule, ['cosine', 'step', 'none'] as const);
+  if (checkFiniteNumber('etaMin', c.etaMin) < 0) fail(`etaMin must be >= 0, got ${c.etaMin}`);
+  checkInteger('stepSize', c.stepSize, 1);
+  if (!(checkFiniteNumber('gamma', c.gamma) > 0)) fail(`gamma must be positive, got ${c.gamma}`);
+  checkInteger('warmup', c.warmup, 0);
+  checkInteger('epochs', c.epochs, 1);
+  checkInteger('batch', c.batch, 1);
+  if (c.testBatch !== null) checkInteger('testBatch', c.testBatch, 1);
+  checkInteger('T', c.T, 1);
+  checkInteger('channels', c.channels, 1);
+  if (c.subset !== null) checkInteger('subset', c.subset, 1);
+  checkInteger('seed', c.seed, 0, 2 ** 32 - 1);
+  checkOneOf('neuron', c.neuron, ['if', 'lif'] as const);
+  surrogate.parse(c.surrogate);
+  checkOneOf('loss', c.loss, ['mse', 'ce'] as const);
+  if (typeof c.device !== 'string' || !/^(auto|cpu|cuda(:\d+)?)$/.test(c.device))
+    fail(`device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got ${describe(c.device)}`);
+  if (typeof c.out !== 'string' || c.out === '') fail(`out must be a folder path, got ${describe(c.out)}`);
+  return c;
+}
+
+export interface EpochMetrics {
+  epoch: number;
+  train_loss: number;
+  train_acc: number;
+  test_loss: number;
+  test_acc: number;
+  lr: number;
+  grad_norm: number;
+  epoch_s: number;
+  test_s: number;
+  samples_per_s: number;
+  firing_rates: Record<string, number>;
+}
+
+export interface StepInfo {
+  epoch: number;
+  step: number;
+  steps: number;
+  loss: number;
+  phase: 'train' | 'test';
+}
+
+export interface TrainHooks {
+  /** Human-readable lines (data, init table, device). */
+  log?: (line: string) => void;
+  onStep?: (info: StepInfo) => void;
+  onEpoch?: (metrics: EpochMetrics) => void;
+}
+
+export interface TrainResult {
+  runDir: string;
+  config: TrainConfig;
+  metrics: EpochMetrics[];
+  bestTestAcc: number;
+}
+
+const CSV_COLUMNS = ['epoch', 'train_loss', 'train_acc', 'test_loss', 'test_acc', 'lr', 'grad_norm', 'epoch_s', 'test_s', 'samples_per_s'] as const;
+
+/** Picks the compute device: 'auto' is the CPU until this build can run CUDA tensors. */
+export function resolveDevice(device: TrainConfig['device'], log: (line: string) => void): 'cpu' {
+  if (device === 'cpu') return 'cpu';
+  const info = native.cudaInfo();
+  if (device === 'auto') {
+    log(`device: cpu (${info.available ? 'CUDA tensors are not available in this version of ikun yet' : `no usable GPU: ${info.reason}`})`);
+    return 'cpu';
+  }
+  return fail(`device '${device}' cannot be used: ${info.available ? 'CUDA tensors are not available in this version of ikun yet' : info.reason}. Use --device cpu.`);
+}
+
+function loadData(c: TrainConfig): { train: Dataset; test: Dataset; source: string } {
+  if (c.sample) {
+    const { train, test } = loadSample();
+    return { train, test, source: 'bundled Fashion-MNIST sample' };
+  }
+  const loader = c.dataset === 'mnist' ? loadMnist : loadFashionMnist;
+  const { train, test } = loader(c.data === null ? {} : { dir: c.data });
+  return { train, test, source: c.dataset };
+}
+
+function makeOptimizer(c: TrainConfig, model: CSNN): Optimizer {
+  const params = model.namedParameters();
+  if (c.opt === 'sgd') return new SGD(params, { lr: c.lr ?? 0.1, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay });
+  const Cls = c.opt === 'adam' ? Adam : AdamW;
+  return new Cls(params, { lr: c.lr ?? 1e-3, weightDecay: c.opt === 'adamw' && c.weightDecay === 0 ? 1e-2 : c.weightDecay });
+}
+
+function makeScheduler(c: TrainConfig, optimizer: Optimizer): Scheduler | null {
+  const remaining = Math.max(1, c.epochs - c.warmup);
+  let main: Scheduler | null = null;
+  if (c.schedule === 'cosine') main = new CosineAnnealingLR(optimizer, { tMax: remaining, etaMin: c.etaMin });
+  else if (c.schedule === 'step') main = new StepLR(optimizer, { stepSize: c.stepSize, gamma: c.gamma });
+  if (c.warmup > 0) return new LinearWarmup(optimizer, { warmupEpochs: c.warmup, ...(main ? { after: main } : {}) });
+  return main;
+}
+
+function imagesTensor(images: Float32Array, count: number): Tensor {
+  const x = Tensor.empty([count, 1, 28, 28], 'float32');
+  x.copyFrom(images);
+  return x;
+}
+
+function correctCount(rate: Tensor, labels: Int32Array): number {
+  const predicted = lossFns.predict(rate);
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) if (predicted[i] === labels[i]) correct++;
+  return correct;
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((done) => setImmediate(done));
+
+/** mkdir -p, one level at a time (Node's recursive mkdir can spin forever under /proc). */
+function makeDirectories(dir: string): void {
+  const parent = dirname(dir);
+  if (existsSync(dir)) return;
+  if (parent !== dir) makeDirectories(parent);
+  mkdirSync(dir);
+}
+
+/** Checks the run folder can be written before any work is done. */
+function prepareRunDir(dir: string, resuming: boolean): void {
+  try {
+    makeDirectories(dir);
+    const probe = join(dir, `.ikun-write-test-${process.pid}`);
+    writeFileSync(probe, 'ok');
+    rmSync(probe);
+  } catch (error) {
+    fail(`cannot write to the output folder '${dir}': ${(error as Error).message}. Choose another --out.`);
+  }
+  if (!resuming && existsSync(join(dir, 'config.json')))
+    fail(`'${dir}' already holds a run (config.json); continue it with --resume ${dir} or choose another --out`);
+}
+
+function writeAtomic(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+function csvLine(m: EpochMetrics, layers: string[]): string {
+  return [...CSV_COLUMNS.map((k) => String(m[k])), ...layers.map((l) => String(m.firing_rates[l] ?? ''))].join(',');
+}
+
+function writeMetrics(dir: string, metrics: EpochMetrics[], layers: string[]): void {
+  writeAtomic(join(dir, 'metrics.jsonl'), metrics.map((m) => JSON.stringify(m)).join('\n') + (metrics.length ? '\n' : ''));
+  const header = [...CSV_COLUMNS, ...layers.map((l) => `firing_rate_${l}`)].join(',');
+  writeAtomic(join(dir, 'metrics.csv'), [header, ...metrics.map((m) => csvLine(m, layers))].join('\n') + '\n');
+}
+
+interface RunState {
+  config: TrainConfig;
+  runDir: string;
+  model: CSNN;
+  optimizer: Optimizer;
+  scheduler: Scheduler | null;
+  metrics: EpochMetrics[];
+  bestTestAcc: number;
+}
+
+function buildModel(c: TrainConfig): CSNN {
+  return new CSNN({ channels: c.channels, T: c.T, neuron: c.neuron, surrogate: surrogate.parse(c.surrogate), dtype: 'float32', device: 'cpu' });
+}
+
+async function runEpochs(state: RunState, hooks: TrainHooks): Promise<TrainResult> {
+  const { config: c, runDir, model, optimizer, scheduler } = state;
+  const log = hooks.log ?? (() => {});
+  const data = loadData(c);
+  const subsetSize = c.subset ?? (c.sample ? data.train.count : Math.min(20_000, data.train.count));
+  if (subsetSize > data.train.count)
+    fail(`subset ${subsetSize} is larger than the ${data.train.count} training images of the ${data.source}`);
+  const trainSet = subsetSize === data.train.count && c.subset === null && c.sample ? data.train : takeSubset(data.train, subsetSize, c.seed);
+  const trainLoader = new DataLoader(trainSet, { batchSize: c.batch, shuffle: true, dropLast: true, seed: c.seed });
+  const testLoader = new DataLoader(data.test, { batchSize: c.testBatch ?? c.batch, shuffle: false, dropLast: false });
+  if (trainLoader.batchCount() === 0) fail(`batch ${c.batch} is larger than the ${trainSet.count} training images: no full batch to train on`);
+  log(`data: ${data.source}, ${trainSet.count} training images (${trainLoader.batchCount()} batches of ${c.batch}), ${data.test.count} test images`);
+  const lossFn = c.loss === 'mse' ? lossFns.mseRate : lossFns.ceRate;
+  const spiking = model.spikingLayers();
+  const layerNames = spiking.map(([n]) => n);
+  const params = model.parameters();
+
+  for (let epoch = state.metrics.length + 1; epoch <= c.epochs; epoch++) {
+    const lr = optimizer.lr;
+    const start = performance.now();
+    model.train();
+    let lossSum = 0, correct = 0, seen = 0, normSum = 0, step = 0;
+    const spikeSums = new Float64Array(spiking.length), spikeCounts = new Float64Array(spiking.length);
+    const steps = trainLoader.batchCount();
+    for (const batch of trainLoader.epoch(epoch - 1)) {
+      const x = imagesTensor(batch.images, batch.size);
+      optimizer.zeroGrad();
+      const rate = model.forward(x);
+      spiking.forEach(([, node], i) => {
+        spikeSums[i]! += native.sum(node.lastSpikes!.storage);
+        spikeCounts[i]! += node.lastSpikes!.size;
+      });
+      const { loss, grad } = lossFn(rate, batch.labels);
+      model.backwardImpl(grad, false);
+      normSum += gradNorm(params);
+      optimizer.step();
+      lossSum += loss * batch.size;
+      correct += correctCount(rate, batch.labels);
+      seen += batch.size;
+      model.resetState(); // the paper resets membranes after every batch
+      for (const t of [x, rate, grad]) t.dispose();
+      hooks.onStep?.({ epoch, step: ++step, steps, loss, phase: 'train' });
+      await yieldToEventLoop();
+    }
+    const trainSeconds = (performance.now() - start) / 1000;
+    const testStart = performance.now();
+    const test = await evaluate(model, testLoader, lossFn, (s, n, l) => hooks.onStep?.({ epoch, step: s, steps: n, loss: l, phase: 'test' }));
+    const testSeconds = (performance.now() - testStart) / 1000;
+    scheduler?.step();
+    const m: EpochMetrics = {
+      epoch,
+      train_loss: lossSum / seen,
+      train_acc: correct / seen,
+      test_loss: test.loss,
+      test_acc: test.accuracy,
+      lr,
+      grad_norm: normSum / steps,
+      epoch_s: trainSeconds + testSeconds,
+      test_s: testSeconds,
+      samples_per_s: seen / trainSeconds,
+      firing_rates: Object.fromEntries(layerNames.map((n, i) => [n, spikeSums[i]! / spikeCounts[i]!])),
+    };
+    state.metrics.push(m);
+    const improved = m.test_acc > state.bestTestAcc;
+    if (improved) state.bestTestAcc = m.test_acc;
+    // Metrics first, then the checkpoint: a run killed in between redoes this epoch on --resume.
+    writeMetrics(runDir, state.metrics, layerNames);
+    const metadata = { config: JSON.stringify(c), epoch: String(epoch), seed: String(c.seed), best_test_acc: String(state.bestTestAcc) };
+    if (improved) checkpoint.saveCheckpoint(join(runDir, 'best.safetensors'), model, { metadata: { ...metadata, test_acc: String(m.test_acc) } });
+    checkpoint.saveCheckpoint(join(runDir, 'last.safetensors'), model, { optimizer, ...(scheduler ? { scheduler } : {}), metadata });
+    hooks.onEpoch?.(m);
+  }
+  return { runDir, config: c, metrics: state.metrics, bestTestAcc: state.bestTestAcc };
+}
+
+/** Test pass in eval mode (running BatchNorm statistics), membranes reset after every batch. */
+export async function evaluate(model: CSNN, loader: DataLoader, lossFn: typeof lossFns.mseRate,
+  onStep?: (step: number, steps: number, loss: number) => void): Promise<{ loss: number; accuracy: number }> {
+  model.eval();
+  let lossSum = 0, correct = 0, seen = 0, step = 0;
+  const steps = loader.batchCount();
+  for (const batch of loader.epoch(0)) {
+    const x = imagesTensor(batch.images, batch.size);
+    const rate = model.forward(x);
+    const { loss, grad } = lossFn(rate, batch.labels);
+    lossSum += loss * batch.size;
+    correct += correctCount(rate, batch.labels);
+    seen += batch.size;
+    model.resetState();
+    for (const t of [x, rate, grad]) t.dispose();
+    onStep?.(++step, steps, loss);
+    await yieldToEventLoop();
+  }
+  return { loss: lossSum / seen, accuracy: correct / seen };
+}
+
+/** Trains a CSNN from scratch into config.out. */
+export async function train(partial: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const config = resolveConfig(partial);
+  const log = hooks.log ?? (() => {});
+  resolveDevice(config.device, log);
+  const runDir = resolve(config.out);
+  prepareRunDir(runDir, false);
+  const model = buildModel(config);
+  const rows = init.apply(model, config.init, { betaMode: config.betaMode, seed: config.seed });
+  for (const line of init.formatTable(rows, config.init)) log(line);
+  const optimizer = makeOptimizer(config, model);
+  const scheduler = makeScheduler(config, optimizer);
+  writeAtomic(join(runDir, 'config.json'), JSON.stringify({ ...config, out: runDir, ikun_version: checkpoint.ikunVersion() }, null, 2) + '\n');
+  return runEpochs({ config, runDir, model, optimizer, scheduler, metrics: [], bestTestAcc: -1 }, hooks);
+}
+
+/** Continues a run folder from last.safetensors; the remaining epochs give the same metrics as an uninterrupted run. */
+export async function resume(runDirArg: string, hooks: TrainHooks = {}, overrides: { epochs?: number } = {}): Promise<TrainResult> {
+  const runDir = resolve(runDirArg);
+  const configPath = join(runDir, 'config.json'), lastPath = join(runDir, 'last.safetensors');
+  if (!existsSync(configPath)) fail(`--resume: '${runDir}' is not a run folder (no config.json)`);
+  let saved: Record<string, unknown>;
+  try {
+    saved = JSON.parse(readFileSync(configPath, 'utf8'));
+  } catch (error) {
+    return fail(`--resume: cannot read ${configPath}: ${(error as Error).message}`);
+  }
+  delete saved.ikun_version;
+  const config = resolveConfig({ ...(saved as Partial<TrainConfig>), out: runDir, ...(overrides.epochs !== undefined ? { epochs: overrides.epochs } : {}) });
+  const log = hooks.log ?? (() => {});
+  resolveDevice(config.device, log);
+  prepareRunDir(runDir, true);
+  if (!existsSync(lastPath)) fail(`--resume: '${runDir}' has no last.safetensors yet (the run stopped before its first epoch ended); start it again`);
+  const contents = checkpoint.readCheckpoint(lastPath);
+  const model = buildModel(config);
+  checkpoint.loadModelState(model, contents, lastPath);
+  const optimizer = makeOptimizer(config, model);
+  const scheduler = makeScheduler(config, optimizer);
+  const optState = checkpoint.optimizerState(contents, lastPath);
+  if (optState) optimizer.loadStateDict(optState);
+  const schedState = checkpoint.schedulerState(contents, lastPath);
+  if (scheduler && schedState) scheduler.loadStateDict(schedState);
+  const done = checkpoint.metadataNumber(contents, 'epoch', lastPath);
+  const metricsPath = join(runDir, 'metrics.jsonl');
+  const metrics = existsSync(metricsPath)
+    ? readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as EpochMetrics).filter((m) => m.epoch <= done)
+    : [];
+  if (metrics.length !== done) fail(`--resume: metrics.jsonl holds ${metrics.length} of the ${done} epochs in last.safetensors; the run folder is inconsistent`);
+  log(`resuming ${runDir} after epoch ${done} of ${config.epochs}`);
+  const bestTestAcc = Number(contents.metadata.best_test_acc ?? -1);
+  return runEpochs({ config, runDir, model, optimizer, scheduler, metrics, bestTestAcc }, hooks);
+}

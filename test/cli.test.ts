@@ -1,0 +1,54 @@
+// The `ikun` command as a user runs it: the compiled bin (npm test compiles before running vitest).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseTrainArgs } from '../lib/cli.js';
+
+const bin = resolve(__dirname, '../dist/lib/cli.js');
+const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
+
+describe('ikun train', () => {
+  it('trains on the bundled sample into --out and prints one line per epoch off a terminal', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'ikun-cli-')), 'run');
+    const r = run(['train', '--sample', '--epochs', '1', '--channels', '4', '--subset', '512', '--device', 'cpu', '--out', out]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/epoch 1\/1 {2}train loss [\d.]+ acc [\d.]+% {2}test loss/);
+    for (const f of ['config.json', 'metrics.jsonl', 'metrics.csv', 'best.safetensors', 'last.safetensors']) expect(existsSync(join(out, f))).toBe(true);
+    const m = JSON.parse(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim());
+    expect(m.test_acc).toBeGreaterThanOrEqual(0);
+    expect(m.test_acc).toBeLessThanOrEqual(1);
+  });
+
+  it('documents every flag in --help', () => {
+    const r = run(['train', '--help']);
+    expect(r.status).toBe(0);
+    for (const flag of ['--init', '--beta-mode', '--opt', '--lr', '--momentum', '--epochs', '--batch', '--T', '--channels', '--subset',
+      '--seed', '--neuron', '--surrogate', '--device', '--out', '--data', '--sample', '--resume', '--weight-decay', '--schedule'])
+      expect(r.stdout).toContain(flag);
+  });
+
+  it('exits 2 with the reason on bad flags, 1 on an unwritable output folder before training', () => {
+    for (const args of [['train', '--bogus'], ['train', '--epochs', 'ten'], ['train', '--opt', 'rmsprop'], ['train', '--epochs'],
+      ['train', '--seed', '1.5'], ['fly'], ['train', '--resume', 'x', '--lr', '0.1']]) {
+      const r = run(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^ikun: /);
+    }
+    const file = join(mkdtempSync(join(tmpdir(), 'ikun-cli-')), 'file');
+    writeFileSync(file, 'x');
+    const r = run(['train', '--sample', '--out', join(file, 'run')]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/cannot write to the output folder/);
+    const bad = run(['train', '--surrogate', 'tanh:2', '--sample', '--out', join(tmpdir(), 'never')]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/unknown surrogate "tanh"/);
+  });
+
+  it('parses the paper defaults and values', () => {
+    expect(parseTrainArgs(['--init', 'kaiming', '--lr=0.05', '--nesterov', '--T', '8']).config).toEqual({ init: 'kaiming', lr: 0.05, nesterov: true, T: 8 });
+    expect(() => parseTrainArgs(['--T', '4', '--T', '5'])).toThrow(/--T given twice/);
+  });
+});
