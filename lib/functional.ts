@@ -102,6 +102,7 @@ export interface MaxPoolContext {
   inputShape: readonly number[];
   argmax: NativeStorage; // int32: winning offset inside each input plane
   dims: number[];
+  outShape: readonly number[];
   dtype: DType;
   device: Device;
 }
@@ -113,7 +114,7 @@ export function maxPool2dForward(x: Tensor, kernel: number, stride: number): { y
   const y = out([n, c, oh, ow], x);
   const argmax = new native.Storage(2, n * c * oh * ow, false);
   native.maxPool2dForward(x.storage, y.storage, argmax, dims);
-  return { y, ctx: { inputShape: x.shape, argmax, dims, dtype: x.dtype, device: x.device } };
+  return { y, ctx: { inputShape: x.shape, argmax, dims, outShape: y.shape, dtype: x.dtype, device: x.device } };
 }
 
 export function maxPool2dBackward(ctx: MaxPoolContext, dy: Tensor): Tensor {
@@ -157,4 +158,127 @@ export function sumOverTime(x: Tensor, scale = 1): Tensor {
   const y = out(x.shape.slice(1), x);
   native.sumLeading(x.storage, y.storage, [steps, x.size / steps], scale);
   return y;
+}
+
+// ---- forward-mode (R-op) tangents -----------------------------------------------------------------------
+// Convolution and linear layers are bilinear in (input, weight), so their tangents reuse the kernels above:
+// yDot = f(xDot, W) + f(x, WDot). Tensors given as null stand for zeros.
+
+/** a += b (same element count) */
+export function addInto(a: Tensor, b: Tensor): Tensor {
+  native.axpy(b.storage, a.storage, 1);
+  return a;
+}
+
+export function conv2dForwardTangent(x: Tensor, xDot: Tensor | null, weight: Tensor, weightDot: Tensor | null,
+  biasDot: Tensor | null, g: Conv2dGeometry): Tensor {
+  const dims = conv2dDims(x, weight, g);
+  const yDot = Tensor.zeros(conv2dOutputShape(dims), x.dtype, x.device);
+  if (weightDot || biasDot) {
+    const w = weightDot ?? Tensor.zeros(weight.shape, weight.dtype, weight.device);
+    native.conv2dForward(x.storage, w.storage, biasDot?.storage ?? null, yDot.storage, dims);
+  }
+  if (xDot) {
+    const part = conv2dForward(xDot, weight, null, g);
+    addInto(yDot, part);
+    part.dispose();
+  }
+  return yDot;
+}
+
+/**
+ * Tangent of conv2dBackward: dWDot += conv2dBackwardWeight(x, dyDot) + conv2dBackwardWeight(xDot, dy),
+ * dbDot += sum(dyDot); dxDot = backwardInput(dyDot, W) + backwardInput(dy, WDot). Returns [dx, dxDot].
+ */
+export function conv2dBackwardTangent(x: Tensor, xDot: Tensor | null, weight: Tensor, weightDot: Tensor | null,
+  dy: Tensor, dyDot: Tensor, g: Conv2dGeometry, dWeightDot: Tensor, dBiasDot: Tensor | null,
+  needInputGrad: boolean): [Tensor | null, Tensor | null] {
+  const dims = conv2dDims(x, weight, g);
+  native.conv2dBackwardWeight(x.storage, dyDot.storage, dWeightDot.storage, dBiasDot?.storage ?? null, dims);
+  if (xDot) native.conv2dBackwardWeight(xDot.storage, dy.storage, dWeightDot.storage, null, dims);
+  if (!needInputGrad) return [null, null];
+  const dx = out(x.shape, x), dxDot = out(x.shape, x);
+  native.conv2dBackwardInput(dy.storage, weight.storage, dx.storage, dims);
+  native.conv2dBackwardInput(dyDot.storage, weight.storage, dxDot.storage, dims);
+  if (weightDot) {
+    const part = out(x.shape, x);
+    native.conv2dBackwardInput(dy.storage, weightDot.storage, part.storage, dims);
+    addInto(dxDot, part);
+    part.dispose();
+  }
+  return [dx, dxDot];
+}
+
+export function linearForwardTangent(x2d: Tensor, xDot2d: Tensor | null, weight: Tensor, weightDot: Tensor | null,
+  biasDot: Tensor | null): Tensor {
+  const [batch, inF] = x2d.shape as [number, number];
+  const outF = weight.shape[0]!;
+  const yDot = Tensor.zeros([batch, outF], x2d.dtype, x2d.device);
+  if (weightDot || biasDot) {
+    const w = weightDot ?? Tensor.zeros(weight.shape, weight.dtype, weight.device);
+    native.linearForward(x2d.storage, w.storage, biasDot?.storage ?? null, yDot.storage, [batch, inF, outF]);
+  }
+  if (xDot2d) {
+    const part = linearForward(xDot2d, weight, null);
+    addInto(yDot, part);
+    part.dispose();
+  }
+  return yDot;
+}
+
+export function linearBackwardTangent(x2d: Tensor, xDot2d: Tensor | null, weight: Tensor, weightDot: Tensor | null,
+  dy2d: Tensor, dyDot2d: Tensor, dWeightDot: Tensor, dBiasDot: Tensor | null, needInputGrad: boolean): [Tensor | null, Tensor | null] {
+  const [batch, inF] = x2d.shape as [number, number];
+  const dims = [batch, inF, weight.shape[0]!];
+  native.linearBackwardWeight(x2d.storage, dyDot2d.storage, dWeightDot.storage, dBiasDot?.storage ?? null, dims);
+  if (xDot2d) native.linearBackwardWeight(xDot2d.storage, dy2d.storage, dWeightDot.storage, null, dims);
+  if (!needInputGrad) return [null, null];
+  const dx = out(x2d.shape, x2d), dxDot = out(x2d.shape, x2d);
+  native.linearBackwardInput(dy2d.storage, weight.storage, dx.storage, dims);
+  native.linearBackwardInput(dyDot2d.storage, weight.storage, dxDot.storage, dims);
+  if (weightDot) {
+    const part = out(x2d.shape, x2d);
+    native.linearBackwardInput(dy2d.storage, weightDot.storage, part.storage, dims);
+    addInto(dxDot, part);
+    part.dispose();
+  }
+  return [dx, dxDot];
+}
+
+export function batchNormForwardTangent(ctx: BatchNormContext, xDot: Tensor, gamma: Tensor, gammaDot: Tensor | null,
+  betaDot: Tensor | null): Tensor {
+  const yDot = out(ctx.x.shape, ctx.x);
+  native.batchNormForwardTangent(ctx.x.storage, xDot.storage, gamma.storage, gammaDot?.storage ?? null, betaDot?.storage ?? null,
+    ctx.savedMean.storage, ctx.savedInvStd.storage, yDot.storage, ctx.dims, ctx.training);
+  return yDot;
+}
+
+export function batchNormBackwardTangent(ctx: BatchNormContext, xDot: Tensor, gamma: Tensor, gammaDot: Tensor | null,
+  dy: Tensor, dyDot: Tensor, dGammaDot: Tensor, dBetaDot: Tensor): [Tensor, Tensor] {
+  const dx = out(ctx.x.shape, ctx.x), dxDot = out(ctx.x.shape, ctx.x);
+  native.batchNormBackwardTangent(ctx.x.storage, xDot.storage, gamma.storage, gammaDot?.storage ?? null, ctx.savedMean.storage,
+    ctx.savedInvStd.storage, dy.storage, dyDot.storage, dx.storage, dxDot.storage, dGammaDot.storage, dBetaDot.storage,
+    ctx.dims, ctx.training);
+  return [dx, dxDot];
+}
+
+/** Max-pool's tangent: the input tangent at each window's argmax. */
+export function maxPool2dForwardTangent(ctx: MaxPoolContext, xDot: Tensor): Tensor {
+  const yDot = out(ctx.outShape, ctx);
+  native.maxPool2dGather(xDot.storage, ctx.argmax, yDot.storage, ctx.dims);
+  return yDot;
+}
+
+export function neuronForwardTangent(h: Tensor, xDot: Tensor, params: NeuronParamsNative): { hDot: Tensor; sDot: Tensor } {
+  const hDot = out(h.shape, h), sDot = out(h.shape, h);
+  native.neuronForwardTangent(h.storage, xDot.storage, hDot.storage, sDot.storage, params);
+  return { hDot, sDot };
+}
+
+export function neuronBackwardTangent(h: Tensor, hDot: Tensor, dSpikes: Tensor, dSpikesDot: Tensor,
+  params: NeuronParamsNative): [Tensor, Tensor] {
+  const shape = params.staticInput ? h.shape.slice(1) : h.shape;
+  const dx = out(shape, h), dxDot = out(shape, h);
+  native.neuronBackwardTangent(h.storage, hDot.storage, dSpikes.storage, dSpikesDot.storage, dx.storage, dxDot.storage, params);
+  return [dx, dxDot];
 }

@@ -67,12 +67,7 @@ export class CSNN extends Module {
    * copies) and the first neuron layer reads it at every step: the same numbers, a quarter of the work.
    */
   forward(x: Tensor): Tensor {
-    if (!(x instanceof Tensor)) fail(`CSNN.forward: input must be a Tensor [N, 1, 28, 28], got ${describe(x)}`);
-    x.checkAlive('CSNN.forward');
-    if (x.rank !== 4 || x.shape[1] !== 1 || x.shape[2] !== 28 || x.shape[3] !== 28)
-      fail(`CSNN.forward: input must have shape [N, 1, 28, 28], got ${formatShape(x.shape)}`);
-    if (x.dtype !== this.dtype) fail(`CSNN.forward: input dtype is ${x.dtype} but the model is ${this.dtype}`);
-    if (x.shape[0] === 0) fail('CSNN.forward: the batch is empty');
+    this.checkImages(x, 'forward');
     this.releaseFirstBlock();
     const [conv1, bn1, neuron1] = [0, 1, 2].map((i) => this.conv_fc.at(i)) as [Conv2d, BatchNorm2d, IFNode | LIFNode];
     const convOut = conv1.forward(x);
@@ -96,6 +91,38 @@ export class CSNN extends Module {
     const dx = this.conv_fc.at(0).backwardImpl(dConvOut, needInputGrad);
     dConvOut.dispose();
     return dx;
+  }
+
+  /** @internal forward-mode pass for Hessian-vector products (the image has no tangent). */
+  override forwardDual(x: Tensor, xDot: Tensor | null): [Tensor, Tensor] {
+    if (xDot) fail('CSNN.forwardDual: input tangents are not supported (the Hessian is over parameters)');
+    this.checkImages(x, 'forwardDual');
+    this.releaseFirstBlock();
+    const [conv1, bn1, neuron1] = [0, 1, 2].map((i) => this.conv_fc.at(i)) as [Conv2d, BatchNorm2d, IFNode | LIFNode];
+    const [convOut, convDot] = conv1.forwardDual(x, null);
+    const [bnOut, bnDot] = bn1.forwardReplicatedDual(convOut, convDot, this.T);
+    const [spikes1, spikes1Dot] = neuron1.forwardStaticDual(bnOut, bnDot, this.T);
+    const [spikes, spikesDot] = this.conv_fc.forwardDualFrom(spikes1, spikes1Dot, 3);
+    const out = F.sumOverTime(spikes, 1 / this.T), outDot = F.sumOverTime(spikesDot, 1 / this.T);
+    this.saved = { outShape: out.shape, firstBlock: [convOut, convDot, bnOut, bnDot, spikes1, spikes1Dot] };
+    return [out, outDot];
+  }
+
+  override backwardDual(dRate: Tensor, dRateDot: Tensor, needInputGrad: boolean): [Tensor | null, Tensor | null] {
+    this.checkGradOut(dRate, this.saved?.outShape, this.dtype);
+    let [g, gDot] = [F.repeatOverTime(dRate, this.T, 1 / this.T), F.repeatOverTime(dRateDot, this.T, 1 / this.T)];
+    [g, gDot] = this.conv_fc.backwardDualTo(g, gDot, 3, true) as [Tensor, Tensor];
+    for (const i of [2, 1]) [g, gDot] = this.conv_fc.at(i).backwardDual(g, gDot, true) as [Tensor, Tensor];
+    return this.conv_fc.at(0).backwardDual(g, gDot, needInputGrad);
+  }
+
+  private checkImages(x: Tensor, what: string): void {
+    if (!(x instanceof Tensor)) fail(`CSNN.${what}: input must be a Tensor [N, 1, 28, 28], got ${describe(x)}`);
+    x.checkAlive(`CSNN.${what}`);
+    if (x.rank !== 4 || x.shape[1] !== 1 || x.shape[2] !== 28 || x.shape[3] !== 28)
+      fail(`CSNN.${what}: input must have shape [N, 1, 28, 28], got ${formatShape(x.shape)}`);
+    if (x.dtype !== this.dtype) fail(`CSNN.${what}: input dtype is ${x.dtype} but the model is ${this.dtype}`);
+    if (x.shape[0] === 0) fail(`CSNN.${what}: the batch is empty`);
   }
 
   private releaseFirstBlock(): void {

@@ -78,6 +78,13 @@ export interface NativeAddon {
   maxPool2dBackward(dy: S, argmax: S, dx: S, dims: Dims): void;
   neuronForward(x: S, spikes: S, h: S, params: NeuronParamsNative): void;
   neuronBackward(dSpikes: S, h: S, dx: S, params: NeuronParamsNative): void;
+  neuronForwardTangent(h: S, xDot: S, hDot: S, sDot: S, params: NeuronParamsNative): void;
+  neuronBackwardTangent(h: S, hDot: S, dSpikes: S, dSpikesDot: S, dx: S, dxDot: S, params: NeuronParamsNative): void;
+  maxPool2dGather(x: S, argmax: S, y: S, dims: Dims): void;
+  batchNormForwardTangent(x: S, xDot: S, gamma: S, gammaDot: S | null, betaDot: S | null, savedMean: S, savedInvStd: S,
+    yDot: S, dims: Dims, training: boolean): void;
+  batchNormBackwardTangent(x: S, xDot: S, gamma: S, gammaDot: S | null, savedMean: S, savedInvStd: S, dy: S, dyDot: S,
+    dx: S, dxDot: S, dgammaDot: S, dbetaDot: S, dims: Dims, training: boolean): void;
   mseRateLoss(rate: S, labels: Int32Array, grad: S, dims: Dims): number;
   crossEntropyRateLoss(rate: S, labels: Int32Array, grad: S, dims: Dims): number;
   repeatLeading(x: S, y: S, dims: Dims, scale: number): void;
@@ -86,6 +93,8 @@ export interface NativeAddon {
   axpy(x: S, y: S, alpha: number): void;
   sgdStep(param: S, grad: S, momentumBuffer: S | null, params: SgdParamsNative): void;
   adamStep(param: S, grad: S, expAvg: S, expAvgSq: S, params: AdamParamsNative): void;
+  dot(x: S, y: S): number;
+  scale(x: S, alpha: number): void;
   sum(x: S): number;
   sumOfSquares(x: S): number;
   threadCount(): number;

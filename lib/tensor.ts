@@ -183,6 +183,10 @@ export class Tensor {
 /** A trainable tensor; backward passes accumulate into `grad`. */
 export class Parameter extends Tensor {
   grad: Tensor | null = null;
+  /** @internal direction v of a Hessian-vector product (null: zero) */
+  tangent: Tensor | null = null;
+  /** @internal where a Hessian-vector product accumulates (H v for this parameter) */
+  gradTangent: Tensor | null = null;
 
   /** @internal */
   static fromTensor(t: Tensor): Parameter {

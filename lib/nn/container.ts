@@ -67,6 +67,39 @@ export class Sequential extends Module {
     return grad;
   }
 
+  override forwardDual(x: Tensor, xDot: Tensor | null): [Tensor, Tensor] {
+    return this.forwardDualFrom(x, xDot, 0);
+  }
+
+  /** @internal forwardDual over children start.. (activations and tangents are freed at the next forward). */
+  forwardDualFrom(x: Tensor, xDot: Tensor | null, start: number): [Tensor, Tensor] {
+    this.releaseIntermediates();
+    let y = x, yDot = xDot;
+    const produced: Tensor[] = [];
+    for (let i = start; i < this.layers.length; i++) {
+      [y, yDot] = this.layers[i]!.forwardDual(y, yDot);
+      produced.push(y, yDot);
+    }
+    produced.splice(-2);
+    this.intermediates = produced;
+    this.lastInput = x;
+    this.lastOutput = y;
+    return [y, yDot!];
+  }
+
+  override backwardDual(dy: Tensor, dyDot: Tensor, needInputGrad: boolean): [Tensor | null, Tensor | null] {
+    return this.backwardDualTo(dy, dyDot, 0, needInputGrad);
+  }
+
+  /** @internal backwardDual through children from the last down to `stop`. */
+  backwardDualTo(dy: Tensor, dyDot: Tensor, stop: number, needInputGrad: boolean): [Tensor | null, Tensor | null] {
+    let grad: Tensor | null = dy, gradDot: Tensor | null = dyDot;
+    for (let i = this.layers.length - 1; i >= stop && grad && gradDot; i--) {
+      [grad, gradDot] = this.layers[i]!.backwardDual(grad, gradDot, i > stop || needInputGrad);
+    }
+    return [grad, gradDot];
+  }
+
   /** Frees activations of the previous forward that only the children's saved state still refers to. */
   private releaseIntermediates(): void {
     const keep = new Set([this.lastInput?.storage, this.lastOutput?.storage]);
@@ -106,6 +139,16 @@ export class RepeatOverTime extends Module {
     return needInputGrad ? F.sumOverTime(dy).reshape(this.inputShape!) : null;
   }
 
+  override forwardDual(x: Tensor, xDot: Tensor | null): [Tensor, Tensor] {
+    const y = this.forward(x);
+    return [y, xDot ? F.repeatOverTime(xDot, this.steps) : Tensor.zeros(y.shape, y.dtype, y.device)];
+  }
+
+  override backwardDual(dy: Tensor, dyDot: Tensor, needInputGrad: boolean): [Tensor | null, Tensor | null] {
+    const dx = this.backwardImpl(dy, needInputGrad);
+    return dx ? [dx, F.sumOverTime(dyDot).reshape(this.inputShape!)] : [null, null];
+  }
+
   protected override clearState(): void {
     this.inputShape = null;
     this.outShape = undefined;
@@ -130,6 +173,16 @@ export class MeanOverTime extends Module {
   backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null {
     const dy = this.checkGradOut(gradOut, this.outShape, gradOut instanceof Tensor ? gradOut.dtype : 'float32');
     return needInputGrad ? F.repeatOverTime(dy, this.steps, 1 / this.steps) : null;
+  }
+
+  override forwardDual(x: Tensor, xDot: Tensor | null): [Tensor, Tensor] {
+    const y = this.forward(x);
+    return [y, xDot ? F.sumOverTime(xDot, 1 / this.steps) : Tensor.zeros(y.shape, y.dtype, y.device)];
+  }
+
+  override backwardDual(dy: Tensor, dyDot: Tensor, needInputGrad: boolean): [Tensor | null, Tensor | null] {
+    const dx = this.backwardImpl(dy, needInputGrad);
+    return dx ? [dx, F.repeatOverTime(dyDot, this.steps, 1 / this.steps)] : [null, null];
   }
 
   protected override clearState(): void {

@@ -23,6 +23,12 @@ function constantParameter(shape: number[], value: number, dtype: DType, device:
   return p;
 }
 
+/** The buffer a Hessian-vector product accumulates this parameter's part of H v into. */
+export function gradTangentBuffer(p: Parameter): Tensor {
+  if (!p.gradTangent) p.gradTangent = Tensor.zeros(p.shape, p.dtype, p.device);
+  return p.gradTangent;
+}
+
 /** Folds [T, N, ...rest] to [T*N, ...rest] when x has one more dimension than the layer's own rank. */
 function foldTime(x: Tensor, rank: number, who: string): { folded: Tensor; lead: number[] | null } {
   if (x.rank === rank) return { folded: x, lead: null };
@@ -57,6 +63,7 @@ export class Conv2d extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
   private saved: { x: Tensor; outShape: readonly number[]; lead: number[] | null } | null = null;
+  private savedDual: { x: Tensor; xDot: Tensor | null; lead: number[] | null } | null = null;
 
   constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], options: Conv2dOptions = {}) {
     super();
@@ -95,8 +102,27 @@ export class Conv2d extends Module {
     return dx && unfoldTime(dx, lead);
   }
 
+  override forwardDual(input: Tensor, inputDot: Tensor | null): [Tensor, Tensor] {
+    const y = this.forward(input);
+    const { x, lead } = this.saved!;
+    const xDot = inputDot && (lead ? inputDot.reshape(x.shape) : inputDot);
+    const yDot = F.conv2dForwardTangent(x, xDot, this.weight, this.weight.tangent, this.bias?.tangent ?? null, this);
+    this.savedDual = { x, xDot, lead };
+    return [y, unfoldTime(yDot, lead)];
+  }
+
+  override backwardDual(dy: Tensor, dyDot: Tensor, needInputGrad: boolean): [Tensor | null, Tensor | null] {
+    this.checkGradOut(dy, this.saved?.outShape, this.dtype);
+    const { x, xDot, lead } = this.savedDual!;
+    const fold = (t: Tensor): Tensor => (lead ? t.reshape([x.shape[0]!, ...t.shape.slice(2)]) : t);
+    const [dx, dxDot] = F.conv2dBackwardTangent(x, xDot, this.weight, this.weight.tangent, fold(dy), fold(dyDot), this,
+      gradTangentBuffer(this.weight), this.bias ? gradTangentBuffer(this.bias) : null, needInputGrad);
+    return [dx && unfoldTime(dx, lead), dxDot && unfoldTime(dxDot, lead)];
+  }
+
   protected override clearState(): void {
     this.saved = null;
+    this.savedDual = null;
   }
 }
 
@@ -113,6 +139,7 @@ export class Linear extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
   private saved: { x2d: Tensor; outShape: readonly number[] } | null = null;
+  private savedDual: { xDot2d: Tensor | null } | null = null;
 
   constructor(inFeatures: number, outFeatures: number, options: LinearOptions = {}) {
     super();
@@ -145,8 +172,28 @@ export class Linear extends Module {
     return dx && dx.reshape([...dy.shape.slice(0, -1), this.inFeatures]);
   }
 
+  override forwardDual(input: Tensor, inputDot: Tensor | null): [Tensor, Tensor] {
+    const y = this.forward(input);
+    const { x2d } = this.saved!;
+    const xDot2d = inputDot && inputDot.reshape([-1, this.inFeatures]);
+    const yDot = F.linearForwardTangent(x2d, xDot2d, this.weight, this.weight.tangent, this.bias?.tangent ?? null);
+    this.savedDual = { xDot2d };
+    return [y, yDot.reshape(y.shape)];
+  }
+
+  override backwardDual(dy: Tensor, dyDot: Tensor, needInputGrad: boolean): [Tensor | null, Tensor | null] {
+    this.checkGradOut(dy, this.saved?.outShape, this.dtype);
+    const { x2d } = this.saved!;
+    const lead = dy.shape.slice(0, -1);
+    const [dx, dxDot] = F.linearBackwardTangent(x2d, this.savedDual!.xDot2d, this.weight, this.weight.tangent,
+      dy.reshape([-1, this.outFeatures]), dyDot.reshape([-1, this.outFeatures]), gradTangentBuffer(this.weight),
+      this.bias ? gradTangentBuffer(this.bias) : null, needInputGrad);
+    return [dx && dx.reshape([...lead, this.inFeatures]), dxDot && dxDot.reshape([...lead, this.inFeatures])];
+  }
+
   protected override clearState(): void {
     this.saved = null;
+    this.savedDual = null;
   }
 }
 
@@ -170,6 +217,7 @@ export class BatchNorm2d extends Module {
   readonly runningVar: Tensor;
   readonly numBatchesTracked: Tensor;
   private saved: { ctx: F.BatchNormContext; outShape: readonly number[]; lead: number[] | null } | null = null;
+  private savedDual: { xDot: Tensor } | null = null;
 
   constructor(numFeatures: number, options: BatchNorm2dOptions = {}) {
     super();
@@ -230,7 +278,35 @@ export class BatchNorm2d extends Module {
     return dx && unfoldTime(dx, lead);
   }
 
+  override forwardDual(input: Tensor, inputDot: Tensor | null): [Tensor, Tensor] {
+    return this.forwardReplicatedDual(input, inputDot, 1);
+  }
+
+  /** @internal forwardDual for an input standing for `replicas` identical copies (see forwardReplicated). */
+  forwardReplicatedDual(input: Tensor, inputDot: Tensor | null, replicas: number): [Tensor, Tensor] {
+    const y = this.forwardReplicated(input, replicas);
+    const { ctx, lead } = this.saved!;
+    const xDot = inputDot ? inputDot.reshape(ctx.x.shape) : Tensor.zeros(ctx.x.shape, this.dtype, this.device);
+    const yDot = F.batchNormForwardTangent(ctx, xDot, this.weight, this.weight.tangent, this.bias.tangent);
+    this.savedDual = { xDot };
+    return [y, unfoldTime(yDot, lead)];
+  }
+
+  override backwardDual(dy: Tensor, dyDot: Tensor, needInputGrad: boolean): [Tensor | null, Tensor | null] {
+    this.checkGradOut(dy, this.saved?.outShape, this.dtype);
+    const { ctx, lead } = this.saved!;
+    const [dx, dxDot] = F.batchNormBackwardTangent(ctx, this.savedDual!.xDot, this.weight, this.weight.tangent,
+      dy.reshape(ctx.x.shape), dyDot.reshape(ctx.x.shape), gradTangentBuffer(this.weight), gradTangentBuffer(this.bias));
+    if (!needInputGrad) {
+      dx.dispose();
+      dxDot.dispose();
+      return [null, null];
+    }
+    return [unfoldTime(dx, lead), unfoldTime(dxDot, lead)];
+  }
+
   private releaseSaved(): void {
+    this.savedDual = null;
     this.saved?.ctx.savedMean.dispose();
     this.saved?.ctx.savedInvStd.dispose();
   }
@@ -278,6 +354,22 @@ export class MaxPool2d extends Module {
     return unfoldTime(F.maxPool2dBackward(ctx, dy), lead);
   }
 
+  override forwardDual(input: Tensor, inputDot: Tensor | null): [Tensor, Tensor] {
+    const y = this.forward(input);
+    const { ctx, lead } = this.saved!;
+    const yDot = inputDot
+      ? F.maxPool2dForwardTangent(ctx, inputDot.reshape(ctx.inputShape))
+      : Tensor.zeros(ctx.outShape, ctx.dtype, ctx.device);
+    return [y, unfoldTime(yDot, lead)];
+  }
+
+  override backwardDual(dy: Tensor, dyDot: Tensor, needInputGrad: boolean): [Tensor | null, Tensor | null] {
+    const dx = this.backwardImpl(dy, needInputGrad);
+    if (!dx) return [null, null];
+    const { ctx, lead } = this.saved!;
+    return [dx, unfoldTime(F.maxPool2dBackward(ctx, dyDot.reshape(ctx.outShape)), lead)];
+  }
+
   protected override clearState(): void {
     this.saved?.ctx.argmax.dispose();
     this.saved = null;
@@ -314,6 +406,16 @@ export class Flatten extends Module {
   backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null {
     const dy = this.checkGradOut(gradOut, this.outShape, gradOut instanceof Tensor ? gradOut.dtype : 'float32');
     return needInputGrad ? dy.reshape(this.inputShape!) : null;
+  }
+
+  override forwardDual(input: Tensor, inputDot: Tensor | null): [Tensor, Tensor] {
+    const y = this.forward(input);
+    return [y, inputDot ? inputDot.reshape(y.shape) : Tensor.zeros(y.shape, y.dtype, y.device)];
+  }
+
+  override backwardDual(dy: Tensor, dyDot: Tensor, needInputGrad: boolean): [Tensor | null, Tensor | null] {
+    const dx = this.backwardImpl(dy, needInputGrad);
+    return dx ? [dx, dyDot.reshape(this.inputShape!)] : [null, null];
   }
 
   protected override clearState(): void {

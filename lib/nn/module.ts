@@ -20,6 +20,24 @@ export abstract class Module {
   /** @internal needInputGrad = false lets the first layer of a model skip its input gradient. */
   abstract backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null;
 
+  /**
+   * @internal Forward-mode (R-op) pass for Hessian-vector products: the output and its tangent, given
+   * the input's tangent (null: zero) and each parameter's `tangent`. Keeps what backwardDual needs.
+   */
+  forwardDual(x: Tensor, xDot: Tensor | null): [Tensor, Tensor] {
+    void x, xDot;
+    return fail(`${this.typeName} does not support Hessian-vector products (no forward-mode pass)`);
+  }
+
+  /**
+   * @internal The backward pass and its tangent after forwardDual: returns [dx, dxDot] and accumulates
+   * the tangent of each parameter gradient (its part of H v) into `gradTangent`.
+   */
+  backwardDual(dy: Tensor, dyDot: Tensor, needInputGrad: boolean): [Tensor | null, Tensor | null] {
+    void dy, dyDot, needInputGrad;
+    return fail(`${this.typeName} does not support Hessian-vector products (no forward-mode pass)`);
+  }
+
   /** Drops what the last forward kept (membrane potentials, saved activations). */
   resetState(): void {
     this.clearState();

@@ -32,6 +32,7 @@ abstract class BaseNode extends Module {
   readonly surrogate: Surrogate;
   readonly detachReset: boolean;
   private saved: { h: Tensor; outShape: readonly number[]; staticInput: boolean } | null = null;
+  private savedDual: { hDot: Tensor } | null = null;
   /** Spikes of the last forward, for firing-rate metrics. */
   lastSpikes: Tensor | null = null;
 
@@ -91,7 +92,38 @@ abstract class BaseNode extends Module {
     return F.neuronBackward(h, dy, this.kernelParams(steps, h.size / Math.max(1, steps), staticInput));
   }
 
+  override forwardDual(input: Tensor, inputDot: Tensor | null): [Tensor, Tensor] {
+    const spikes = this.forward(input);
+    return [spikes, this.tangentOf(input, inputDot)];
+  }
+
+  /** @internal forwardDual for a static input read at every step (see forwardStatic). */
+  forwardStaticDual(input: Tensor, inputDot: Tensor | null, steps: number): [Tensor, Tensor] {
+    const spikes = this.forwardStatic(input, steps);
+    return [spikes, this.tangentOf(input, inputDot)];
+  }
+
+  private tangentOf(input: Tensor, inputDot: Tensor | null): Tensor {
+    const { h, staticInput } = this.saved!;
+    const steps = h.shape[0]!;
+    const xDot = inputDot ?? Tensor.zeros(input.shape, input.dtype, input.device);
+    const { hDot, sDot } = F.neuronForwardTangent(h, xDot, this.kernelParams(steps, h.size / steps, staticInput));
+    this.savedDual?.hDot.dispose();
+    this.savedDual = { hDot };
+    return sDot;
+  }
+
+  override backwardDual(dy: Tensor, dyDot: Tensor, needInputGrad: boolean): [Tensor | null, Tensor | null] {
+    this.checkGradOut(dy, this.saved?.outShape, this.saved?.h.dtype ?? 'float32');
+    if (!needInputGrad) return [null, null];
+    const { h, staticInput } = this.saved!;
+    const steps = h.shape[0]!;
+    return F.neuronBackwardTangent(h, this.savedDual!.hDot, dy, dyDot, this.kernelParams(steps, h.size / steps, staticInput));
+  }
+
   protected override clearState(): void {
+    this.savedDual?.hDot.dispose();
+    this.savedDual = null;
     this.saved?.h.dispose();
     this.saved = null;
     this.lastSpikes = null;

@@ -103,13 +103,97 @@ void batchNormBackward(const BatchNormShape& s, bool training, const T* dy, cons
   });
 }
 
+// Forward-mode (R-op) tangents. With xhat = (x - mean) r, A = mean(xDot), B = mean(xhat xDot):
+// training: xhatDot = r (xDot - A - xhat B) (the batch statistics move with x); evaluation: xhatDot = r xDot.
+// yDot = gammaDot xhat + betaDot + gamma xhatDot.
+template <class T>
+void batchNormForwardTangent(const BatchNormShape& s, bool training, const T* x, const T* xDot, const T* gamma,
+                             const T* gammaDot, const T* betaDot, const T* savedMean, const T* savedInvStd, T* yDot) {
+  const double count = double(s.batch * s.spatial);
+  parallelFor(s.channels, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const double mean = savedMean[c], r = savedInvStd[c], g = gamma[c], gd = gammaDot ? double(gammaDot[c]) : 0.0,
+                   bd = betaDot ? double(betaDot[c]) : 0.0;
+      double a = 0, b = 0;
+      if (training) {
+        forEachInChannel<T>(s, c, [&](int64_t i) {
+          a += xDot[i];
+          b += (x[i] - mean) * r * xDot[i];
+        });
+        a /= count, b /= count;
+      }
+      forEachInChannel<T>(s, c, [&](int64_t i) {
+        const double xhat = (x[i] - mean) * r;
+        const double xhatDot = r * (xDot[i] - a - xhat * b);
+        yDot[i] = T(gd * xhat + bd + g * xhatDot);
+      });
+    }
+  });
+}
+
+// Tangent of batchNormBackward. Training, with C = mean(dy), D = mean(dy xhat):
+//   dx = g r (dy - C - xhat D)
+//   dxDot = (gDot r + g rDot)(dy - C - xhat D) + g r (dyDot - CDot - xhatDot D - xhat DDot), rDot = -r^2 B,
+//   CDot = mean(dyDot), DDot = mean(dyDot xhat + dy xhatDot);
+// evaluation: dx = g r dy, dxDot = r (gDot dy + g dyDot). Both: dgammaDot += sum(dyDot xhat + dy xhatDot),
+// dbetaDot += sum(dyDot).
+template <class T>
+void batchNormBackwardTangent(const BatchNormShape& s, bool training, const T* x, const T* xDot, const T* gamma,
+                              const T* gammaDot, const T* savedMean, const T* savedInvStd, const T* dy,
+                              const T* dyDot, T* dx, T* dxDot, T* dgammaDot, T* dbetaDot) {
+  const double count = double(s.batch * s.spatial);
+  parallelFor(s.channels, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const double mean = savedMean[c], r = savedInvStd[c], g = gamma[c], gd = gammaDot ? double(gammaDot[c]) : 0.0;
+      double sumXd = 0, sumXhatXd = 0, sumDy = 0, sumDyXhat = 0, sumDyd = 0, sumDydXhat = 0, sumDyXd = 0;
+      forEachInChannel<T>(s, c, [&](int64_t i) {
+        const double xhat = (x[i] - mean) * r;
+        sumXd += xDot[i];
+        sumXhatXd += xhat * xDot[i];
+        sumDy += dy[i];
+        sumDyXhat += dy[i] * xhat;
+        sumDyd += dyDot[i];
+        sumDydXhat += dyDot[i] * xhat;
+        sumDyXd += dy[i] * xDot[i];
+      });
+      const double a = training ? sumXd / count : 0.0, b = training ? sumXhatXd / count : 0.0;
+      // sum(dy xhatDot) with xhatDot = r (xDot - a - xhat b)
+      const double sumDyXhatDot = r * (sumDyXd - a * sumDy - b * sumDyXhat);
+      dgammaDot[c] += T(sumDydXhat + sumDyXhatDot);
+      dbetaDot[c] += T(sumDyd);
+      if (!training) {
+        forEachInChannel<T>(s, c, [&](int64_t i) {
+          dx[i] = T(g * r * dy[i]);
+          dxDot[i] = T(r * (gd * dy[i] + g * dyDot[i]));
+        });
+        continue;
+      }
+      const double meanDy = sumDy / count, meanDyXhat = sumDyXhat / count;
+      const double meanDyd = sumDyd / count, meanDyXhatDotted = (sumDydXhat + sumDyXhatDot) / count;
+      const double rDot = -r * r * b;
+      forEachInChannel<T>(s, c, [&](int64_t i) {
+        const double xhat = (x[i] - mean) * r;
+        const double xhatDot = r * (xDot[i] - a - xhat * b);
+        const double centred = dy[i] - meanDy - xhat * meanDyXhat;
+        dx[i] = T(g * r * centred);
+        dxDot[i] = T((gd * r + g * rDot) * centred +
+                     g * r * (dyDot[i] - meanDyd - xhatDot * meanDyXhat - xhat * meanDyXhatDotted));
+      });
+    }
+  });
+}
+
 #define IKUN_INSTANTIATE(T)                                                                                  \
   template void batchNormForwardTrain<T>(const BatchNormShape&, const T*, const T*, const T*, T*, T*, double, \
                                          double, int64_t, T*, T*, T*);                                      \
   template void batchNormForwardEval<T>(const BatchNormShape&, const T*, const T*, const T*, const T*,        \
                                         const T*, double, T*, T*, T*);                                      \
   template void batchNormBackward<T>(const BatchNormShape&, bool, const T*, const T*, const T*, const T*,     \
-                                     const T*, T*, T*, T*);
+                                     const T*, T*, T*, T*);                                                 \
+  template void batchNormForwardTangent<T>(const BatchNormShape&, bool, const T*, const T*, const T*, const T*, \
+                                           const T*, const T*, const T*, T*);                               \
+  template void batchNormBackwardTangent<T>(const BatchNormShape&, bool, const T*, const T*, const T*,         \
+                                            const T*, const T*, const T*, const T*, const T*, T*, T*, T*, T*);
 IKUN_INSTANTIATE(float)
 IKUN_INSTANTIATE(double)
 #undef IKUN_INSTANTIATE

@@ -26,6 +26,13 @@ void axpy(int64_t n, T alpha, const T* x, T* y) {
 }
 
 template <class T>
+void scale(int64_t n, T alpha, T* y) {
+  parallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) y[i] *= alpha;
+  });
+}
+
+template <class T>
 void convert(int64_t n, const T* x, float* yf, double* yd) {
   parallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
@@ -58,6 +65,7 @@ void sumLeading(int64_t steps, int64_t width, T scale, const T* x, T* y) {
   template void fill<T>(int64_t, T, T*);                                       \
   template void copy<T>(int64_t, const T*, T*);                                \
   template void axpy<T>(int64_t, T, const T*, T*);                             \
+  template void scale<T>(int64_t, T, T*);                                      \
   template void convert<T>(int64_t, const T*, float*, double*);                \
   template void repeatLeading<T>(int64_t, int64_t, T, const T*, T*);           \
   template void sumLeading<T>(int64_t, int64_t, T, const T*, T*);

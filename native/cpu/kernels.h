@@ -35,17 +35,33 @@ void batchNormForwardEval(const BatchNormShape& s, const T* x, const T* gamma, c
 template <class T>
 void batchNormBackward(const BatchNormShape& s, bool training, const T* dy, const T* x, const T* gamma,
                        const T* savedMean, const T* savedInvStd, T* dx, T* dgamma, T* dbeta);
+// Forward-mode (R-op) tangents for Hessian-vector products. gammaDot/betaDot: the parameter tangents.
+template <class T>
+void batchNormForwardTangent(const BatchNormShape& s, bool training, const T* x, const T* xDot, const T* gamma,
+                             const T* gammaDot, const T* betaDot, const T* savedMean, const T* savedInvStd, T* yDot);
+// Writes dx and dxDot; accumulates the tangents of the parameter gradients into dgammaDot, dbetaDot.
+template <class T>
+void batchNormBackwardTangent(const BatchNormShape& s, bool training, const T* x, const T* xDot, const T* gamma,
+                              const T* gammaDot, const T* savedMean, const T* savedInvStd, const T* dy,
+                              const T* dyDot, T* dx, T* dxDot, T* dgammaDot, T* dbetaDot);
 
 // pool.cpp: max-pool without padding; argmax holds the winning offset inside each input plane, the first
 // maximum in row-major window order on ties.
 template <class T> void maxPool2dForward(const Pool2dShape& s, const T* x, T* y, int32_t* argmax);
 template <class T> void maxPool2dBackward(const Pool2dShape& s, const T* dy, const int32_t* argmax, T* dx);
+// y[o] = x[argmax[o]] in each plane: the forward tangent of max-pool.
+template <class T> void maxPool2dGather(const Pool2dShape& s, const T* x, const int32_t* argmax, T* y);
 
 // neuron.cpp: multi-step IF/LIF fused over time. Forward stores only h (membrane before reset), from
 // which backward recomputes spikes and surrogate slopes. With p.staticInput, x (and dx) hold one step of
 // width values used at every step (dx: the sum of the per-step gradients).
 template <class T> void neuronForward(const NeuronParams& p, const T* x, T* spikes, T* h);
 template <class T> void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx);
+// Forward-mode (R-op) tangents of the two above, for Hessian-vector products.
+template <class T> void neuronForwardTangent(const NeuronParams& p, const T* h, const T* xDot, T* hDot, T* sDot);
+template <class T>
+void neuronBackwardTangent(const NeuronParams& p, const T* h, const T* hDot, const T* dSpikes, const T* dSpikesDot,
+                           T* dx, T* dxDot);
 
 // loss.cpp: losses on firing rates [batch, classes]; return the mean loss and write its gradient.
 template <class T> double mseRateLoss(int64_t batch, int64_t classes, const T* rate, const int32_t* labels, T* grad);
@@ -57,11 +73,13 @@ template <class T> void adamStep(int64_t n, T* param, const T* grad, T* expAvg, 
 // reduce.cpp: sums in double, in a fixed order (firing rates, gradient norms).
 template <class T> double sum(int64_t n, const T* x);
 template <class T> double sumOfSquares(int64_t n, const T* x);
+template <class T> double dot(int64_t n, const T* x, const T* y);
 
 // elementwise.cpp
 template <class T> void fill(int64_t n, T value, T* y);
 template <class T> void copy(int64_t n, const T* x, T* y);
 template <class T> void axpy(int64_t n, T alpha, const T* x, T* y);  // y += alpha x
+template <class T> void scale(int64_t n, T alpha, T* y);              // y *= alpha
 template <class T> void convert(int64_t n, const T* x, float* yf, double* yd);
 // y[t, i] = scale * x[i] for t < steps (x has width items).
 template <class T> void repeatLeading(int64_t steps, int64_t width, T scale, const T* x, T* y);

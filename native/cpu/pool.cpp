@@ -45,6 +45,17 @@ void maxPool2dBackward(const Pool2dShape& s, const T* dy, const int32_t* argmax,
   });
 }
 
+template <class T>
+void maxPool2dGather(const Pool2dShape& s, const T* x, const int32_t* argmax, T* y) {
+  const int64_t outPlane = s.outHeight() * s.outWidth(), planeIn = s.inHeight * s.inWidth;
+  parallelFor(s.planes, 16, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p)
+      for (int64_t o = 0; o < outPlane; ++o) y[p * outPlane + o] = x[p * planeIn + argmax[p * outPlane + o]];
+  });
+}
+
+template void maxPool2dGather<float>(const Pool2dShape&, const float*, const int32_t*, float*);
+template void maxPool2dGather<double>(const Pool2dShape&, const double*, const int32_t*, double*);
 template void maxPool2dForward<float>(const Pool2dShape&, const float*, float*, int32_t*);
 template void maxPool2dForward<double>(const Pool2dShape&, const double*, double*, int32_t*);
 template void maxPool2dBackward<float>(const Pool2dShape&, const float*, const int32_t*, float*);

@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerSpikingOps(env, exports);
   registerUtilOps(env, exports);
   registerOptimOps(env, exports);
+  registerTangentOps(env, exports);
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   return exports;
 }

@@ -57,5 +57,6 @@ void registerNnOps(Napi::Env env, Napi::Object exports);
 void registerSpikingOps(Napi::Env env, Napi::Object exports);
 void registerUtilOps(Napi::Env env, Napi::Object exports);
 void registerOptimOps(Napi::Env env, Napi::Object exports);
+void registerTangentOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace ikun::napi

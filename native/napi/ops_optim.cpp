@@ -71,11 +71,39 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, result);
 }
 
+// dot(x, y) -> number (same element count)
+Napi::Value Dot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Storage *x = storageArg(info, 0, "x"), *y = storageArg(info, 1, "y");
+  requireSameDType(env, {x, y});
+  if (x->count() != y->count()) throw Napi::RangeError::New(env, "dot: element counts differ");
+  double result = 0;
+  dispatchFloat(env, x, [&](auto tag) {
+    using T = decltype(tag);
+    result = cpu::dot<T>(int64_t(x->count()), ptr<T>(x), ptr<T>(y));
+  });
+  return Napi::Number::New(env, result);
+}
+
+// scale(x, alpha): x *= alpha
+Napi::Value Scale(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Storage* x = storageArg(info, 0, "x");
+  double alpha = numberArg(info, 1, "alpha");
+  dispatchFloat(env, x, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::scale<T>(int64_t(x->count()), T(alpha), ptr<T>(x));
+  });
+  return env.Undefined();
+}
+
 }  // namespace
 
 void registerOptimOps(Napi::Env env, Napi::Object exports) {
   exports.Set("sgdStep", Napi::Function::New<guarded<SgdStep>>(env, "sgdStep"));
   exports.Set("adamStep", Napi::Function::New<guarded<AdamStep>>(env, "adamStep"));
+  exports.Set("dot", Napi::Function::New<guarded<Dot>>(env, "dot"));
+  exports.Set("scale", Napi::Function::New<guarded<Scale>>(env, "scale"));
   exports.Set("sum", Napi::Function::New<guarded<Reduce<false>>>(env, "sum"));
   exports.Set("sumOfSquares", Napi::Function::New<guarded<Reduce<true>>>(env, "sumOfSquares"));
 }

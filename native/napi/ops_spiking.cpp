@@ -20,8 +20,10 @@ bool flag(Napi::Env env, Napi::Object o, const char* key) {
   return v.As<Napi::Boolean>().Value();
 }
 
+}  // namespace
+
 // { kind: 0 IF | 1 LIF, vThreshold, vReset: number | null, tau, decayInput, detachReset, surrogate, alpha,
-//   spiking, staticInput, steps, width }
+//   spiking, staticInput, steps, width }  (also used by ops_tangent.cpp)
 NeuronParams neuronParams(const Napi::CallbackInfo& info, size_t index) {
   Napi::Env env = info.Env();
   if (index >= info.Length() || !info[index].IsObject()) throw Napi::TypeError::New(env, "neuron params must be an object");
@@ -50,6 +52,8 @@ NeuronParams neuronParams(const Napi::CallbackInfo& info, size_t index) {
   p.width = int64_t(width);
   return p;
 }
+
+namespace {
 
 // neuronForward(x, spikes, h, params)
 Napi::Value NeuronForward(const Napi::CallbackInfo& info) {
