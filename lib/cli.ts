@@ -3,6 +3,7 @@
 // Exit codes: 0 done, 1 the run failed (missing data, unwritable folder, ...), 2 bad flags.
 import { join } from 'node:path';
 import { ikunVersion } from './checkpoint.js';
+import { hessianCommand } from './cli-hessian.js';
 import { INIT_METHODS, BETA_MODES } from './init.js';
 import { setNumThreads } from './index.js';
 import { DEFAULT_CONFIG, resume, train, type EpochMetrics, type StepInfo, type TrainConfig } from './train.js';
@@ -178,6 +179,7 @@ const USAGE = `Usage: ikun <command> [flags]
 
 Commands:
   train     train the paper's CSNN (ikun train --help for the flags)
+  hessian   Hessian spectrum of a checkpoint: top eigenvalues, trace, density (ikun hessian --help)
 
 Flags:
   --version  print the version
@@ -195,6 +197,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'train') return await trainCommand(rest);
+    if (command === 'hessian') return await hessianCommand(rest);
     throw new UsageError(`unknown command '${command}'`);
   } catch (error) {
     if (error instanceof UsageError) {

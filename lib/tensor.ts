@@ -53,8 +53,10 @@ export function formatShape(shape: readonly number[]): string {
 }
 
 function typedArrayFor(dtype: DType, data: TensorData): Float32Array | Float64Array {
-  if (dtype === 'float32') return data instanceof Float32Array ? data : Float32Array.from(data);
-  return data instanceof Float64Array ? data : Float64Array.from(data);
+  const Target = dtype === 'float32' ? Float32Array : Float64Array;
+  if (data instanceof Target) return data;
+  // The typed-array constructor converts natively; .from() iterates element by element in JS.
+  return ArrayBuffer.isView(data) ? new Target(data as unknown as ArrayLike<number>) : Target.from(data);
 }
 
 export class Tensor {
@@ -217,8 +219,10 @@ export function tensor(data: TensorData, shape: readonly number[], options?: Ten
   const { dtype, device } = parseOptions('tensor: options', options, data instanceof Float64Array ? 'float64' : 'float32');
   if (data.length !== shapeSize(dims))
     fail(`tensor: data has ${data.length} elements but shape ${formatShape(dims)} needs ${shapeSize(dims)}`);
-  for (let i = 0; i < data.length; i++) {
-    if (typeof data[i] !== 'number') fail(`tensor: data[${i}] is not a number (${describe(data[i])})`);
+  if (!ArrayBuffer.isView(data)) {
+    for (let i = 0; i < data.length; i++) {
+      if (typeof data[i] !== 'number') fail(`tensor: data[${i}] is not a number (${describe(data[i])})`);
+    }
   }
   const t = Tensor.empty(dims, dtype, device);
   t.storage.write(typedArrayFor(dtype, data));
