@@ -4,8 +4,10 @@
 // folder: config.json, metrics.jsonl, metrics.csv, best.safetensors, last.safetensors.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import * as checkpoint from './checkpoint.js';
-import { DataLoader, loadFashionMnist, loadMnist, loadSample, subset as takeSubset, type Dataset } from './data.js';
+import { DataLoader, loadFashionMnist, loadMnist, loadSample, packageRoot, subset as takeSubset, type Dataset } from './data.js';
 import { checkBoolean, checkFiniteNumber, checkInteger, checkKnownKeys, checkOneOf, checkOptionsObject, describe, fail } from './errors.js';
 import * as init from './init.js';
 import * as lossFns from './loss.js';
@@ -334,8 +336,8 @@ export async function evaluate(model: CSNN, loader: DataLoader, lossFn: typeof l
   return { loss: lossSum / seen, accuracy: correct / seen };
 }
 
-/** Trains a CSNN from scratch into config.out. */
-export async function train(partial: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
+/** @internal trains on the calling thread (the worker thread runs this). */
+export async function trainHere(partial: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
   const config = resolveConfig(partial);
   const log = hooks.log ?? (() => {});
   resolveDevice(config.device, log);
@@ -350,8 +352,8 @@ export async function train(partial: Partial<TrainConfig> = {}, hooks: TrainHook
   return runEpochs({ config, runDir, model, optimizer, scheduler, metrics: [], bestTestAcc: -1 }, hooks);
 }
 
-/** Continues a run folder from last.safetensors; the remaining epochs give the same metrics as an uninterrupted run. */
-export async function resume(runDirArg: string, hooks: TrainHooks = {}, overrides: { epochs?: number } = {}): Promise<TrainResult> {
+/** @internal resumes on the calling thread (the worker thread runs this). */
+export async function resumeHere(runDirArg: string, hooks: TrainHooks = {}, overrides: { epochs?: number } = {}): Promise<TrainResult> {
   const runDir = resolve(runDirArg);
   const configPath = join(runDir, 'config.json'), lastPath = join(runDir, 'last.safetensors');
   if (!existsSync(configPath)) fail(`--resume: '${runDir}' is not a run folder (no config.json)`);
@@ -385,4 +387,69 @@ export async function resume(runDirArg: string, hooks: TrainHooks = {}, override
   log(`resuming ${runDir} after epoch ${done} of ${config.epochs}`);
   const bestTestAcc = Number(contents.metadata.best_test_acc ?? -1);
   return runEpochs({ config, runDir, model, optimizer, scheduler, metrics, bestTestAcc }, hooks);
+}
+
+// ---- off the JS thread ---------------------------------------------------------------------------------
+// Each training step is seconds of native work; run the loop in a worker thread so the caller's event
+// loop (servers, progress bars, signals) stays responsive. Hooks run on the caller's thread; a hook that
+// throws stops the worker at once, like a killed process (the run folder can then be --resume'd).
+
+type WorkerRequest = { kind: 'train'; config: Partial<TrainConfig> } | { kind: 'resume'; runDir: string; overrides: { epochs?: number } };
+export type WorkerMessage =
+  | { kind: 'log'; line: string }
+  | { kind: 'step'; info: StepInfo }
+  | { kind: 'epoch'; metrics: EpochMetrics }
+  | { kind: 'done'; result: TrainResult }
+  | { kind: 'error'; message: string };
+
+function workerScript(): URL {
+  // Compiled next to this file; under a TypeScript runner (vitest), the compiled copy in dist/.
+  const sibling = new URL('./train-worker.js', import.meta.url);
+  if (existsSync(sibling)) return sibling;
+  const compiled = pathToFileURL(join(packageRoot(), 'dist', 'lib', 'train-worker.js'));
+  if (!existsSync(compiled)) fail(`the training worker ${compiled.pathname} is missing; build it with 'npm run build:ts'`);
+  return compiled;
+}
+
+function runInWorker(request: WorkerRequest, hooks: TrainHooks): Promise<TrainResult> {
+  return new Promise((resolveResult, reject) => {
+    const worker = new Worker(workerScript(), { workerData: request });
+    let settled = false;
+    const finish = (error: Error | null, result?: TrainResult): void => {
+      if (settled) return;
+      settled = true;
+      if (error) {
+        void worker.terminate();
+        reject(error);
+      } else resolveResult(result!);
+    };
+    worker.on('message', (message: WorkerMessage) => {
+      try {
+        if (message.kind === 'log') hooks.log?.(message.line);
+        else if (message.kind === 'step') hooks.onStep?.(message.info);
+        else if (message.kind === 'epoch') hooks.onEpoch?.(message.metrics);
+        else if (message.kind === 'done') finish(null, message.result);
+        else finish(new Error(message.message));
+      } catch (error) {
+        finish(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+    worker.on('error', (error) => finish(error));
+    worker.on('exit', (code) => finish(new Error(`ikun: the training worker stopped unexpectedly (exit code ${code})`)));
+  });
+}
+
+/**
+ * Trains a CSNN from scratch into config.out, in a worker thread; resolves when all epochs are done.
+ * Invalid configurations are rejected before the worker starts.
+ */
+export async function train(partial: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
+  resolveConfig(partial);
+  return runInWorker({ kind: 'train', config: partial }, hooks);
+}
+
+/** Continues a run folder from last.safetensors; the remaining epochs give the same metrics as an uninterrupted run. */
+export async function resume(runDir: string, hooks: TrainHooks = {}, overrides: { epochs?: number } = {}): Promise<TrainResult> {
+  if (typeof runDir !== 'string' || runDir === '') fail(`resume: runDir must be a folder path, got ${describe(runDir)}`);
+  return runInWorker({ kind: 'resume', runDir, overrides }, hooks);
 }
