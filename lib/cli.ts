@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The ikun command line: `ikun train` (the paper's experiment with every knob as a flag).
 // Exit codes: 0 done, 1 the run failed (missing data, unwritable folder, ...), 2 bad flags.
+import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ikunVersion } from './checkpoint.js';
 import { hessianCommand } from './cli-hessian.js';
 import { INIT_METHODS, BETA_MODES } from './init.js';
@@ -209,8 +211,17 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-// Run when executed as the bin (not when imported by tests).
-if (process.argv[1] && /cli\.(js|ts)$/.test(process.argv[1])) {
+// Run when executed as the bin, also through npm's symlink in node_modules/.bin (not when imported).
+function isEntryPoint(): boolean {
+  if (!process.argv[1]) return false;
+  try {
+    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
