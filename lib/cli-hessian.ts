@@ -2,11 +2,12 @@
 // top-k eigenvalues, optionally the trace and the spectral density of the loss Hessian on the first test
 // images, written as JSON, CSV and SVG. Exit codes: 0 done, 1 the analysis failed (missing or corrupt
 // checkpoint, missing data, unwritable folder, ...), 2 bad flags.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as checkpoint from './checkpoint.js';
 import { loadFashionMnist, loadMnist, loadSample, type Dataset } from './data.js';
 import { fail } from './errors.js';
+import { ensureWritableFolder, writeFileAtomic } from './files.js';
 import {
   densityCurve,
   density as densityOfModel,
@@ -49,6 +50,7 @@ interface Flag {
   kind: 'string' | 'integer' | 'number' | 'boolean';
   help: string;
   min?: number;
+  max?: number;
 }
 
 export const HESSIAN_DEFAULTS = Object.freeze({ samples: 1, top: 50, iter: 100, maxIter: 100, tol: 1e-3, seed: 0 });
@@ -66,7 +68,7 @@ const HESSIAN_FLAGS: Record<string, Flag> = {
   '--data': { key: 'data', kind: 'string', help: "folder with the IDX files (default: the run's --data, $IKUN_DATA, /usr/share/datasets/fashion-mnist, ./data)" },
   '--sample': { key: 'sample', kind: 'boolean', help: 'use the bundled sample (also used when the run trained on it)' },
   '--out': { key: 'out', kind: 'string', help: "folder for the results (default: the first checkpoint's folder + /hessian)" },
-  '--threads': { key: 'threads', kind: 'integer', min: 1, help: 'CPU threads (default: all cores)' },
+  '--threads': { key: 'threads', kind: 'integer', min: 1, max: 1024, help: 'CPU threads (default: all cores)' },
   '--no-progress': { key: 'progress', kind: 'boolean', help: 'no progress bar, plain lines only' },
   '--help': { key: 'help', kind: 'boolean', help: 'show this help' },
 };
@@ -122,6 +124,7 @@ export function parseHessianArgs(argv: readonly string[]): HessianArgs {
     if (f.kind === 'integer') {
       if (!Number.isSafeInteger(n)) throw new HessianUsageError(`${name} must be an integer, got '${raw}'`);
       if (f.min !== undefined && n < f.min) throw new HessianUsageError(`${name} must be at least ${f.min}, got ${raw}`);
+      if (f.max !== undefined && n > f.max) throw new HessianUsageError(`${name} must be at most ${f.max}, got ${raw}`);
     } else if (f.key === 'tol' && !(n > 0)) throw new HessianUsageError(`${name} must be a number > 0, got '${raw}'`);
     (out as unknown as Record<string, unknown>)[f.key] = n;
   }
@@ -131,31 +134,6 @@ export function parseHessianArgs(argv: readonly string[]): HessianArgs {
 
 // ---------------------------------------------------------------------------------------------------------
 // Files
-
-/** mkdir -p, one level at a time (like train's). */
-function makeDirectories(dir: string): void {
-  if (existsSync(dir)) return;
-  const parent = dirname(dir);
-  if (parent !== dir) makeDirectories(parent);
-  mkdirSync(dir);
-}
-
-function prepareOutDir(dir: string): void {
-  try {
-    makeDirectories(dir);
-    const probe = join(dir, `.ikun-write-test-${process.pid}`);
-    writeFileSync(probe, 'ok');
-    rmSync(probe);
-  } catch (error) {
-    fail(`cannot write to the output folder '${dir}': ${(error as Error).message}. Choose another --out.`);
-  }
-}
-
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
 
 function csvField(value: string | number): string {
   const s = String(value);
@@ -358,13 +336,13 @@ function writeResults(dir: string, args: HessianArgs, results: CheckpointResult[
   const many = results.length > 1;
   const options = { samples: args.samples, top: args.top, trace: args.trace, density: args.density, iter: args.iter, maxIter: args.maxIter, tol: args.tol,
     seed: args.seed, sample: args.sample, data: args.data ?? null, nV: 1, loss: 'mse', mode: 'eval' };
-  writeAtomic(join(dir, 'hessian.json'), JSON.stringify({ ikun_version: checkpoint.ikunVersion(), created: new Date().toISOString(), options, checkpoints: results }, null, 2) + '\n');
+  writeFileAtomic(join(dir, 'hessian.json'), JSON.stringify({ ikun_version: checkpoint.ikunVersion(), created: new Date().toISOString(), options, checkpoints: results }, null, 2) + '\n');
 
   const suffix = (r: CheckpointResult): string => (many ? `,${csvField(r.label)}` : '');
   const eigRows = [`rank,eigenvalue${many ? ',checkpoint' : ''}`];
   for (const r of results) r.eigenvalues.forEach((v, i) => eigRows.push(`${i + 1},${v}${suffix(r)}`));
-  writeAtomic(join(dir, 'eigenvalues.csv'), eigRows.join('\n') + '\n');
-  writeAtomic(join(dir, 'eigenvalues.svg'), eigenvaluePlot(results.map((r) => ({ label: many ? r.label : `${r.label} (top ${r.eigenvalues.length})`, eigenvalues: r.eigenvalues }))));
+  writeFileAtomic(join(dir, 'eigenvalues.csv'), eigRows.join('\n') + '\n');
+  writeFileAtomic(join(dir, 'eigenvalues.svg'), eigenvaluePlot(results.map((r) => ({ label: many ? r.label : `${r.label} (top ${r.eigenvalues.length})`, eigenvalues: r.eigenvalues }))));
 
   if (args.trace) {
     const rows = [`sample,value,running_mean${many ? ',checkpoint' : ''}`];
@@ -375,7 +353,7 @@ function writeResults(dir: string, args: HessianArgs, results: CheckpointResult[
         rows.push(`${i + 1},${v},${sum / (i + 1)}${suffix(r)}`);
       });
     }
-    writeAtomic(join(dir, 'trace.csv'), rows.join('\n') + '\n');
+    writeFileAtomic(join(dir, 'trace.csv'), rows.join('\n') + '\n');
   }
   if (args.density) {
     const rows = [`grid,density${many ? ',checkpoint' : ''}`];
@@ -383,8 +361,8 @@ function writeResults(dir: string, args: HessianArgs, results: CheckpointResult[
       const c = curves[i]!;
       c.grid!.forEach((g, j) => rows.push(`${g},${c.density![j]}${suffix(r)}`));
     });
-    writeAtomic(join(dir, 'density.csv'), rows.join('\n') + '\n');
-    writeAtomic(join(dir, 'density.svg'), densitiesPlot(results.map((r, i) => ({ label: many ? r.label : '', grid: curves[i]!.grid!, density: curves[i]!.density! }))));
+    writeFileAtomic(join(dir, 'density.csv'), rows.join('\n') + '\n');
+    writeFileAtomic(join(dir, 'density.svg'), densitiesPlot(results.map((r, i) => ({ label: many ? r.label : '', grid: curves[i]!.grid!, density: curves[i]!.density! }))));
   }
 }
 
@@ -409,7 +387,7 @@ export async function hessianCommand(argv: string[]): Promise<number> {
       if (!isFile) fail(`checkpoint ${p} is not a file (give the .safetensors file, e.g. RUN/best.safetensors)`);
     }
     const out = resolve(args.out ?? join(dirname(paths[0]!), 'hessian'));
-    prepareOutDir(out);
+    ensureWritableFolder(out);
     report = reporter(args.progress);
     const labels = labelsFor(paths);
     const cache = new Map<string, { test: Dataset; source: string }>();

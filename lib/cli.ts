@@ -8,7 +8,7 @@ import { ikunVersion } from './checkpoint.js';
 import { hessianCommand } from './cli-hessian.js';
 import { INIT_METHODS, BETA_MODES } from './init.js';
 import { setNumThreads } from './index.js';
-import { DEFAULT_CONFIG, resume, train, type EpochMetrics, type StepInfo, type TrainConfig } from './train.js';
+import { DEFAULT_CONFIG, resolveConfig, resume, train, type EpochMetrics, type StepInfo, type TrainConfig } from './train.js';
 
 class UsageError extends Error {}
 
@@ -109,7 +109,10 @@ export function parseTrainArgs(argv: string[]): ParsedTrain {
     }
     const value = parseValue(name, f, inline ?? argv[++i]);
     if (f.key === 'resume') out.resume = String(value);
-    else if (f.key === 'threads') out.threads = Number(value);
+    else if (f.key === 'threads') {
+      if (Number(value) < 1 || Number(value) > 1024) throw new UsageError(`--threads must be between 1 and 1024, got ${value}`);
+      out.threads = Number(value);
+    }
     else (out.config as Record<string, unknown>)[f.key] = value;
   }
   if (out.resume !== undefined) {
@@ -154,6 +157,14 @@ async function trainCommand(argv: string[]): Promise<number> {
     console.log(trainHelp());
     return 0;
   }
+  const config = { ...args.config, out: args.config.out ?? defaultRunDir(args.config) };
+  if (args.resume === undefined) {
+    try {
+      resolveConfig(config); // a bad value is a bad flag: exit 2 before anything starts
+    } catch (error) {
+      throw new UsageError((error as Error).message.replace(/^ikun: /, ''));
+    }
+  }
   if (args.threads !== undefined) setNumThreads(args.threads);
   let totalEpochs = args.config.epochs ?? DEFAULT_CONFIG.epochs;
   const bar = progressBar(args.progress, () => totalEpochs);
@@ -170,7 +181,7 @@ async function trainCommand(argv: string[]): Promise<number> {
   };
   const result = args.resume !== undefined
     ? await resume(args.resume, hooks, args.config.epochs !== undefined ? { epochs: args.config.epochs } : {})
-    : await train({ ...args.config, out: args.config.out ?? defaultRunDir(args.config) }, hooks);
+    : await train(config, hooks);
   totalEpochs = result.config.epochs;
   bar.clear();
   console.log(`run folder: ${result.runDir} (best test accuracy ${(100 * result.bestTestAcc).toFixed(2)}%)`);

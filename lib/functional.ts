@@ -177,6 +177,7 @@ export function conv2dForwardTangent(x: Tensor, xDot: Tensor | null, weight: Ten
   if (weightDot || biasDot) {
     const w = weightDot ?? Tensor.zeros(weight.shape, weight.dtype, weight.device);
     native.conv2dForward(x.storage, w.storage, biasDot?.storage ?? null, yDot.storage, dims);
+    if (w !== weightDot) w.dispose();
   }
   if (xDot) {
     const part = conv2dForward(xDot, weight, null, g);
@@ -217,6 +218,7 @@ export function linearForwardTangent(x2d: Tensor, xDot2d: Tensor | null, weight:
   if (weightDot || biasDot) {
     const w = weightDot ?? Tensor.zeros(weight.shape, weight.dtype, weight.device);
     native.linearForward(x2d.storage, w.storage, biasDot?.storage ?? null, yDot.storage, [batch, inF, outF]);
+    if (w !== weightDot) w.dispose();
   }
   if (xDot2d) {
     const part = linearForward(xDot2d, weight, null);

@@ -48,6 +48,7 @@ export function hvp(model: Module, inputs: Tensor, labels: readonly number[] | I
     const gradDot = outDot.clone();
     native.scale(gradDot.storage, 2 / out.size);
     model.backwardDual(grad, gradDot, false);
+    for (const t of [grad, gradDot, out, outDot]) if (t.storage !== inputs.storage) t.dispose();
     return params.map((p) => p.gradTangent!);
   } finally {
     for (const p of params) {

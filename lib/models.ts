@@ -111,9 +111,15 @@ export class CSNN extends Module {
   override backwardDual(dRate: Tensor, dRateDot: Tensor, needInputGrad: boolean): [Tensor | null, Tensor | null] {
     this.checkGradOut(dRate, this.saved?.outShape, this.dtype);
     let [g, gDot] = [F.repeatOverTime(dRate, this.T, 1 / this.T), F.repeatOverTime(dRateDot, this.T, 1 / this.T)];
-    [g, gDot] = this.conv_fc.backwardDualTo(g, gDot, 3, true) as [Tensor, Tensor];
-    for (const i of [2, 1]) [g, gDot] = this.conv_fc.at(i).backwardDual(g, gDot, true) as [Tensor, Tensor];
-    return this.conv_fc.at(0).backwardDual(g, gDot, needInputGrad);
+    // each pair of gradients is ours alone once the next layer down has consumed it
+    const step = (next: [Tensor | null, Tensor | null]): [Tensor, Tensor] => {
+      g.dispose();
+      gDot.dispose();
+      return next as [Tensor, Tensor];
+    };
+    [g, gDot] = step(this.conv_fc.backwardDualTo(g, gDot, 3, true));
+    for (const i of [2, 1]) [g, gDot] = step(this.conv_fc.at(i).backwardDual(g, gDot, true));
+    return step(this.conv_fc.at(0).backwardDual(g, gDot, needInputGrad));
   }
 
   private checkImages(x: Tensor, what: string): void {

@@ -158,7 +158,7 @@ export class Tensor {
     return out;
   }
 
-  /** A copy converted to another dtype. */
+  /** This tensor converted to another dtype (a new tensor); the tensor itself when it already has that dtype, as in PyTorch. */
   to(dtype: DType): Tensor {
     checkDType('to: dtype', dtype);
     if (dtype === this.dtype) return this;

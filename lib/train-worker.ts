@@ -1,16 +1,24 @@
 // The worker thread behind train() and resume(): runs the loop here and reports back to the caller.
 import { parentPort, workerData } from 'node:worker_threads';
-import { resumeHere, trainHere, type TrainHooks, type WorkerMessage } from './train.js';
+import { GATE_CONTINUE, GATE_WAIT, resumeHere, trainHere, type TrainHooks, type WorkerMessage } from './train.js';
 
 const port = parentPort!;
 const post = (message: WorkerMessage): void => port.postMessage(message);
+const request = workerData as ({ kind: 'train'; config: object } | { kind: 'resume'; runDir: string; overrides: { epochs?: number } }) & {
+  gate: Int32Array;
+};
 const hooks: TrainHooks = {
   log: (line) => post({ kind: 'log', line }),
   onStep: (info) => post({ kind: 'step', info }),
-  onEpoch: (metrics) => post({ kind: 'epoch', metrics }),
+  onEpoch: (metrics) => {
+    // Wait for the caller's hook: it may stop the run here (the epoch is already on disk).
+    Atomics.store(request.gate, 0, GATE_WAIT);
+    post({ kind: 'epoch', metrics });
+    Atomics.wait(request.gate, 0, GATE_WAIT);
+    if (Atomics.load(request.gate, 0) !== GATE_CONTINUE) process.exit(0);
+  },
 };
 
-const request = workerData as { kind: 'train'; config: object } | { kind: 'resume'; runDir: string; overrides: { epochs?: number } };
 const run = request.kind === 'train' ? trainHere(request.config, hooks) : resumeHere(request.runDir, hooks, request.overrides);
 run.then(
   (result) => post({ kind: 'done', result }),

@@ -2,18 +2,19 @@
 // images, seeded shuffling per epoch with the last partial batch dropped, MSE on firing rates, membranes
 // reset after every batch in training and testing, the schedule stepped once per epoch. Writes a run
 // folder: config.json, metrics.jsonl, metrics.csv, best.safetensors, last.safetensors.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as checkpoint from './checkpoint.js';
 import { DataLoader, loadFashionMnist, loadMnist, loadSample, packageRoot, subset as takeSubset, type Dataset } from './data.js';
 import { checkBoolean, checkFiniteNumber, checkInteger, checkKnownKeys, checkOneOf, checkOptionsObject, describe, fail } from './errors.js';
+import { ensureWritableFolder, writeFileAtomic } from './files.js';
 import * as init from './init.js';
 import * as lossFns from './loss.js';
 import { CSNN } from './models.js';
 import { native } from './native.js';
-import { Adam, AdamW, CosineAnnealingLR, LinearWarmup, SGD, StepLR, gradNorm, type Optimizer, type Scheduler } from './optim.js';
+import { Adam, AdamW, CosineAnnealingLR, LinearWarmup, SGD, StepLR, gradNorm, type Optimizer, type Scheduler, type SchedulerState } from './optim.js';
 import * as surrogate from './surrogate.js';
 import { Tensor } from './tensor.js';
 
@@ -68,7 +69,7 @@ export function resolveConfig(partial: Partial<TrainConfig>): TrainConfig {
   checkKnownKeys('train config', o, KEYS);
   const c = { ...DEFAULT_CONFIG, ...o } as TrainConfig;
   checkOneOf('dataset', c.dataset, ['fashion-mnist', 'mnist'] as const);
-  if (c.data !== null && typeof c.data !== 'string') fail(`data must be a folder path, got ${describe(c.data)}`);
+  if (c.data !== null && (typeof c.data !== 'string' || c.data === '')) fail(`data must be a folder path, got ${describe(c.data)}`);
   checkBoolean('sample', c.sample);
   checkOneOf('init', c.init, init.INIT_METHODS);
   checkOneOf('betaMode', c.betaMode, init.BETA_MODES);
@@ -188,32 +189,12 @@ function correctCount(rate: Tensor, labels: Int32Array): number {
 
 const yieldToEventLoop = (): Promise<void> => new Promise((done) => setImmediate(done));
 
-/** mkdir -p, one level at a time (Node's recursive mkdir can spin forever under /proc). */
-function makeDirectories(dir: string): void {
-  const parent = dirname(dir);
-  if (existsSync(dir)) return;
-  if (parent !== dir) makeDirectories(parent);
-  mkdirSync(dir);
-}
-
 /** Checks the run folder can be written before any work is done. */
 function prepareRunDir(dir: string, resuming: boolean): void {
-  try {
-    makeDirectories(dir);
-    const probe = join(dir, `.ikun-write-test-${process.pid}`);
-    writeFileSync(probe, 'ok');
-    rmSync(probe);
-  } catch (error) {
-    fail(`cannot write to the output folder '${dir}': ${(error as Error).message}. Choose another --out.`);
-  }
-  if (!resuming && existsSync(join(dir, 'config.json')))
-    fail(`'${dir}' already holds a run (config.json); continue it with --resume ${dir} or choose another --out`);
-}
-
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
+  ensureWritableFolder(dir);
+  // A folder whose run stopped before its first epoch ended holds nothing to keep: start over in it.
+  if (!resuming && existsSync(join(dir, 'last.safetensors')))
+    fail(`'${dir}' already holds a run (last.safetensors); continue it with --resume ${dir} or choose another --out`);
 }
 
 function csvLine(m: EpochMetrics, layers: string[]): string {
@@ -221,9 +202,9 @@ function csvLine(m: EpochMetrics, layers: string[]): string {
 }
 
 function writeMetrics(dir: string, metrics: EpochMetrics[], layers: string[]): void {
-  writeAtomic(join(dir, 'metrics.jsonl'), metrics.map((m) => JSON.stringify(m)).join('\n') + (metrics.length ? '\n' : ''));
+  writeFileAtomic(join(dir, 'metrics.jsonl'), metrics.map((m) => JSON.stringify(m)).join('\n') + (metrics.length ? '\n' : ''));
   const header = [...CSV_COLUMNS, ...layers.map((l) => `firing_rate_${l}`)].join(',');
-  writeAtomic(join(dir, 'metrics.csv'), [header, ...metrics.map((m) => csvLine(m, layers))].join('\n') + '\n');
+  writeFileAtomic(join(dir, 'metrics.csv'), [header, ...metrics.map((m) => csvLine(m, layers))].join('\n') + '\n');
 }
 
 interface RunState {
@@ -336,6 +317,15 @@ export async function evaluate(model: CSNN, loader: DataLoader, lossFn: typeof l
   return { loss: lossSum / seen, accuracy: correct / seen };
 }
 
+function writeConfig(runDir: string, config: TrainConfig): void {
+  writeFileAtomic(join(runDir, 'config.json'), JSON.stringify({ ...config, out: runDir, ikun_version: checkpoint.ikunVersion() }, null, 2) + '\n');
+}
+
+/** The saved scheduler position (epoch, base lr) with the hyperparameters of a freshly built schedule. */
+function withScheduleOf(saved: SchedulerState, fresh: SchedulerState): SchedulerState {
+  return { ...saved, hyper: fresh.hyper, ...(saved.after && fresh.after ? { after: withScheduleOf(saved.after, fresh.after) } : {}) };
+}
+
 /** @internal trains on the calling thread (the worker thread runs this). */
 export async function trainHere(partial: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
   const config = resolveConfig(partial);
@@ -348,7 +338,7 @@ export async function trainHere(partial: Partial<TrainConfig> = {}, hooks: Train
   for (const line of init.formatTable(rows, config.init)) log(line);
   const optimizer = makeOptimizer(config, model);
   const scheduler = makeScheduler(config, optimizer);
-  writeAtomic(join(runDir, 'config.json'), JSON.stringify({ ...config, out: runDir, ikun_version: checkpoint.ikunVersion() }, null, 2) + '\n');
+  writeConfig(runDir, config);
   return runEpochs({ config, runDir, model, optimizer, scheduler, metrics: [], bestTestAcc: -1 }, hooks);
 }
 
@@ -368,7 +358,8 @@ export async function resumeHere(runDirArg: string, hooks: TrainHooks = {}, over
   const log = hooks.log ?? (() => {});
   resolveDevice(config.device, log);
   prepareRunDir(runDir, true);
-  if (!existsSync(lastPath)) fail(`--resume: '${runDir}' has no last.safetensors yet (the run stopped before its first epoch ended); start it again`);
+  if (!existsSync(lastPath))
+    fail(`--resume: '${runDir}' has no last.safetensors yet (the run stopped before its first epoch ended); start it again with the same --out`);
   const contents = checkpoint.readCheckpoint(lastPath);
   const model = buildModel(config);
   checkpoint.loadModelState(model, contents, lastPath);
@@ -376,9 +367,16 @@ export async function resumeHere(runDirArg: string, hooks: TrainHooks = {}, over
   const scheduler = makeScheduler(config, optimizer);
   const optState = checkpoint.optimizerState(contents, lastPath);
   if (optState) optimizer.loadStateDict(optState);
-  const schedState = checkpoint.schedulerState(contents, lastPath);
-  if (scheduler && schedState) scheduler.loadStateDict(schedState);
   const done = checkpoint.metadataNumber(contents, 'epoch', lastPath);
+  if (done >= config.epochs)
+    fail(`--resume: '${runDir}' has finished all ${config.epochs} epochs; pass --epochs with a larger total to train on`);
+  const schedState = checkpoint.schedulerState(contents, lastPath);
+  if (scheduler && schedState) {
+    // A new --epochs total reshapes the schedule (e.g. the cosine horizon): keep the saved position,
+    // take the horizon from the new total.
+    scheduler.loadStateDict(config.epochs === saved.epochs ? schedState : withScheduleOf(schedState, scheduler.stateDict()));
+  }
+  if (config.epochs !== saved.epochs) writeConfig(runDir, config);
   const metricsPath = join(runDir, 'metrics.jsonl');
   const metrics = existsSync(metricsPath)
     ? readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as EpochMetrics).filter((m) => m.epoch <= done)
@@ -392,7 +390,7 @@ export async function resumeHere(runDirArg: string, hooks: TrainHooks = {}, over
 // ---- off the JS thread ---------------------------------------------------------------------------------
 // Each training step is seconds of native work; run the loop in a worker thread so the caller's event
 // loop (servers, progress bars, signals) stays responsive. Hooks run on the caller's thread; a hook that
-// throws stops the worker at once, like a killed process (the run folder can then be --resume'd).
+// throws stops the run after that epoch, like a killed process (the run folder can then be --resume'd).
 
 type WorkerRequest = { kind: 'train'; config: Partial<TrainConfig> } | { kind: 'resume'; runDir: string; overrides: { epochs?: number } };
 export type WorkerMessage =
@@ -411,14 +409,24 @@ function workerScript(): URL {
   return compiled;
 }
 
+// After each epoch the worker waits on `gate` until the caller's onEpoch hook has run: 1 continue, 2 stop.
+// So a hook that throws stops the run exactly after that epoch, as a killed process would.
+export const GATE_WAIT = 0, GATE_CONTINUE = 1, GATE_STOP = 2;
+
 function runInWorker(request: WorkerRequest, hooks: TrainHooks): Promise<TrainResult> {
   return new Promise((resolveResult, reject) => {
-    const worker = new Worker(workerScript(), { workerData: request });
+    const gate = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(workerScript(), { workerData: { ...request, gate } });
+    const openGate = (value: number): void => {
+      Atomics.store(gate, 0, value);
+      Atomics.notify(gate, 0);
+    };
     let settled = false;
     const finish = (error: Error | null, result?: TrainResult): void => {
       if (settled) return;
       settled = true;
       if (error) {
+        openGate(GATE_STOP);
         void worker.terminate();
         reject(error);
       } else resolveResult(result!);
@@ -427,7 +435,10 @@ function runInWorker(request: WorkerRequest, hooks: TrainHooks): Promise<TrainRe
       try {
         if (message.kind === 'log') hooks.log?.(message.line);
         else if (message.kind === 'step') hooks.onStep?.(message.info);
-        else if (message.kind === 'epoch') hooks.onEpoch?.(message.metrics);
+        else if (message.kind === 'epoch') {
+          hooks.onEpoch?.(message.metrics);
+          openGate(GATE_CONTINUE);
+        }
         else if (message.kind === 'done') finish(null, message.result);
         else finish(new Error(message.message));
       } catch (error) {

@@ -42,9 +42,13 @@ describe('ikun train', () => {
     const r = run(['train', '--sample', '--out', join(file, 'run')]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/cannot write to the output folder/);
-    const bad = run(['train', '--surrogate', 'tanh:2', '--sample', '--out', join(tmpdir(), 'never')]);
-    expect(bad.status).toBe(1);
-    expect(bad.stderr).toMatch(/unknown surrogate "tanh"/);
+    for (const args of [['--surrogate', 'tanh:2'], ['--epochs', '0'], ['--lr', '-1'], ['--momentum', '1'], ['--device', 'gpu'],
+      ['--out='], ['--data='], ['--threads', '0']]) {
+      const bad = run(['train', '--sample', ...args]);
+      expect(bad.status, args.join(' ')).toBe(2);
+      expect(bad.stderr).toMatch(/^ikun: /);
+    }
+    expect(run(['train', '--surrogate', 'tanh:2']).stderr).toMatch(/unknown surrogate "tanh"/);
   });
 
   it('parses the paper defaults and values', () => {

@@ -56,6 +56,21 @@ describe('training on the bundled sample', () => {
     expect(resumed.metrics.map(withoutTimes)).toEqual(full.metrics.map(withoutTimes));
   });
 
+  it('resume --epochs extends a finished run along the new schedule; a folder without a finished epoch restarts', async () => {
+    const base = { sample: true, channels: 2, subset: 256, batch: 64, device: 'cpu' as const, epochs: 1 };
+    const dir = join(tmp(), 'run');
+    await train({ ...base, out: dir });
+    await expect(resume(dir)).rejects.toThrow(/has finished all 1 epochs; pass --epochs/);
+    const more = await resume(dir, {}, { epochs: 2 });
+    expect(more.metrics.map((m) => m.epoch)).toEqual([1, 2]);
+    expect(more.metrics[1]!.lr).toBeCloseTo(0.05, 12); // cosine over the new total of 2 epochs
+    expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).epochs).toBe(2);
+    const fresh = join(tmp(), 'stopped');
+    await train({ ...base, out: fresh }, { onStep: () => { throw new Error('stop'); } }).catch(() => {});
+    expect(existsSync(join(fresh, 'config.json'))).toBe(true);
+    expect((await train({ ...base, out: fresh })).metrics).toHaveLength(1);
+  });
+
   it('refuses a corrupt checkpoint with a clear error', () => {
     const file = join(tmp(), 'bad.safetensors');
     writeFileSync(file, Buffer.from([1, 2, 3]));
@@ -67,6 +82,7 @@ describe('training on the bundled sample', () => {
   it('refuses an existing run folder, an unwritable folder, bad config and an inconsistent resume', async () => {
     const dir = tmp();
     writeFileSync(join(dir, 'config.json'), '{}');
+    writeFileSync(join(dir, 'last.safetensors'), '');
     await expect(train({ sample: true, epochs: 1, channels: 2, out: dir })).rejects.toThrow(/already holds a run/);
     const file = join(tmp(), 'file');
     writeFileSync(file, 'x');

@@ -11,6 +11,7 @@ export class Sequential extends Module {
   private intermediates: Tensor[] = [];
   private lastInput: Tensor | null = null;
   private lastOutput: Tensor | null = null;
+  private lastTangents: Array<Tensor | null> = [];
 
   constructor(...layers: Module[]) {
     super();
@@ -37,6 +38,7 @@ export class Sequential extends Module {
   /** @internal runs children start.. on x (a model that runs the first children itself uses this). */
   forwardFrom(x: Tensor, start: number): Tensor {
     this.releaseIntermediates();
+    this.lastTangents = [];
     let y = x;
     const produced: Tensor[] = [];
     for (let i = start; i < this.layers.length; i++) {
@@ -84,6 +86,7 @@ export class Sequential extends Module {
     this.intermediates = produced;
     this.lastInput = x;
     this.lastOutput = y;
+    this.lastTangents = [xDot, yDot];
     return [y, yDot!];
   }
 
@@ -95,14 +98,18 @@ export class Sequential extends Module {
   backwardDualTo(dy: Tensor, dyDot: Tensor, stop: number, needInputGrad: boolean): [Tensor | null, Tensor | null] {
     let grad: Tensor | null = dy, gradDot: Tensor | null = dyDot;
     for (let i = this.layers.length - 1; i >= stop && grad && gradDot; i--) {
-      [grad, gradDot] = this.layers[i]!.backwardDual(grad, gradDot, i > stop || needInputGrad);
+      const [next, nextDot]: [Tensor | null, Tensor | null] = this.layers[i]!.backwardDual(grad, gradDot, i > stop || needInputGrad);
+      // as in backwardTo: gradients between layers are ours alone (unless a layer passed a view through)
+      const keep = new Set([dy.storage, dyDot.storage, next?.storage, nextDot?.storage]);
+      for (const t of [grad, gradDot]) if (!keep.has(t.storage)) t.dispose();
+      [grad, gradDot] = [next, nextDot];
     }
     return [grad, gradDot];
   }
 
   /** Frees activations of the previous forward that only the children's saved state still refers to. */
   private releaseIntermediates(): void {
-    const keep = new Set([this.lastInput?.storage, this.lastOutput?.storage]);
+    const keep = new Set([this.lastInput?.storage, this.lastOutput?.storage, ...this.lastTangents.map((t) => t?.storage)]);
     for (const t of this.intermediates) if (!keep.has(t.storage)) t.dispose();
     this.intermediates = [];
   }
@@ -111,6 +118,7 @@ export class Sequential extends Module {
     this.releaseIntermediates();
     this.lastInput = null;
     this.lastOutput = null;
+    this.lastTangents = [];
   }
 }
 

@@ -91,6 +91,7 @@ export class Conv2d extends Module {
       fail(`Conv2d.forward: input ${h}x${w} (padding ${this.padding}) is smaller than the kernel ${this.kernelSize.join('x')}`);
     const y = unfoldTime(F.conv2dForward(x, this.weight, this.bias, this), lead);
     this.saved = { x, outShape: y.shape, lead };
+    this.savedDual = null; // forwardDual sets it again after this
     return y;
   }
 
@@ -161,6 +162,7 @@ export class Linear extends Module {
     const x2d = x.reshape([-1, this.inFeatures]);
     const y = F.linearForward(x2d, this.weight, this.bias).reshape([...x.shape.slice(0, -1), this.outFeatures]);
     this.saved = { x2d, outShape: y.shape };
+    this.savedDual = null; // forwardDual sets it again after this
     return y;
   }
 
@@ -266,7 +268,7 @@ export class BatchNorm2d extends Module {
     const { y, ctx } = F.batchNormForward(x, this.weight, this.bias, this.runningMean, this.runningVar, this.training, momentum,
       this.eps, replicas);
     const out = unfoldTime(y, lead);
-    this.releaseSaved();
+    this.releaseSaved(); // also forgets the tangent state; forwardDual sets it again after this
     this.saved = { ctx, outShape: out.shape, lead };
     return out;
   }

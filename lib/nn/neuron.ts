@@ -79,6 +79,8 @@ abstract class BaseNode extends Module {
     const width = staticInput ? input.size : input.size / Math.max(1, steps);
     const { spikes, h } = F.neuronForward(input, this.kernelParams(steps, width, staticInput));
     this.saved?.h.dispose(); // ours alone: give the memory back now rather than at the next GC
+    this.savedDual?.hDot.dispose(); // forwardDual sets it again after this
+    this.savedDual = null;
     this.saved = { h, outShape: spikes.shape, staticInput };
     this.lastSpikes = spikes;
     return spikes;

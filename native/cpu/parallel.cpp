@@ -1,6 +1,7 @@
 #include "parallel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -15,19 +16,23 @@ thread_local bool insideWorker = false;
 class ThreadPool {
  public:
   explicit ThreadPool(int threads) { resize(threads); }
+  // (resize takes callMutex_, so a pool resized from one JS thread waits for a kernel running on another)
   ~ThreadPool() { stopWorkers(); }
 
-  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  int size() const { return size_.load(); }
 
   void resize(int threads) {
+    std::lock_guard<std::mutex> callLock(callMutex_);  // never while a run() is in flight
     stopWorkers();
     stopping_ = false;
     for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this] { workerLoop(); });
+    size_.store(static_cast<int>(workers_.size()) + 1);
   }
 
   // Splits [0, count) into one chunk per thread; the calling thread takes the first chunk.
   void run(int64_t count, int64_t chunks, const std::function<void(int64_t, int64_t)>& body) {
     std::unique_lock<std::mutex> callLock(callMutex_);
+    chunks = std::min<int64_t>(chunks, static_cast<int64_t>(workers_.size()) + 1);  // the pool may have shrunk
     int64_t per = (count + chunks - 1) / chunks;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -91,6 +96,7 @@ class ThreadPool {
   }
 
   std::vector<std::thread> workers_;
+  std::atomic<int> size_{1};
   std::mutex callMutex_, mutex_;
   std::condition_variable wake_, done_;
   const std::function<void(int64_t, int64_t)>* body_ = nullptr;

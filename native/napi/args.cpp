@@ -1,5 +1,6 @@
 #include "args.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace ikun::napi {
@@ -32,10 +33,16 @@ std::vector<int64_t> intsArg(const Napi::CallbackInfo& info, size_t index, size_
   if (array.Length() != expected)
     throw Napi::RangeError::New(env, argLabel(index, name) + " must have " + std::to_string(expected) + " entries");
   std::vector<int64_t> values(expected);
+  // Every count a kernel derives is a product of some of these: bounding the product of all of them
+  // (zeros counted as one) keeps every such count exact and far from int64 overflow.
+  double product = 1;
   for (uint32_t i = 0; i < expected; ++i) {
     Napi::Value v = array[i];
     double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-    if (!(d >= 0) || d != std::floor(d)) throw Napi::RangeError::New(env, argLabel(index, name) + " must hold non-negative integers");
+    if (!(d >= 0) || d != std::floor(d) || d > 2147483647.0)
+      throw Napi::RangeError::New(env, argLabel(index, name) + " must hold integers in [0, 2^31)");
+    product *= std::max(1.0, d);
+    if (product > 9007199254740992.0) throw Napi::RangeError::New(env, argLabel(index, name) + ": sizes too large");
     values[i] = static_cast<int64_t>(d);
   }
   return values;
@@ -49,6 +56,23 @@ double numberArg(const Napi::CallbackInfo& info, size_t index, const char* name)
 bool boolArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
   if (index >= info.Length() || !info[index].IsBoolean()) throw Napi::TypeError::New(info.Env(), argLabel(index, name) + " must be a boolean");
   return info[index].As<Napi::Boolean>().Value();
+}
+
+Napi::Object objectArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  if (index >= info.Length() || !info[index].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be an object");
+  return info[index].As<Napi::Object>();
+}
+
+double numberProperty(Napi::Env env, Napi::Object o, const char* key, const char* what) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + ": '" + key + "' must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool boolProperty(Napi::Env env, Napi::Object o, const char* key, const char* what) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsBoolean()) throw Napi::TypeError::New(env, std::string(what) + ": '" + key + "' must be a boolean");
+  return v.As<Napi::Boolean>().Value();
 }
 
 void requireSameDType(Napi::Env env, std::initializer_list<Storage*> storages) {

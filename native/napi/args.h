@@ -22,6 +22,10 @@ Storage* optionalStorageArg(const Napi::CallbackInfo& info, size_t index, const 
 std::vector<int64_t> intsArg(const Napi::CallbackInfo& info, size_t index, size_t expected, const char* name);
 double numberArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 bool boolArg(const Napi::CallbackInfo& info, size_t index, const char* name);
+// Fields of an options object passed to the binding; `what` names the object in errors.
+Napi::Object objectArg(const Napi::CallbackInfo& info, size_t index, const char* what);
+double numberProperty(Napi::Env env, Napi::Object o, const char* key, const char* what);
+bool boolProperty(Napi::Env env, Napi::Object o, const char* key, const char* what);
 void requireSameDType(Napi::Env env, std::initializer_list<Storage*> storages);
 void requireCount(Napi::Env env, Storage* s, int64_t count, const char* name);
 

@@ -137,6 +137,7 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
           *mean = storageArg(info, 6, "savedMean"), *invStd = storageArg(info, 7, "savedInvStd");
   BatchNormShape s = batchNormShape(info, 8);
   bool training = boolArg(info, 9, "training");
+  if (training && s.batch * s.spatial < 1) throw Napi::RangeError::New(env, "batchnorm: training needs at least one value per channel");
   double momentum = numberArg(info, 10, "momentum"), eps = numberArg(info, 11, "eps");
   double replicas = numberArg(info, 12, "replicas");
   if (!(replicas >= 1) || replicas != std::floor(replicas)) throw Napi::RangeError::New(env, "batchnorm: replicas must be an integer >= 1");
@@ -188,6 +189,18 @@ void requireInt32(Napi::Env env, Storage* s) {
   if (s->dtype() != DType::Int32) throw Napi::TypeError::New(env, "maxpool2d: argmax storage must be int32");
 }
 
+}  // namespace
+
+// argmax values index into an input plane; a storage filled by hand must not send the kernels out of bounds.
+void requireArgmaxInPlane(Napi::Env env, Storage* argmax, const Pool2dShape& s) {
+  const int64_t count = s.planes * s.outHeight() * s.outWidth(), plane = s.inHeight * s.inWidth;
+  const int32_t* a = argmax->as<int32_t>();
+  for (int64_t i = 0; i < count; ++i)
+    if (a[i] < 0 || a[i] >= plane) throw Napi::RangeError::New(env, "maxpool2d: argmax holds an offset outside the input plane");
+}
+
+namespace {
+
 // maxPool2dForward(x, y, argmax, [planes, H, W, kernel, stride])
 Napi::Value MaxPool2dForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -213,6 +226,7 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   requireInt32(env, arg);
   int64_t outCount = s.planes * s.outHeight() * s.outWidth();
   requireCount(env, dy, outCount, "dy"), requireCount(env, arg, outCount, "argmax"), requireCount(env, dx, s.planes * s.inHeight * s.inWidth, "dx");
+  requireArgmaxInPlane(env, arg, s);
   dispatchFloat(env, dy, [&](auto tag) {
     using T = decltype(tag);
     cpu::maxPool2dBackward<T>(s, ptr<T>(dy), ptr<int32_t>(arg), ptr<T>(dx));
@@ -223,16 +237,16 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void registerNnOps(Napi::Env env, Napi::Object exports) {
-  exports.Set("conv2dForward", Napi::Function::New<Conv2dForward>(env, "conv2dForward"));
-  exports.Set("conv2dBackwardInput", Napi::Function::New<Conv2dBackwardInput>(env, "conv2dBackwardInput"));
-  exports.Set("conv2dBackwardWeight", Napi::Function::New<Conv2dBackwardWeight>(env, "conv2dBackwardWeight"));
+  exports.Set("conv2dForward", Napi::Function::New<guarded<Conv2dForward>>(env, "conv2dForward"));
+  exports.Set("conv2dBackwardInput", Napi::Function::New<guarded<Conv2dBackwardInput>>(env, "conv2dBackwardInput"));
+  exports.Set("conv2dBackwardWeight", Napi::Function::New<guarded<Conv2dBackwardWeight>>(env, "conv2dBackwardWeight"));
   exports.Set("linearForward", Napi::Function::New<guarded<LinearForward>>(env, "linearForward"));
   exports.Set("linearBackwardInput", Napi::Function::New<guarded<LinearBackwardInput>>(env, "linearBackwardInput"));
   exports.Set("linearBackwardWeight", Napi::Function::New<guarded<LinearBackwardWeight>>(env, "linearBackwardWeight"));
   exports.Set("batchNormForward", Napi::Function::New<guarded<BatchNormForward>>(env, "batchNormForward"));
   exports.Set("batchNormBackward", Napi::Function::New<guarded<BatchNormBackward>>(env, "batchNormBackward"));
-  exports.Set("maxPool2dForward", Napi::Function::New<MaxPool2dForward>(env, "maxPool2dForward"));
-  exports.Set("maxPool2dBackward", Napi::Function::New<MaxPool2dBackward>(env, "maxPool2dBackward"));
+  exports.Set("maxPool2dForward", Napi::Function::New<guarded<MaxPool2dForward>>(env, "maxPool2dForward"));
+  exports.Set("maxPool2dBackward", Napi::Function::New<guarded<MaxPool2dBackward>>(env, "maxPool2dBackward"));
 }
 
 }  // namespace ikun::napi

@@ -5,28 +5,14 @@
 namespace ikun::napi {
 namespace {
 
-double numberField(Napi::Env env, Napi::Object o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("optimiser params: '") + key + "' must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
-
-bool boolField(Napi::Env env, Napi::Object o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsBoolean()) throw Napi::TypeError::New(env, std::string("optimiser params: '") + key + "' must be a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
-
-Napi::Object objectArg(const Napi::CallbackInfo& info, size_t index) {
-  if (index >= info.Length() || !info[index].IsObject()) throw Napi::TypeError::New(info.Env(), "optimiser params must be an object");
-  return info[index].As<Napi::Object>();
-}
+double numberField(Napi::Env env, Napi::Object o, const char* key) { return numberProperty(env, o, key, "optimiser params"); }
+bool boolField(Napi::Env env, Napi::Object o, const char* key) { return boolProperty(env, o, key, "optimiser params"); }
 
 // sgdStep(param, grad, momentumBuffer | null, { lr, momentum, dampening, weightDecay, nesterov, firstStep })
 Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *param = storageArg(info, 0, "param"), *grad = storageArg(info, 1, "grad"), *buf = optionalStorageArg(info, 2, "momentumBuffer");
-  auto o = objectArg(info, 3);
+  auto o = objectArg(info, 3, "optimiser params");
   SgdParams p{numberField(env, o, "lr"), numberField(env, o, "momentum"), numberField(env, o, "dampening"),
               numberField(env, o, "weightDecay"), boolField(env, o, "nesterov"), boolField(env, o, "firstStep")};
   requireSameDType(env, {param, grad, buf});
@@ -44,7 +30,7 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *param = storageArg(info, 0, "param"), *grad = storageArg(info, 1, "grad"), *m = storageArg(info, 2, "expAvg"),
           *v = storageArg(info, 3, "expAvgSq");
-  auto o = objectArg(info, 4);
+  auto o = objectArg(info, 4, "optimiser params");
   AdamParams p{numberField(env, o, "lr"), numberField(env, o, "beta1"), numberField(env, o, "beta2"), numberField(env, o, "eps"),
                numberField(env, o, "weightDecay"), boolField(env, o, "decoupledWeightDecay"), int64_t(numberField(env, o, "step"))};
   if (p.step < 1) throw Napi::RangeError::New(env, "adamStep: step must be >= 1");

@@ -8,17 +8,8 @@
 namespace ikun::napi {
 namespace {
 
-double field(Napi::Env env, Napi::Object o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("neuron params: '") + key + "' must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
-
-bool flag(Napi::Env env, Napi::Object o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsBoolean()) throw Napi::TypeError::New(env, std::string("neuron params: '") + key + "' must be a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
+double field(Napi::Env env, Napi::Object o, const char* key) { return numberProperty(env, o, key, "neuron params"); }
+bool flag(Napi::Env env, Napi::Object o, const char* key) { return boolProperty(env, o, key, "neuron params"); }
 
 }  // namespace
 
@@ -26,8 +17,7 @@ bool flag(Napi::Env env, Napi::Object o, const char* key) {
 //   spiking, staticInput, steps, width }  (also used by ops_tangent.cpp)
 NeuronParams neuronParams(const Napi::CallbackInfo& info, size_t index) {
   Napi::Env env = info.Env();
-  if (index >= info.Length() || !info[index].IsObject()) throw Napi::TypeError::New(env, "neuron params must be an object");
-  auto o = info[index].As<Napi::Object>();
+  auto o = objectArg(info, index, "neuron params");
   NeuronParams p{};
   int kind = int(field(env, o, "kind"));
   int surrogate = int(field(env, o, "surrogate"));

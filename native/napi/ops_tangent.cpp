@@ -6,6 +6,7 @@
 namespace ikun::napi {
 
 NeuronParams neuronParams(const Napi::CallbackInfo& info, size_t index);  // ops_spiking.cpp
+void requireArgmaxInPlane(Napi::Env env, Storage* argmax, const Pool2dShape& s);  // ops_nn.cpp
 
 namespace {
 
@@ -52,6 +53,7 @@ Napi::Value MaxPool2dGather(const Napi::CallbackInfo& info) {
   requireSameDType(env, {x, y});
   int64_t outCount = s.planes * s.outHeight() * s.outWidth();
   requireCount(env, x, s.planes * s.inHeight * s.inWidth, "x"), requireCount(env, arg, outCount, "argmax"), requireCount(env, y, outCount, "y");
+  requireArgmaxInPlane(env, arg, s);
   dispatchFloat(env, x, [&](auto tag) {
     using T = decltype(tag);
     cpu::maxPool2dGather<T>(s, ptr<T>(x), ptr<int32_t>(arg), ptr<T>(y));

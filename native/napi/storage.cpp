@@ -96,7 +96,24 @@ void Storage::Write(const Napi::CallbackInfo& info) {
   if (count_) std::memcpy(data_, bytes, count_ * dtypeSize(dtype_));
 }
 
+// Fill and CopyFrom run the thread pool, which may throw (e.g. std::system_error); as JS errors please.
+template <class Fn>
+static void asJsError(Napi::Env env, Fn&& fn) {
+  try {
+    fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string("native op failed: ") + e.what());
+  }
+}
+
 void Storage::Fill(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  asJsError(env, [&] { FillChecked(info); });
+}
+
+void Storage::FillChecked(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   requireAlive(env, this);
   double value = numberArg(info, 0, "value");
@@ -109,6 +126,10 @@ void Storage::Fill(const Napi::CallbackInfo& info) {
 
 // copyFrom(other): same element count; converts between float32 and float64.
 void Storage::CopyFrom(const Napi::CallbackInfo& info) {
+  asJsError(info.Env(), [&] { CopyFromChecked(info); });
+}
+
+void Storage::CopyFromChecked(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   requireAlive(env, this);
   Storage* src = storageArg(info, 0, "source");

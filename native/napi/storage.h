@@ -30,6 +30,8 @@ class Storage : public Napi::ObjectWrap<Storage> {
   void Write(const Napi::CallbackInfo& info);
   void Fill(const Napi::CallbackInfo& info);
   void CopyFrom(const Napi::CallbackInfo& info);
+  void FillChecked(const Napi::CallbackInfo& info);
+  void CopyFromChecked(const Napi::CallbackInfo& info);
   void Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
   Napi::Value ByteLength(const Napi::CallbackInfo& info);
