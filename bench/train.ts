@@ -4,9 +4,23 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getNumThreads, train } from '../lib/index.js';
+import { getNumThreads, native, train } from '../lib/index.js';
+
+/** The BLAS sgemm rate right now: on a shared machine, the context for every time below. */
+function sgemmRate(size = 2048): number {
+  const a = new native.Storage(0, size * size, false), b = new native.Storage(0, size * size, false), c = new native.Storage(0, size * size, true);
+  a.fill(0.5);
+  b.fill(0.25);
+  native.gemm(a, b, c, [size, size, size], false, false, 1, 0);
+  const t0 = performance.now();
+  for (let i = 0; i < 3; i++) native.gemm(a, b, c, [size, size, size], false, false, 1, 0);
+  const ms = (performance.now() - t0) / 3;
+  for (const s of [a, b, c]) s.dispose();
+  return (2 * size ** 3) / ms / 1e6;
+}
 
 async function main(): Promise<void> {
+  const gemmBefore = sgemmRate();
   const dataArg = process.argv.indexOf('--data');
   const out = join(mkdtempSync(join(tmpdir(), 'ikun-bench-train-')), 'run');
   let stepsDone = 0;
@@ -14,10 +28,12 @@ async function main(): Promise<void> {
     { epochs: 1, device: 'cpu', out, ...(dataArg > 0 ? { data: process.argv[dataArg + 1]! } : {}) },
     { log: (l) => console.error(l), onStep: (s) => { if (s.phase === 'train') stepsDone = s.step; } },
   );
+  const gemmAfter = sgemmRate();
   const m = result.metrics[0]!;
   const trainSeconds = m.epoch_s - m.test_s;
   const rows: Array<[string, string]> = [
     ['threads', String(getNumThreads())],
+    ['BLAS sgemm 2048^3 before / after (GFLOP/s)', `${gemmBefore.toFixed(1)} / ${gemmAfter.toFixed(1)}`],
     ['training steps (batch 128)', String(stepsDone)],
     ['training epoch (s)', trainSeconds.toFixed(1)],
     ['training samples/s', m.samples_per_s.toFixed(1)],
