@@ -37,7 +37,17 @@ function main(): void {
 
   let products = 0;
   let t0 = performance.now();
-  const eig = hessian.topEigenvalues(model, x, labels, { k: top, maxIter: 100, tol: 1e-3, seed: 0, onProgress: () => { products++; } });
+  let found = 0;
+  const eig = hessian.topEigenvalues(model, x, labels, {
+    k: top, maxIter: 100, tol: 1e-3, seed: 0,
+    onProgress: (p) => {
+      products++;
+      if (p.index > found + 1 || (p.index === top && p.iteration === p.maxIterations)) {
+        found = p.index - 1;
+        console.error(`  eigenvalue ${found} of ${top} after ${((performance.now() - t0) / 1000).toFixed(0)} s (${products} HVPs)`);
+      }
+    },
+  });
   const eigSeconds = (performance.now() - t0) / 1000;
   hessian.disposeVector(eig.eigenvectors.flat());
   const eigProducts = products;

@@ -125,6 +125,10 @@ export abstract class Optimizer {
   }
   /** PyTorch's names of the per-parameter state tensors. */
   protected abstract get stateNames(): readonly string[];
+  /** Shape and dtype of a state tensor: the parameter's, unless a subclass says otherwise (Adam's step). */
+  protected stateLayout(_suffix: string, p: Parameter): { shape: readonly number[]; dtype: Parameter['dtype'] } {
+    return { shape: p.shape, dtype: p.dtype };
+  }
   protected abstract hyperValues(): HyperParameters;
   /** Validates and applies hyperparameters (constructor options and loaded state). */
   protected abstract applyHyper(hyper: Record<string, unknown>, where: string): void;
@@ -222,10 +226,11 @@ export abstract class Optimizer {
       seen.add(name);
       const [i, k] = slot;
       const [pname, p] = this.namedParameters[i]!;
+      const layout = this.stateLayout(this.stateNames[k]!, p);
       t.checkAlive(`${where}: '${name}'`);
-      if (!sameShape(t.shape, p.shape))
-        fail(`${where}: '${name}' has shape ${formatShape(t.shape)} but parameter '${pname}' has shape ${formatShape(p.shape)}`);
-      if (t.dtype !== p.dtype) fail(`${where}: '${name}' is ${t.dtype} but parameter '${pname}' is ${p.dtype}`);
+      if (!sameShape(t.shape, layout.shape))
+        fail(`${where}: '${name}' has shape ${formatShape(t.shape)} but parameter '${pname}' needs ${formatShape(layout.shape)}`);
+      if (t.dtype !== layout.dtype) fail(`${where}: '${name}' is ${t.dtype} but parameter '${pname}' needs ${layout.dtype}`);
       (loaded[i] ??= this.stateNames.map(() => undefined))[k] = t;
     });
     loaded.forEach((s, i) => {
@@ -246,7 +251,7 @@ export abstract class Optimizer {
     this.state = loaded.map((s, i) => {
       if (!s) return null;
       const p = this.namedParameters[i]![1];
-      return s.map((t) => Tensor.empty(p.shape, p.dtype, p.device).copyFrom(t!));
+      return s.map((t) => Tensor.empty(t!.shape, t!.dtype, p.device).copyFrom(t!));
     });
   }
 
@@ -254,7 +259,10 @@ export abstract class Optimizer {
   protected stateOf(i: number, p: Parameter): { tensors: Tensor[]; fresh: boolean } {
     const s = this.state[i];
     if (s) return { tensors: s, fresh: false };
-    const tensors = this.stateNames.map(() => Tensor.zeros(p.shape, p.dtype, p.device));
+    const tensors = this.stateNames.map((suffix) => {
+      const layout = this.stateLayout(suffix, p);
+      return Tensor.zeros(layout.shape, layout.dtype, p.device);
+    });
     this.state[i] = tensors;
     return { tensors, fresh: true };
   }
@@ -372,8 +380,13 @@ export class Adam extends Optimizer {
     return 0;
   }
 
+  /** 'step': this parameter's own update count, as PyTorch keeps it (a float64 scalar). */
   protected get stateNames(): readonly string[] {
-    return ['exp_avg', 'exp_avg_sq'];
+    return ['exp_avg', 'exp_avg_sq', 'step'];
+  }
+
+  protected override stateLayout(suffix: string, p: Parameter): { shape: readonly number[]; dtype: Parameter['dtype'] } {
+    return suffix === 'step' ? { shape: [], dtype: 'float64' } : { shape: p.shape, dtype: p.dtype };
   }
 
   protected hyperValues(): HyperParameters {
@@ -394,10 +407,14 @@ export class Adam extends Optimizer {
   }
 
   protected update(i: number, p: Parameter, g: Tensor): void {
-    const [m, v] = this.stateOf(i, p).tensors as [Tensor, Tensor];
+    const [m, v, stepCount] = this.stateOf(i, p).tensors as [Tensor, Tensor, Tensor];
+    // Bias correction uses this parameter's own count (PyTorch): it differs from the optimizer's step
+    // count when a parameter had no gradient on some steps.
+    const step = Math.round(stepCount.item()) + 1;
+    stepCount.copyFrom([step]);
     native.adamStep(p.storage, g.storage, m.storage, v.storage, {
       lr: this._lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay,
-      decoupledWeightDecay: this.decoupled, step: this._step,
+      decoupledWeightDecay: this.decoupled, step,
     });
   }
 }

@@ -217,17 +217,18 @@ describe('Adam and AdamW', () => {
     expect(new Adam([param([1])]).stateDict().hyper.weightDecay).toBe(0);
   });
 
-  it('one step counter for all parameters', () => {
+  it('counts steps per parameter for bias correction, as PyTorch', () => {
     const a = param([1]), b = param([1]);
     const opt = new Adam([a, b], { lr: 0.1 });
     setGrad(a, [1]);
     opt.step();
     opt.step();
     setGrad(b, [1]);
-    opt.step(); // b's first update uses step 3: m = 0.1, v = 0.001, m_hat = 0.1/(1-0.729), v_hat = 0.001/(1-0.999^3)
-    const mHat = 0.1 / (1 - 0.9 ** 3), vHat = 0.001 / (1 - 0.999 ** 3);
-    expectClose(values(b), [1 - (0.1 * mHat) / (Math.sqrt(vHat) + 1e-8)]);
+    opt.step(); // b's first update is its step 1: m_hat = 1, v_hat = 1, so b = 1 - 0.1 / (1 + 1e-8)
+    expectClose(values(b), [1 - 0.1 / (1 + 1e-8)]);
     expect(opt.stepCount).toBe(3);
+    const steps = Object.fromEntries(opt.stateDict().tensors.filter(([n]) => n.endsWith('.step')).map(([n, t]) => [n, t.item()]));
+    expect(steps).toEqual({ 'param.0.step': 3, 'param.1.step': 1 });
   });
 });
 
@@ -309,7 +310,7 @@ describe('state dict', () => {
     const state = opt.stateDict();
     expect(state.kind).toBe('Adam');
     expect(state.step).toBe(1);
-    expect(state.tensors.map(([n]) => n)).toEqual(['param.0.exp_avg', 'param.0.exp_avg_sq']);
+    expect(state.tensors.map(([n]) => n)).toEqual(['param.0.exp_avg', 'param.0.exp_avg_sq', 'param.0.step']);
     expectClose(values(state.tensors[0]![1]), [0.1, 0.1]);
     expectClose(values(state.tensors[1]![1]), [0.001, 0.001]);
   });
@@ -328,12 +329,12 @@ describe('state dict', () => {
     const [wBuf, bBuf] = [good.tensors[0]![1], good.tensors[1]![1]];
 
     expect(errorOf(() => target.loadStateDict(withTensors([['w.momentum_buffer', wBuf], ['b.momentum_buffer', wBuf]]))))
-      .toMatch(/'b\.momentum_buffer' has shape \[3\] but parameter 'b' has shape \[2\]/);
+      .toMatch(/'b\.momentum_buffer' has shape \[3\] but parameter 'b' needs \[2\]/);
     expect(errorOf(() => target.loadStateDict(withTensors([['w.momentum_buffer', wBuf], ['bias.momentum_buffer', bBuf]]))))
       .toContain("'bias.momentum_buffer' is not a state of this optimizer");
     expect(errorOf(() => target.loadStateDict(withTensors([['w.exp_avg', wBuf]])))).toContain("'w.exp_avg'");
     expect(errorOf(() => target.loadStateDict(withTensors([['w.momentum_buffer', wBuf.to('float32')]]))))
-      .toContain("'w.momentum_buffer' is float32 but parameter 'w' is float64");
+      .toContain("'w.momentum_buffer' is float32 but parameter 'w' needs float64");
     expect(errorOf(() => target.loadStateDict(withTensors([['w.momentum_buffer', wBuf], ['w.momentum_buffer', wBuf]]))))
       .toContain("'w.momentum_buffer' appears more than once");
     expect(errorOf(() => target.loadStateDict({ ...good, kind: 'Adam' }))).toContain('Adam');
