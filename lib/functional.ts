@@ -143,6 +143,39 @@ export function neuronBackward(h: Tensor, dSpikes: Tensor, params: NeuronParamsN
   return dx;
 }
 
+// ---- neuron + max-pool, fused for training ---------------------------------------------------------------
+
+export interface NeuronPoolContext {
+  x: Tensor; // the neuron's input, from which backward recomputes the membrane
+  argmax: NativeStorage;
+  params: NeuronParamsNative;
+  dims: number[];
+  inputShape: readonly number[];
+}
+
+/**
+ * A multi-step neuron followed by max-pool in one pass: x is [T, N, C, H, W] (or [N, C, H, W] read at
+ * every one of params.steps steps when params.staticInput). Returns the pooled spikes [T, N, C, oh, ow]
+ * and the number of spikes (for firing rates). Same numbers as the two layers one after the other.
+ */
+export function neuronPoolForward(x: Tensor, params: NeuronParamsNative, kernel: number, stride: number):
+  { pooled: Tensor; spikeCount: number; ctx: NeuronPoolContext } {
+  const [n, c, h, w] = (params.staticInput ? x.shape : x.shape.slice(1)) as [number, number, number, number];
+  const dims = [n * c, h, w, kernel, stride];
+  const oh = Math.floor((h - kernel) / stride) + 1, ow = Math.floor((w - kernel) / stride) + 1;
+  const pooled = out([params.steps, n, c, oh, ow], x);
+  const argmax = new native.Storage(2, pooled.size, false);
+  const spikeCount = native.neuronPoolForward(x.storage, pooled.storage, argmax, params, dims);
+  return { pooled, spikeCount, ctx: { x, argmax, params, dims, inputShape: x.shape } };
+}
+
+/** The input gradient (summed over the steps for a static input) given the pooled spikes' gradient. */
+export function neuronPoolBackward(ctx: NeuronPoolContext, dPooled: Tensor): Tensor {
+  const dx = out(ctx.inputShape, ctx.x);
+  native.neuronPoolBackward(ctx.x.storage, ctx.argmax, dPooled.storage, dx.storage, ctx.params, ctx.dims);
+  return dx;
+}
+
 // ---- time axis ----------------------------------------------------------------------------------------
 
 /** [N, ...] -> [T, N, ...], each step a copy times scale. */

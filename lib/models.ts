@@ -3,6 +3,9 @@
 import { checkInteger, checkKnownKeys, checkOptionsObject, checkOneOf, describe, fail } from './errors.js';
 import * as F from './functional.js';
 import { BatchNorm2d, Conv2d, Flatten, IFNode, LIFNode, Linear, MaxPool2d, Module, Sequential } from './nn/index.js';
+import { native } from './native.js';
+
+type SpikingNode = IFNode | LIFNode;
 import { Surrogate, atan } from './surrogate.js';
 import { Tensor, checkDType, checkDevice, formatShape, type DType, type Device } from './tensor.js';
 
@@ -27,7 +30,8 @@ export class CSNN extends Module {
   readonly dtype: DType;
   readonly device: Device;
   readonly conv_fc: Sequential;
-  private saved: { outShape: readonly number[]; firstBlock: Tensor[] } | null = null;
+  private saved: { outShape: readonly number[]; firstBlock: Tensor[]; fused?: [F.NeuronPoolContext, F.NeuronPoolContext] } | null = null;
+  private firingRates: Record<string, number> = {};
 
   constructor(options: CSNNOptions = {}) {
     super();
@@ -68,36 +72,67 @@ export class CSNN extends Module {
    */
   forward(x: Tensor): Tensor {
     this.checkImages(x, 'forward');
-    this.releaseFirstBlock();
-    const [conv1, bn1, neuron1] = [0, 1, 2].map((i) => this.conv_fc.at(i)) as [Conv2d, BatchNorm2d, IFNode | LIFNode];
-    const convOut = conv1.forward(x);
-    const bnOut = bn1.forwardReplicated(convOut, this.T);
-    const spikes1 = neuron1.forwardStatic(bnOut, this.T);
-    const spikes = this.conv_fc.forwardFrom(spikes1, 3);
-    const rate = F.sumOverTime(spikes, 1 / this.T);
-    this.saved = { outShape: rate.shape, firstBlock: [convOut, bnOut, spikes1] };
+    this.releaseSaved();
+    const T = this.T;
+    const [conv1, bn1, neuron1, pool1, conv2, bn2, neuron2, pool2, flatten, fc1, neuron3, fc2, neuron4] =
+      this.conv_fc.children() as [Conv2d, BatchNorm2d, SpikingNode, MaxPool2d, Conv2d, BatchNorm2d, SpikingNode, MaxPool2d,
+        Flatten, Linear, SpikingNode, Linear, SpikingNode];
+    const keep: Tensor[] = [];
+    const hold = <V extends Tensor>(t: V): V => (keep.push(t), t);
+    // Block 1 on the N static images; its neuron reads them at every step, fused with the pool.
+    const a1 = hold(conv1.forward(x));
+    const b1 = hold(bn1.forwardReplicated(a1, T));
+    const block1 = F.neuronPoolForward(b1, neuron1.nativeParams(T, b1.size, true), pool1.kernelSize, pool1.stride);
+    const a2 = hold(conv2.forward(hold(block1.pooled)));
+    const b2 = hold(bn2.forward(a2));
+    const block2 = F.neuronPoolForward(b2, neuron2.nativeParams(T, b2.size / T, false), pool2.kernelSize, pool2.stride);
+    const z1 = hold(fc1.forward(hold(flatten.forward(hold(block2.pooled)))));
+    const s1 = hold(neuron3.forward(z1));
+    const s2 = hold(neuron4.forward(hold(fc2.forward(s1))));
+    const rate = F.sumOverTime(s2, 1 / T);
+    this.saved = { outShape: rate.shape, firstBlock: keep, fused: [block1.ctx, block2.ctx] };
+    this.firingRates = {
+      [this.nameOf(neuron1)]: block1.spikeCount / (T * b1.size),
+      [this.nameOf(neuron2)]: block2.spikeCount / b2.size,
+      [this.nameOf(neuron3)]: native.sum(s1.storage) / s1.size,
+      [this.nameOf(neuron4)]: native.sum(s2.storage) / s2.size,
+    };
     return rate;
   }
 
   backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null {
     const dRate = this.checkGradOut(gradOut, this.saved?.outShape, this.dtype);
-    const dSpikes = F.repeatOverTime(dRate, this.T, 1 / this.T);
-    const dSpikes1 = this.conv_fc.backwardTo(dSpikes, 3, true)!;
-    dSpikes.dispose();
-    const dBnOut = this.conv_fc.at(2).backwardImpl(dSpikes1, true)!; // summed over T
-    dSpikes1.dispose();
-    const dConvOut = this.conv_fc.at(1).backwardImpl(dBnOut, true)!;
-    dBnOut.dispose();
-    const dx = this.conv_fc.at(0).backwardImpl(dConvOut, needInputGrad);
-    dConvOut.dispose();
-    return dx;
+    if (!this.saved!.fused) return fail('CSNN.backward: the last forward was forwardDual; use backwardDual');
+    const [block1, block2] = this.saved!.fused;
+    const layers = this.conv_fc.children();
+    let g = F.repeatOverTime(dRate, this.T, 1 / this.T);
+    // each gradient is ours alone once the layer below has consumed it (views pass through Flatten)
+    const through = (next: Tensor | null): Tensor => {
+      if (!next || next.storage !== g.storage) g.dispose();
+      return next!;
+    };
+    for (const i of [12, 11, 10, 9, 8]) g = through(layers[i]!.backwardImpl(g, true));
+    g = through(F.neuronPoolBackward(block2, g));
+    for (const i of [5, 4]) g = through(layers[i]!.backwardImpl(g, true));
+    g = through(F.neuronPoolBackward(block1, g)); // summed over the steps: the gradient of the static input
+    g = through(layers[1]!.backwardImpl(g, true));
+    return through(layers[0]!.backwardImpl(g, needInputGrad));
+  }
+
+  /** Mean firing rate of each spiking layer in the last forward (for metrics). */
+  lastFiringRates(): Record<string, number> {
+    return { ...this.firingRates };
+  }
+
+  private nameOf(m: Module): string {
+    return this.namedModules().find(([, mod]) => mod === m)![0];
   }
 
   /** @internal forward-mode pass for Hessian-vector products (the image has no tangent). */
   override forwardDual(x: Tensor, xDot: Tensor | null): [Tensor, Tensor] {
     if (xDot) fail('CSNN.forwardDual: input tangents are not supported (the Hessian is over parameters)');
     this.checkImages(x, 'forwardDual');
-    this.releaseFirstBlock();
+    this.releaseSaved();
     const [conv1, bn1, neuron1] = [0, 1, 2].map((i) => this.conv_fc.at(i)) as [Conv2d, BatchNorm2d, IFNode | LIFNode];
     const [convOut, convDot] = conv1.forwardDual(x, null);
     const [bnOut, bnDot] = bn1.forwardReplicatedDual(convOut, convDot, this.T);
@@ -131,8 +166,9 @@ export class CSNN extends Module {
     if (x.shape[0] === 0) fail(`CSNN.${what}: the batch is empty`);
   }
 
-  private releaseFirstBlock(): void {
+  private releaseSaved(): void {
     for (const t of this.saved?.firstBlock ?? []) t.dispose();
+    for (const ctx of this.saved?.fused ?? []) ctx.argmax.dispose();
   }
 
   /** The spiking layers in order, with the spikes of the last forward (for firing-rate metrics). */
@@ -141,7 +177,7 @@ export class CSNN extends Module {
   }
 
   protected override clearState(): void {
-    this.releaseFirstBlock();
+    this.releaseSaved();
     this.saved = null;
   }
 }

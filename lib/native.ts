@@ -78,6 +78,8 @@ export interface NativeAddon {
   maxPool2dBackward(dy: S, argmax: S, dx: S, dims: Dims): void;
   neuronForward(x: S, spikes: S, h: S, params: NeuronParamsNative): void;
   neuronBackward(dSpikes: S, h: S, dx: S, params: NeuronParamsNative): void;
+  neuronPoolForward(x: S, pooled: S, argmax: S, params: NeuronParamsNative, dims: Dims): number;
+  neuronPoolBackward(x: S, argmax: S, dPooled: S, dx: S, params: NeuronParamsNative, dims: Dims): void;
   neuronForwardTangent(h: S, xDot: S, hDot: S, sDot: S, params: NeuronParamsNative): void;
   neuronBackwardTangent(h: S, hDot: S, dSpikes: S, dSpikesDot: S, dx: S, dxDot: S, params: NeuronParamsNative): void;
   maxPool2dGather(x: S, argmax: S, y: S, dims: Dims): void;

@@ -249,9 +249,10 @@ async function runEpochs(state: RunState, hooks: TrainHooks): Promise<TrainResul
       const x = imagesTensor(batch.images, batch.size);
       optimizer.zeroGrad();
       const rate = model.forward(x);
-      spiking.forEach(([, node], i) => {
-        spikeSums[i]! += native.sum(node.lastSpikes!.storage);
-        spikeCounts[i]! += node.lastSpikes!.size;
+      const rates = model.lastFiringRates();
+      layerNames.forEach((name, i) => {
+        spikeSums[i]! += rates[name]!;
+        spikeCounts[i]! += 1;
       });
       const { loss, grad } = lossFn(rate, batch.labels);
       model.backwardImpl(grad, false);

@@ -56,8 +56,8 @@ describe('the paper CSNN', () => {
     }
   });
 
-  it('computing the first block once equals running it on T copies (outputs, gradients, running stats)', () => {
-    const opts = { channels: 3, T: 4, dtype: 'float64' as const, surrogate: surrogate.atan({ spiking: false }) };
+  it.each([false, true])('the training path (first block once, neuron + pool fused) equals the layers one by one on T copies (spiking %s)', (spiking) => {
+    const opts = { channels: 3, T: 4, dtype: 'float64' as const, surrogate: surrogate.atan({ spiking }) };
     const fast = models.csnn(opts), plain = models.csnn(opts);
     for (const [[, a], [, b]] of fast.namedParameters().map((e, i) => [e, plain.namedParameters()[i]!] as const)) b.copyFrom(a);
     const x = randomTensor([2, 1, 28, 28], 9, 0.5, 0.5);

@@ -49,6 +49,11 @@ abstract class BaseNode extends Module {
   /** @internal */
   protected abstract kernelParams(steps: number, width: number, staticInput: boolean): NeuronParamsNative;
 
+  /** @internal the kernel parameters, for fused paths that run this neuron inside another op */
+  nativeParams(steps: number, width: number, staticInput: boolean): NeuronParamsNative {
+    return this.kernelParams(steps, width, staticInput);
+  }
+
   /** @internal */
   protected baseParams(steps: number, width: number, staticInput: boolean): Omit<NeuronParamsNative, 'kind' | 'tau' | 'decayInput'> {
     return {

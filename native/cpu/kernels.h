@@ -57,6 +57,14 @@ template <class T> void maxPool2dGather(const Pool2dShape& s, const T* x, const 
 // width values used at every step (dx: the sum of the per-step gradients).
 template <class T> void neuronForward(const NeuronParams& p, const T* x, T* spikes, T* h);
 template <class T> void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx);
+// A neuron layer followed by max-pool, fused for training: writes the pooled spikes [steps, planes, oh, ow]
+// and the window argmax (offsets in each plane), returns the spike count; stores no membrane. Backward
+// recomputes the membrane from x. p.width = planes * inHeight * inWidth.
+template <class T>
+double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, int32_t* argmax);
+template <class T>
+void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const int32_t* argmax,
+                        const T* dPooled, T* dx);
 // Forward-mode (R-op) tangents of the two above, for Hessian-vector products.
 template <class T> void neuronForwardTangent(const NeuronParams& p, const T* h, const T* xDot, T* hDot, T* sDot);
 template <class T>

@@ -4,6 +4,7 @@
 // branches on them.
 #include <algorithm>
 #include <type_traits>
+#include <vector>
 
 #include "kernels.h"
 #include "parallel.h"
@@ -215,6 +216,130 @@ void neuronBackwardTangent(const NeuronParams& p, const T* h, const T* hDot, con
   });
 }
 
+// ---- neuron + max-pool, fused for training ------------------------------------------------------------
+// The spikes of a neuron layer followed by max-pool are only needed pooled: each thread takes whole
+// (sample, channel) planes, runs the neuron over all steps with the membrane of the plane in a local
+// buffer, and writes the pooled spikes and the window argmax. Neither h nor the full spikes are stored:
+// backward recomputes h from x (the same arithmetic, so the same numbers as the unfused layers).
+
+namespace {
+
+template <class T, class Surrogate, bool Soft, bool Spiking>
+inline T spikeAndReset(const Surrogate& surrogate, T ht, T vth, T vReset, T& v) {
+  T s;
+  if constexpr (Spiking) s = ht - vth >= T(0) ? T(1) : T(0);
+  else s = surrogate.g(ht - vth);
+  if constexpr (Soft) v = ht - vth * s;
+  else v = ht * (T(1) - s) + vReset * s;
+  return s;
+}
+
+}  // namespace
+
+template <class T>
+double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, int32_t* argmax) {
+  const T vth = T(p.vThreshold), vReset = p.softReset ? T(0) : T(p.vReset);
+  const Charge<T> charge(p, vReset);
+  const int64_t plane = pool.inHeight * pool.inWidth, oh = pool.outHeight(), ow = pool.outWidth(), outPlane = oh * ow;
+  const int64_t inputStride = p.staticInput ? 0 : p.width;
+  std::vector<double> counts(size_t(pool.planes), 0.0);
+  dispatchNeuron<T>(p, [&](auto surrogate, auto soft, auto, auto spiking) {
+    constexpr bool Soft = decltype(soft)::value, Spiking = decltype(spiking)::value;
+    parallelFor(pool.planes, 4, [&](int64_t q0, int64_t q1) {
+      std::vector<T> v(static_cast<size_t>(plane)), spikes(static_cast<size_t>(plane));
+      for (int64_t q = q0; q < q1; ++q) {
+        std::fill(v.begin(), v.end(), vReset);
+        double count = 0;
+        for (int64_t t = 0; t < p.steps; ++t) {
+          const T* xt = x + t * inputStride + q * plane;
+          for (int64_t i = 0; i < plane; ++i) {
+            const T ht = charge.a * v[size_t(i)] + charge.b * xt[i] + charge.c;
+            spikes[size_t(i)] = spikeAndReset<T, decltype(surrogate), Soft, Spiking>(surrogate, ht, vth, vReset, v[size_t(i)]);
+            count += double(spikes[size_t(i)]);
+          }
+          T* out = pooled + (t * pool.planes + q) * outPlane;
+          int32_t* arg = argmax + (t * pool.planes + q) * outPlane;
+          for (int64_t i = 0; i < oh; ++i)
+            for (int64_t j = 0; j < ow; ++j) {
+              int64_t best = (i * pool.stride) * pool.inWidth + j * pool.stride;
+              T bestValue = spikes[size_t(best)];
+              for (int64_t ki = 0; ki < pool.kernel; ++ki)
+                for (int64_t kj = 0; kj < pool.kernel; ++kj) {
+                  const int64_t at = (i * pool.stride + ki) * pool.inWidth + j * pool.stride + kj;
+                  if (spikes[size_t(at)] > bestValue) bestValue = spikes[size_t(at)], best = at;  // first maximum wins
+                }
+              out[i * ow + j] = bestValue;
+              arg[i * ow + j] = int32_t(best);
+            }
+        }
+        counts[size_t(q)] = count;
+      }
+    });
+  });
+  double total = 0;
+  for (double c : counts) total += c;
+  return total;
+}
+
+template <class T>
+void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const int32_t* argmax,
+                        const T* dPooled, T* dx) {
+  const T vth = T(p.vThreshold), vReset = p.softReset ? T(0) : T(p.vReset);
+  const Charge<T> charge(p, vReset);
+  const int64_t plane = pool.inHeight * pool.inWidth, outPlane = pool.outHeight() * pool.outWidth();
+  const int64_t inputStride = p.staticInput ? 0 : p.width;
+  dispatchNeuron<T>(p, [&](auto surrogate, auto soft, auto detach, auto spiking) {
+    constexpr bool Soft = decltype(soft)::value, Detach = decltype(detach)::value, Spiking = decltype(spiking)::value;
+    parallelFor(pool.planes, 4, [&](int64_t q0, int64_t q1) {
+      const size_t planeSize = static_cast<size_t>(plane);
+      std::vector<T> h(planeSize * static_cast<size_t>(p.steps)), v(planeSize), dv(planeSize), ds(planeSize), sum(planeSize);
+      for (int64_t q = q0; q < q1; ++q) {
+        // recompute the membrane of this plane at every step
+        std::fill(v.begin(), v.end(), vReset);
+        for (int64_t t = 0; t < p.steps; ++t) {
+          const T* xt = x + t * inputStride + q * plane;
+          T* ht = h.data() + t * plane;
+          for (int64_t i = 0; i < plane; ++i) {
+            ht[i] = charge.a * v[size_t(i)] + charge.b * xt[i] + charge.c;
+            spikeAndReset<T, decltype(surrogate), Soft, Spiking>(surrogate, ht[i], vth, vReset, v[size_t(i)]);
+          }
+        }
+        std::fill(dv.begin(), dv.end(), T(0));
+        std::fill(sum.begin(), sum.end(), T(0));
+        for (int64_t t = p.steps - 1; t >= 0; --t) {
+          // the pooled gradient goes to each window's argmax
+          std::fill(ds.begin(), ds.end(), T(0));
+          const int32_t* arg = argmax + (t * pool.planes + q) * outPlane;
+          const T* dp = dPooled + (t * pool.planes + q) * outPlane;
+          for (int64_t o = 0; o < outPlane; ++o) ds[size_t(arg[o])] += dp[o];
+          const T* ht = h.data() + t * plane;
+          T* dxt = dx + (p.staticInput ? 0 : t * p.width) + q * plane;
+          for (int64_t i = 0; i < plane; ++i) {
+            const T u = ht[i] - vth, slope = surrogate.g1(u);
+            T resetPath;
+            if constexpr (Soft) resetPath = Detach ? T(1) : T(1) - vth * slope;
+            else {
+              T s;
+              if constexpr (Spiking) s = u >= T(0) ? T(1) : T(0);
+              else s = surrogate.g(u);
+              resetPath = Detach ? T(1) - s : (T(1) - s) + (vReset - ht[i]) * slope;
+            }
+            const T dh = ds[size_t(i)] * slope + dv[size_t(i)] * resetPath;
+            if (p.staticInput) sum[size_t(i)] += dh * charge.b;
+            else dxt[i] = dh * charge.b;
+            dv[size_t(i)] = dh * charge.a;
+          }
+        }
+        if (p.staticInput) std::copy(sum.begin(), sum.end(), dx + q * plane);
+      }
+    });
+  });
+}
+
+template double neuronPoolForward<float>(const NeuronParams&, const Pool2dShape&, const float*, float*, int32_t*);
+template double neuronPoolForward<double>(const NeuronParams&, const Pool2dShape&, const double*, double*, int32_t*);
+template void neuronPoolBackward<float>(const NeuronParams&, const Pool2dShape&, const float*, const int32_t*, const float*, float*);
+template void neuronPoolBackward<double>(const NeuronParams&, const Pool2dShape&, const double*, const int32_t*, const double*, double*);
 template void neuronForwardTangent<float>(const NeuronParams&, const float*, const float*, float*, float*);
 template void neuronForwardTangent<double>(const NeuronParams&, const double*, const double*, double*, double*);
 template void neuronBackwardTangent<float>(const NeuronParams&, const float*, const float*, const float*, const float*, float*, float*);

@@ -75,6 +75,55 @@ Napi::Value NeuronBackward(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Pool2dShape fusedPoolShape(const Napi::CallbackInfo& info, size_t index, const NeuronParams& p) {
+  auto d = intsArg(info, index, 5, "pool dims");
+  Pool2dShape s{d[0], d[1], d[2], d[3], d[4]};
+  if (s.kernel < 1 || s.stride < 1 || s.outHeight() < 1 || s.outWidth() < 1) throw Napi::RangeError::New(info.Env(), "neuronPool: invalid pool geometry");
+  if (s.planes * s.inHeight * s.inWidth != p.width) throw Napi::RangeError::New(info.Env(), "neuronPool: planes * height * width must equal the neuron width");
+  return s;
+}
+
+// neuronPoolForward(x, pooled, argmax, params, [planes, H, W, kernel, stride]) -> spike count
+Napi::Value NeuronPoolForward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Storage *x = storageArg(info, 0, "x"), *pooled = storageArg(info, 1, "pooled"), *arg = storageArg(info, 2, "argmax");
+  NeuronParams p = neuronParams(info, 3);
+  Pool2dShape s = fusedPoolShape(info, 4, p);
+  requireSameDType(env, {x, pooled});
+  if (arg->dtype() != DType::Int32) throw Napi::TypeError::New(env, "neuronPool: argmax storage must be int32");
+  const int64_t outCount = p.steps * s.planes * s.outHeight() * s.outWidth();
+  requireCount(env, x, p.staticInput ? p.width : p.steps * p.width, "x");
+  requireCount(env, pooled, outCount, "pooled"), requireCount(env, arg, outCount, "argmax");
+  double count = 0;
+  dispatchFloat(env, x, [&](auto tag) {
+    using T = decltype(tag);
+    count = cpu::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), ptr<int32_t>(arg));
+  });
+  return Napi::Number::New(env, count);
+}
+
+// neuronPoolBackward(x, argmax, dPooled, dx, params, dims)
+Napi::Value NeuronPoolBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Storage *x = storageArg(info, 0, "x"), *arg = storageArg(info, 1, "argmax"), *dp = storageArg(info, 2, "dPooled"),
+          *dx = storageArg(info, 3, "dx");
+  NeuronParams p = neuronParams(info, 4);
+  Pool2dShape s = fusedPoolShape(info, 5, p);
+  requireSameDType(env, {x, dp, dx});
+  if (arg->dtype() != DType::Int32) throw Napi::TypeError::New(env, "neuronPool: argmax storage must be int32");
+  const int64_t outCount = p.steps * s.planes * s.outHeight() * s.outWidth(), inCount = p.staticInput ? p.width : p.steps * p.width;
+  requireCount(env, x, inCount, "x"), requireCount(env, dx, inCount, "dx");
+  requireCount(env, dp, outCount, "dPooled"), requireCount(env, arg, outCount, "argmax");
+  const int32_t* a = arg->as<int32_t>();
+  for (int64_t i = 0; i < outCount; ++i)
+    if (a[i] < 0 || a[i] >= s.inHeight * s.inWidth) throw Napi::RangeError::New(env, "neuronPool: argmax holds an offset outside the plane");
+  dispatchFloat(env, x, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::neuronPoolBackward<T>(p, s, ptr<T>(x), ptr<int32_t>(arg), ptr<T>(dp), ptr<T>(dx));
+  });
+  return env.Undefined();
+}
+
 // mseRateLoss / crossEntropyRateLoss(rate, labels: Int32Array, grad, [batch, classes]) -> number
 template <bool CrossEntropy>
 Napi::Value RateLoss(const Napi::CallbackInfo& info) {
@@ -133,6 +182,8 @@ Napi::Value SumLeading(const Napi::CallbackInfo& info) {
 void registerSpikingOps(Napi::Env env, Napi::Object exports) {
   exports.Set("neuronForward", Napi::Function::New<guarded<NeuronForward>>(env, "neuronForward"));
   exports.Set("neuronBackward", Napi::Function::New<guarded<NeuronBackward>>(env, "neuronBackward"));
+  exports.Set("neuronPoolForward", Napi::Function::New<guarded<NeuronPoolForward>>(env, "neuronPoolForward"));
+  exports.Set("neuronPoolBackward", Napi::Function::New<guarded<NeuronPoolBackward>>(env, "neuronPoolBackward"));
   exports.Set("mseRateLoss", Napi::Function::New<guarded<RateLoss<false>>>(env, "mseRateLoss"));
   exports.Set("crossEntropyRateLoss", Napi::Function::New<guarded<RateLoss<true>>>(env, "crossEntropyRateLoss"));
   exports.Set("repeatLeading", Napi::Function::New<guarded<RepeatLeading>>(env, "repeatLeading"));
