@@ -252,13 +252,33 @@ double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T
         double count = 0;
         for (int64_t t = 0; t < p.steps; ++t) {
           const T* xt = x + t * inputStride + q * plane;
+          T* sp = spikes.data();
+          T* vp = v.data();
+          T stepCount = 0;  // exact: at most one plane of spikes (or smooth values in [0, 1])
           for (int64_t i = 0; i < plane; ++i) {
-            const T ht = charge.a * v[size_t(i)] + charge.b * xt[i] + charge.c;
-            spikes[size_t(i)] = spikeAndReset<T, decltype(surrogate), Soft, Spiking>(surrogate, ht, vth, vReset, v[size_t(i)]);
-            count += double(spikes[size_t(i)]);
+            const T ht = charge.a * vp[i] + charge.b * xt[i] + charge.c;
+            sp[i] = spikeAndReset<T, decltype(surrogate), Soft, Spiking>(surrogate, ht, vth, vReset, vp[i]);
+            stepCount += sp[i];
           }
+          count += double(stepCount);
           T* out = pooled + (t * pool.planes + q) * outPlane;
           int32_t* arg = argmax + (t * pool.planes + q) * outPlane;
+          if (pool.kernel == 2 && pool.stride == 2) {
+            // the common 2x2 window, unrolled; strict '>' keeps the first maximum in row-major order
+            for (int64_t i = 0; i < oh; ++i) {
+              const int64_t top = 2 * i * pool.inWidth, bottom = top + pool.inWidth;
+              for (int64_t j = 0; j < ow; ++j) {
+                int64_t best = top + 2 * j;
+                T bestValue = sp[best];
+                if (sp[top + 2 * j + 1] > bestValue) bestValue = sp[top + 2 * j + 1], best = top + 2 * j + 1;
+                if (sp[bottom + 2 * j] > bestValue) bestValue = sp[bottom + 2 * j], best = bottom + 2 * j;
+                if (sp[bottom + 2 * j + 1] > bestValue) bestValue = sp[bottom + 2 * j + 1], best = bottom + 2 * j + 1;
+                out[i * ow + j] = bestValue;
+                arg[i * ow + j] = int32_t(best);
+              }
+            }
+            continue;
+          }
           for (int64_t i = 0; i < oh; ++i)
             for (int64_t j = 0; j < ow; ++j) {
               int64_t best = (i * pool.stride) * pool.inWidth + j * pool.stride;
