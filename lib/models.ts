@@ -171,7 +171,7 @@ export class CSNN extends Module {
     for (const ctx of this.saved?.fused ?? []) ctx.argmax.dispose();
   }
 
-  /** The spiking layers in order, with the spikes of the last forward (for firing-rate metrics). */
+  /** The spiking layers in order (their mean firing rates in the last forward: lastFiringRates()). */
   spikingLayers(): Array<[string, IFNode | LIFNode]> {
     return this.namedModules().filter((e): e is [string, IFNode | LIFNode] => e[1] instanceof IFNode || e[1] instanceof LIFNode);
   }
