@@ -44,6 +44,36 @@ struct Charge {
   }
 };
 
+
+// The spike at membrane h (Heaviside or the smooth primitive) and the membrane after the reset.
+template <bool Soft, bool Spiking, class T, class Surrogate>
+inline T spikeAndReset(const Surrogate& surrogate, T ht, T vth, T vReset, T& v) {
+  T s;
+  if constexpr (Spiking) s = ht - vth >= T(0) ? T(1) : T(0);
+  else s = surrogate.g(ht - vth);
+  if constexpr (Soft) v = ht - vth * s;
+  else v = ht * (T(1) - s) + vReset * s;
+  return s;
+}
+
+// dv[t]/dh[t] through the reset ("reset path"), given slope = g'(h - vth); with detachReset the spike in
+// the reset is a constant. Its derivative along hDot (for the Hessian tangents) goes to resetPathDot.
+template <bool Soft, bool Detach, bool Spiking, class T, class Surrogate>
+inline T resetPathOf(const Surrogate& surrogate, T ht, T vth, T vReset, T slope) {
+  if constexpr (Soft) return Detach ? T(1) : T(1) - vth * slope;
+  T s;
+  if constexpr (Spiking) s = ht - vth >= T(0) ? T(1) : T(0);
+  else s = surrogate.g(ht - vth);
+  return Detach ? T(1) - s : (T(1) - s) + (vReset - ht) * slope;
+}
+
+template <bool Soft, bool Detach, class T>
+inline T resetPathDotOf(T ht, T vth, T vReset, T slope, T curvature, T hDot) {
+  if constexpr (Detach) return T(0);
+  if constexpr (Soft) return -vth * curvature * hDot;
+  return (-T(2) * slope + (vReset - ht) * curvature) * hDot;
+}
+
 }  // namespace
 
 template <class T>
@@ -52,6 +82,7 @@ void neuronForward(const NeuronParams& p, const T* x, T* spikes, T* h) {
   const Charge<T> charge(p, vReset);
   const int64_t inputStride = p.staticInput ? 0 : p.width;
   dispatchNeuron<T>(p, [&](auto surrogate, auto soft, auto, auto spiking) {
+    constexpr bool Soft = decltype(soft)::value, Spiking = decltype(spiking)::value;
     parallelFor((p.width + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
       T v[kBlock];
       for (int64_t block = b0; block < b1; ++block) {
@@ -62,13 +93,8 @@ void neuronForward(const NeuronParams& p, const T* x, T* spikes, T* h) {
           const T* xt = x + t * inputStride + i0;
           for (int64_t i = 0; i < n; ++i) {
             const T ht = charge.a * v[i] + charge.b * xt[i] + charge.c;
-            T s;
-            if constexpr (decltype(spiking)::value) s = ht - vth >= T(0) ? T(1) : T(0);
-            else s = surrogate.g(ht - vth);
             h[base + i] = ht;
-            spikes[base + i] = s;
-            if constexpr (decltype(soft)::value) v[i] = ht - vth * s;
-            else v[i] = ht * (T(1) - s) + vReset * s;
+            spikes[base + i] = spikeAndReset<Soft, Spiking>(surrogate, ht, vth, vReset, v[i]);
           }
         }
       }
@@ -82,6 +108,7 @@ void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx) 
   const T vth = T(p.vThreshold), vReset = p.softReset ? T(0) : T(p.vReset);
   const Charge<T> charge(p, vReset);
   dispatchNeuron<T>(p, [&](auto surrogate, auto soft, auto detach, auto spiking) {
+    constexpr bool Soft = decltype(soft)::value, Detach = decltype(detach)::value, Spiking = decltype(spiking)::value;
     parallelFor((p.width + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
       T dv[kBlock];   // dL/dv[t] carried back from step t + 1
       T sum[kBlock];  // static input: the per-step input gradients summed over time
@@ -92,19 +119,8 @@ void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx) 
         for (int64_t t = p.steps - 1; t >= 0; --t) {
           const int64_t base = t * p.width + i0;
           for (int64_t i = 0; i < n; ++i) {
-            const T ht = h[base + i], u = ht - vth;
-            const T slope = surrogate.g1(u);
-            T resetPath;
-            if constexpr (decltype(soft)::value) {
-              if constexpr (decltype(detach)::value) resetPath = T(1);
-              else resetPath = T(1) - vth * slope;
-            } else {
-              T s;
-              if constexpr (decltype(spiking)::value) s = u >= T(0) ? T(1) : T(0);
-              else s = surrogate.g(u);
-              if constexpr (decltype(detach)::value) resetPath = T(1) - s;
-              else resetPath = (T(1) - s) + (vReset - ht) * slope;
-            }
+            const T ht = h[base + i], slope = surrogate.g1(ht - vth);
+            const T resetPath = resetPathOf<Soft, Detach, Spiking>(surrogate, ht, vth, vReset, slope);
             const T dh = dSpikes[base + i] * slope + dv[i] * resetPath;
             if (p.staticInput) sum[i] += dh * charge.b;
             else dx[base + i] = dh * charge.b;
@@ -126,6 +142,7 @@ void neuronForwardTangent(const NeuronParams& p, const T* h, const T* xDot, T* h
   const Charge<T> charge(p, vReset);
   const int64_t inputStride = p.staticInput ? 0 : p.width;
   dispatchNeuron<T>(p, [&](auto surrogate, auto soft, auto detach, auto spiking) {
+    constexpr bool Soft = decltype(soft)::value, Detach = decltype(detach)::value, Spiking = decltype(spiking)::value;
     parallelFor((p.width + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
       T vDot[kBlock];
       for (int64_t block = b0; block < b1; ++block) {
@@ -135,21 +152,11 @@ void neuronForwardTangent(const NeuronParams& p, const T* h, const T* xDot, T* h
           const int64_t base = t * p.width + i0;
           const T* xt = xDot + t * inputStride + i0;
           for (int64_t i = 0; i < n; ++i) {
-            const T ht = h[base + i], u = ht - vth;
+            const T ht = h[base + i], slope = surrogate.g1(ht - vth);
             const T hd = charge.a * vDot[i] + charge.b * xt[i];
-            const T sd = surrogate.g1(u) * hd;
             hDot[base + i] = hd;
-            sDot[base + i] = sd;
-            if constexpr (decltype(soft)::value) {
-              if constexpr (decltype(detach)::value) vDot[i] = hd;
-              else vDot[i] = hd - vth * sd;
-            } else {
-              T s;
-              if constexpr (decltype(spiking)::value) s = u >= T(0) ? T(1) : T(0);
-              else s = surrogate.g(u);
-              if constexpr (decltype(detach)::value) vDot[i] = hd * (T(1) - s);
-              else vDot[i] = hd * (T(1) - s) + (vReset - ht) * sd;
-            }
+            sDot[base + i] = slope * hd;
+            vDot[i] = hd * resetPathOf<Soft, Detach, Spiking>(surrogate, ht, vth, vReset, slope);
           }
         }
       }
@@ -166,6 +173,7 @@ void neuronBackwardTangent(const NeuronParams& p, const T* h, const T* hDot, con
   const T vth = T(p.vThreshold), vReset = p.softReset ? T(0) : T(p.vReset);
   const Charge<T> charge(p, vReset);
   dispatchNeuron<T>(p, [&](auto surrogate, auto soft, auto detach, auto spiking) {
+    constexpr bool Soft = decltype(soft)::value, Detach = decltype(detach)::value, Spiking = decltype(spiking)::value;
     parallelFor((p.width + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
       T dv[kBlock], dvDot[kBlock], sum[kBlock], sumDot[kBlock];
       for (int64_t block = b0; block < b1; ++block) {
@@ -179,20 +187,8 @@ void neuronBackwardTangent(const NeuronParams& p, const T* h, const T* hDot, con
           for (int64_t i = 0; i < n; ++i) {
             const T ht = h[base + i], hd = hDot[base + i], u = ht - vth;
             const T slope = surrogate.g1(u), curvature = surrogate.g2(u);
-            T resetPath, resetPathDot;
-            if constexpr (decltype(soft)::value) {
-              if constexpr (decltype(detach)::value) resetPath = T(1), resetPathDot = T(0);
-              else resetPath = T(1) - vth * slope, resetPathDot = -vth * curvature * hd;
-            } else {
-              T s;
-              if constexpr (decltype(spiking)::value) s = u >= T(0) ? T(1) : T(0);
-              else s = surrogate.g(u);
-              if constexpr (decltype(detach)::value) resetPath = T(1) - s, resetPathDot = T(0);
-              else {
-                resetPath = (T(1) - s) + (vReset - ht) * slope;
-                resetPathDot = (-T(2) * slope + (vReset - ht) * curvature) * hd;
-              }
-            }
+            const T resetPath = resetPathOf<Soft, Detach, Spiking>(surrogate, ht, vth, vReset, slope);
+            const T resetPathDot = resetPathDotOf<Soft, Detach>(ht, vth, vReset, slope, curvature, hd);
             const T ds = dSpikes[base + i], dsd = dSpikesDot[base + i];
             const T dh = ds * slope + dv[i] * resetPath;
             const T dhd = dsd * slope + ds * curvature * hd + dvDot[i] * resetPath + dv[i] * resetPathDot;
@@ -222,19 +218,6 @@ void neuronBackwardTangent(const NeuronParams& p, const T* h, const T* hDot, con
 // buffer, and writes the pooled spikes and the window argmax. Neither h nor the full spikes are stored:
 // backward recomputes h from x (the same arithmetic, so the same numbers as the unfused layers).
 
-namespace {
-
-template <class T, class Surrogate, bool Soft, bool Spiking>
-inline T spikeAndReset(const Surrogate& surrogate, T ht, T vth, T vReset, T& v) {
-  T s;
-  if constexpr (Spiking) s = ht - vth >= T(0) ? T(1) : T(0);
-  else s = surrogate.g(ht - vth);
-  if constexpr (Soft) v = ht - vth * s;
-  else v = ht * (T(1) - s) + vReset * s;
-  return s;
-}
-
-}  // namespace
 
 template <class T>
 double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, int32_t* argmax) {
@@ -257,7 +240,7 @@ double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T
           T stepCount = 0;  // exact: at most one plane of spikes (or smooth values in [0, 1])
           for (int64_t i = 0; i < plane; ++i) {
             const T ht = charge.a * vp[i] + charge.b * xt[i] + charge.c;
-            sp[i] = spikeAndReset<T, decltype(surrogate), Soft, Spiking>(surrogate, ht, vth, vReset, vp[i]);
+            sp[i] = spikeAndReset<Soft, Spiking>(surrogate, ht, vth, vReset, vp[i]);
             stepCount += sp[i];
           }
           count += double(stepCount);
@@ -321,7 +304,7 @@ void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T*
           T* ht = h.data() + t * plane;
           for (int64_t i = 0; i < plane; ++i) {
             ht[i] = charge.a * v[size_t(i)] + charge.b * xt[i] + charge.c;
-            spikeAndReset<T, decltype(surrogate), Soft, Spiking>(surrogate, ht[i], vth, vReset, v[size_t(i)]);
+            spikeAndReset<Soft, Spiking>(surrogate, ht[i], vth, vReset, v[size_t(i)]);
           }
         }
         std::fill(dv.begin(), dv.end(), T(0));
@@ -335,15 +318,8 @@ void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T*
           const T* ht = h.data() + t * plane;
           T* dxt = dx + (p.staticInput ? 0 : t * p.width) + q * plane;
           for (int64_t i = 0; i < plane; ++i) {
-            const T u = ht[i] - vth, slope = surrogate.g1(u);
-            T resetPath;
-            if constexpr (Soft) resetPath = Detach ? T(1) : T(1) - vth * slope;
-            else {
-              T s;
-              if constexpr (Spiking) s = u >= T(0) ? T(1) : T(0);
-              else s = surrogate.g(u);
-              resetPath = Detach ? T(1) - s : (T(1) - s) + (vReset - ht[i]) * slope;
-            }
+            const T slope = surrogate.g1(ht[i] - vth);
+            const T resetPath = resetPathOf<Soft, Detach, Spiking>(surrogate, ht[i], vth, vReset, slope);
             const T dh = ds[size_t(i)] * slope + dv[size_t(i)] * resetPath;
             if (p.staticInput) sum[size_t(i)] += dh * charge.b;
             else dxt[i] = dh * charge.b;
