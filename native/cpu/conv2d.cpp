@@ -27,17 +27,59 @@ inline void validColumns(const Conv2dShape& s, int64_t kj, int64_t& begin, int64
   while (end > begin && (end - 1) * s.stride - s.padding + kj >= s.inWidth) --end;
 }
 
+// Output rows [begin, end) of one patch row whose input row i * stride - padding + ki is inside the image.
+inline void validRows(const Conv2dShape& s, int64_t ki, int64_t& begin, int64_t& end) {
+  const int64_t oh = s.outHeight();
+  begin = 0;
+  while (begin < oh && begin * s.stride - s.padding + ki < 0) ++begin;
+  end = oh;
+  while (end > begin && (end - 1) * s.stride - s.padding + ki >= s.inHeight) --end;
+}
+
+// One patch row of one sample when the output rows are as wide as the input rows (stride 1, "same"
+// padding, as in the paper's 3x3 convolutions): the valid part is then one shifted contiguous block of
+// the input plane. Copy it in one piece and zero the padded border afterwards, instead of a short copy
+// per 14-pixel row.
+template <class T>
+void im2colSameWidthRow(const Conv2dShape& s, const T* plane, int64_t ki, int64_t kj, T* out) {
+  const int64_t oh = s.outHeight(), ow = s.outWidth();
+  int64_t i0, i1, j0, j1;
+  validRows(s, ki, i0, i1);
+  validColumns(s, kj, j0, j1);
+  if (i0 >= i1 || j0 >= j1) {
+    std::fill(out, out + oh * ow, T(0));
+    return;
+  }
+  // out[i * ow + j] = plane[(i - padding + ki) * W + (j - padding + kj)]; with ow == W that is a constant shift.
+  const int64_t first = i0 * ow + j0, last = (i1 - 1) * ow + j1;  // [first, last) of out
+  const int64_t shift = (ki - s.padding) * s.inWidth + (kj - s.padding);
+  std::copy(plane + first + shift, plane + last + shift, out + first);
+  std::fill(out, out + first, T(0));
+  std::fill(out + last, out + oh * ow, T(0));
+  // inside the copied block, the border columns took neighbouring rows' pixels: zero them
+  for (int64_t i = i0; i < i1; ++i) {
+    T* row = out + i * ow;
+    for (int64_t j = 0; j < j0; ++j) row[j] = T(0);
+    for (int64_t j = j1; j < ow; ++j) row[j] = T(0);
+  }
+}
+
 // col[k, b * P + p] = x[n0 + b] at the input pixel that patch row k reads for output pixel p (0 if padded).
 template <class T>
 void im2col(const Conv2dShape& s, const T* x, int64_t n0, int64_t count, T* col) {
   const int64_t oh = s.outHeight(), ow = s.outWidth(), pixels = oh * ow, k = s.patchSize();
   const int64_t kk = s.kernelHeight * s.kernelWidth, cols = count * pixels;
+  const bool sameWidth = s.stride == 1 && ow == s.inWidth;
   parallelFor(k * count, 4, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t row = r / count, b = r % count;
       const int64_t c = row / kk, ki = (row % kk) / s.kernelWidth, kj = row % s.kernelWidth;
       const T* plane = x + ((n0 + b) * s.inChannels + c) * s.inHeight * s.inWidth;
       T* out = col + row * cols + b * pixels;
+      if (sameWidth) {
+        im2colSameWidthRow(s, plane, ki, kj, out);
+        continue;
+      }
       int64_t j0, j1;
       validColumns(s, kj, j0, j1);
       for (int64_t i = 0; i < oh; ++i) {

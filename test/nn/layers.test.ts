@@ -32,6 +32,11 @@ describe('Conv2d', () => {
     ['3x3 stride 2 no pad', 2, 3, 3, 2, 0, false, [2, 2, 7, 7]],
     ['2x3 kernel pad 2', 2, 2, [2, 3], 1, 2, true, [1, 2, 4, 5]],
     ['many channels (flipped-kernel input gradient)', 20, 17, 3, 1, 1, false, [2, 20, 5, 4]],
+    // output rows as wide as the input rows: im2col copies one shifted block per patch row
+    ['5x5 pad 2 (same width)', 2, 3, 5, 1, 2, false, [2, 2, 6, 5]],
+    ['5x5 pad 2 on a 2-row image (patch rows entirely in the padding)', 2, 2, 5, 1, 2, true, [1, 2, 2, 5]],
+    ['3x5 kernel pad 2 (same width, taller output)', 3, 2, [3, 5], 1, 2, false, [2, 3, 4, 6]],
+    ['1x1 no pad', 4, 3, 1, 1, 0, true, [2, 4, 3, 5]],
   ];
 
   it.each(cases)('%s: forward equals the direct definition', (_, cin, cout, k, stride, padding, bias, shape) => {
