@@ -12,6 +12,7 @@ namespace ikun::cpu {
 namespace {
 
 thread_local bool insideWorker = false;
+constexpr int64_t kChunksPerThread = 4;
 
 class ThreadPool {
  public:
@@ -29,24 +30,24 @@ class ThreadPool {
     size_.store(static_cast<int>(workers_.size()) + 1);
   }
 
-  // Splits [0, count) into one chunk per thread; the calling thread takes the first chunk.
+  // Splits [0, count) into `chunks` contiguous chunks that the calling thread and the workers take one
+  // at a time until none is left. With more chunks than threads, a thread slowed down (a busy core on
+  // a shared machine) takes fewer of them instead of holding everyone up at the end.
   void run(int64_t count, int64_t chunks, const std::function<void(int64_t, int64_t)>& body) {
     std::unique_lock<std::mutex> callLock(callMutex_);
-    chunks = std::min<int64_t>(chunks, static_cast<int64_t>(workers_.size()) + 1);  // the pool may have shrunk
-    int64_t per = (count + chunks - 1) / chunks;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       body_ = &body;
       count_ = count;
-      per_ = per;
-      nextChunk_ = 1;
-      totalChunks_ = chunks;
-      pending_ = chunks - 1;
+      per_ = (count + chunks - 1) / chunks;
+      totalChunks_ = (count + per_ - 1) / per_;
+      nextChunk_ = 0;
+      pending_ = totalChunks_;
       error_ = nullptr;
       ++generation_;
     }
     wake_.notify_all();
-    runChunk(0);
+    runAvailableChunks();
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [this] { return pending_ == 0; });
     body_ = nullptr;
@@ -54,6 +55,21 @@ class ThreadPool {
   }
 
  private:
+  // Takes chunks until none is left; the last thread to finish one wakes the caller.
+  void runAvailableChunks() {
+    for (;;) {
+      int64_t chunk;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (nextChunk_ >= totalChunks_) return;
+        chunk = nextChunk_++;
+      }
+      runChunk(chunk);
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--pending_ == 0) done_.notify_all();
+    }
+  }
+
   void runChunk(int64_t chunk) {
     int64_t begin = chunk * per_, end = std::min(count_, begin + per_);
     if (begin >= end) return;
@@ -71,17 +87,13 @@ class ThreadPool {
   void workerLoop() {
     uint64_t seen = 0;
     for (;;) {
-      int64_t chunk;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return stopping_ || (generation_ != seen && nextChunk_ < totalChunks_); });
         if (stopping_) return;
-        chunk = nextChunk_++;
-        if (nextChunk_ >= totalChunks_) seen = generation_;
+        seen = generation_;
       }
-      runChunk(chunk);
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_.notify_all();
+      runAvailableChunks();
     }
   }
 
@@ -117,12 +129,12 @@ ThreadPool& pool() {
 void parallelFor(int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {
   if (count <= 0) return;
   grain = std::max<int64_t>(1, grain);
-  int64_t chunks = std::min<int64_t>(pool().size(), (count + grain - 1) / grain);
-  if (chunks <= 1 || insideWorker) {
+  const int64_t threads = pool().size(), pieces = (count + grain - 1) / grain;
+  if (threads <= 1 || pieces <= 1 || insideWorker) {
     body(0, count);
     return;
   }
-  pool().run(count, chunks, body);
+  pool().run(count, std::min(pieces, threads * kChunksPerThread), body);
 }
 
 int threadCount() { return pool().size(); }
