@@ -17,7 +17,9 @@ export { Generator, manualSeed } from './random.js';
 export { native } from './native.js';
 
 import { native } from './native.js';
-import type { CudaInfo } from './native.js';
+import type { CpuKernelsInfo, CudaInfo } from './native.js';
+import { describe } from './errors.js';
+export type { CpuKernelsInfo, CudaInfo } from './native.js';
 
 /** Whether this build and machine can run CUDA, and if not, why. */
 export function cudaInfo(): CudaInfo {
@@ -31,4 +33,20 @@ export function getNumThreads(): number {
 
 export function setNumThreads(threads: number): void {
   native.setThreadCount(threads);
+}
+
+/**
+ * The instruction set of the CPU neuron kernels: 'avx2' where the CPU has it, else 'baseline'
+ * (x86-64-v2). Both give the same numbers bit for bit; IKUN_CPU_KERNELS=baseline picks the baseline
+ * at start-up.
+ */
+export function getCpuKernels(): CpuKernelsInfo {
+  return native.cpuKernels();
+}
+
+/** Switches the CPU neuron kernels (for comparisons and benchmarks); 'avx2' throws where unsupported. */
+export function setCpuKernels(kernels: 'avx2' | 'baseline'): void {
+  if (kernels !== 'avx2' && kernels !== 'baseline')
+    throw new Error(`setCpuKernels: kernels must be 'avx2' or 'baseline', got ${describe(kernels)}`);
+  native.setCpuKernels(kernels);
 }

@@ -50,6 +50,14 @@ export interface AdamParamsNative {
   step: number;
 }
 
+/** Which build of the CPU kernels that exist in several (the neuron kernels) runs. */
+export interface CpuKernelsInfo {
+  /** The build in use. */
+  active: 'avx2' | 'baseline';
+  /** Whether the AVX2 build exists in this binary and this CPU can run it. */
+  avx2: boolean;
+}
+
 export interface CudaInfo {
   compiled: boolean;
   available: boolean;
@@ -101,6 +109,8 @@ export interface NativeAddon {
   sumOfSquares(x: S): number;
   threadCount(): number;
   setThreadCount(threads: number): void;
+  cpuKernels(): CpuKernelsInfo;
+  setCpuKernels(kernels: 'avx2' | 'baseline'): void;
   hostCacheBytes(): number;
   emptyHostCache(): void;
   cudaInfo(): CudaInfo;

@@ -1,5 +1,9 @@
 // Bindings for shared utilities: the GEMM (also used by the benchmark to measure the BLAS rate),
 // axpy, the CPU thread count, and what the build knows about CUDA.
+#include <stdexcept>
+#include <string>
+
+#include "../cpu/cpu_features.h"
 #include "../cpu/host_allocator.h"
 #include "../cpu/kernels.h"
 #include "../cpu/parallel.h"
@@ -49,6 +53,29 @@ Napi::Value SetThreadCount(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// cpuKernels() -> { active: 'avx2' | 'baseline', avx2: boolean (built and supported here) }
+Napi::Value CpuKernelsInfo(const Napi::CallbackInfo& info) {
+  auto o = Napi::Object::New(info.Env());
+  o.Set("active", cpu::cpuKernelsName(cpu::cpuKernels()));
+  o.Set("avx2", cpu::avx2KernelsUsable());
+  return o;
+}
+
+// setCpuKernels('avx2' | 'baseline')
+Napi::Value SetCpuKernels(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "kernels must be 'avx2' or 'baseline'");
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (name != "avx2" && name != "baseline")
+    throw Napi::RangeError::New(env, "kernels must be 'avx2' or 'baseline', got '" + name + "'");
+  try {
+    cpu::setCpuKernels(name == "avx2" ? cpu::CpuKernels::Avx2 : cpu::CpuKernels::Baseline);
+  } catch (const std::invalid_argument& e) {
+    throw Napi::Error::New(env, std::string("setCpuKernels('avx2'): ") + e.what());
+  }
+  return env.Undefined();
+}
+
 // cudaInfo() -> { compiled, available, deviceCount, reason }
 Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -76,6 +103,8 @@ void registerUtilOps(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New<guarded<Gemm>>(env, "gemm"));
   exports.Set("axpy", Napi::Function::New<guarded<Axpy>>(env, "axpy"));
   exports.Set("threadCount", Napi::Function::New<guarded<ThreadCount>>(env, "threadCount"));
+  exports.Set("cpuKernels", Napi::Function::New<guarded<CpuKernelsInfo>>(env, "cpuKernels"));
+  exports.Set("setCpuKernels", Napi::Function::New<guarded<SetCpuKernels>>(env, "setCpuKernels"));
   exports.Set("setThreadCount", Napi::Function::New<guarded<SetThreadCount>>(env, "setThreadCount"));
   exports.Set("hostCacheBytes", Napi::Function::New<guarded<HostCacheBytes>>(env, "hostCacheBytes"));
   exports.Set("emptyHostCache", Napi::Function::New<guarded<EmptyHostCache>>(env, "emptyHostCache"));

@@ -61,7 +61,13 @@ void Storage::release() {
   if (!data_) return;
   cpu::hostFree(data_, count_ * dtypeSize(dtype_));
   data_ = nullptr;
-  if (env_) Napi::MemoryManagement::AdjustExternalMemory(env_, -static_cast<int64_t>(count_ * dtypeSize(dtype_)));
+  // The C call, not Napi::MemoryManagement: this also runs from the garbage collector's finalizer while
+  // an environment (a worker thread, a process) shuts down, where the call can fail, and the C++ wrapper
+  // would then throw out of a destructor and abort the process. The count only guides V8's GC pacing.
+  if (env_) {
+    int64_t ignored = 0;
+    napi_adjust_external_memory(env_, -static_cast<int64_t>(count_ * dtypeSize(dtype_)), &ignored);
+  }
 }
 
 static void requireAlive(Napi::Env env, const Storage* s) {
