@@ -12,6 +12,19 @@ namespace {
 
 constexpr int64_t kColumnBudget = int64_t(1) << 22;  // elements of the im2col buffer per chunk
 
+// Samples whose patch columns (about 4 MB) a core's share of the cache keeps between im2col and the GEMM.
+int64_t samplesPerCacheBlock(const Conv2dShape& s) {
+  constexpr int64_t budget = int64_t(1) << 20;  // elements; 2^19 and 2^21 measured slower on the paper's conv2
+  const int64_t perSample = std::max<int64_t>(1, s.patchSize() * s.outHeight() * s.outWidth());
+  return std::max<int64_t>(1, budget / perSample);
+}
+
+// Samples per task of the forward: one cache block, or a fair share of a small batch.
+int64_t samplesPerTask(const Conv2dShape& s) {
+  const int64_t fairShare = (s.batch + threadCount() - 1) / threadCount();
+  return std::max<int64_t>(1, std::min(fairShare, samplesPerCacheBlock(s)));
+}
+
 int64_t chunkSamples(const Conv2dShape& s) {
   int64_t perSample = s.patchSize() * s.outHeight() * s.outWidth();
   return std::max<int64_t>(1, std::min<int64_t>(s.batch, kColumnBudget / std::max<int64_t>(1, perSample)));
@@ -153,17 +166,24 @@ void channelMajorToSamples(int64_t count, int64_t channels, int64_t pixels, cons
 
 }  // namespace
 
+// Each task takes a group of samples through im2col, the GEMM and the copy back to NCHW on one thread,
+// so the group's patch columns are read back from that core's cache rather than from memory, and no
+// thread waits at a barrier between the three phases. Tasks are independent (each writes its own
+// samples of y), so the result does not depend on the thread count.
 template <class T>
 void conv2dForward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
-  const int64_t pixels = s.outHeight() * s.outWidth(), k = s.patchSize(), chunk = chunkSamples(s);
-  T* col = workspace<T>(0, size_t(k * chunk * pixels));
-  T* out = workspace<T>(1, size_t(s.outChannels * chunk * pixels));
-  for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
-    const int64_t count = std::min(chunk, s.batch - n0), cols = count * pixels;
-    im2col(s, x, n0, count, col);
-    gemm<T>(false, false, s.outChannels, cols, k, T(1), w, k, col, cols, T(0), out, cols);
-    channelMajorToSamples(count, s.outChannels, pixels, out, bias, y + n0 * s.outChannels * pixels);
-  }
+  const int64_t pixels = s.outHeight() * s.outWidth(), k = s.patchSize();
+  const int64_t group = samplesPerTask(s), tasks = (s.batch + group - 1) / group;
+  parallelFor(tasks, 1, [&](int64_t t0, int64_t t1) {
+    T* col = workspace<T>(0, size_t(k * group * pixels));
+    T* out = workspace<T>(1, size_t(s.outChannels * group * pixels));
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t n0 = task * group, count = std::min(group, s.batch - n0), cols = count * pixels;
+      im2col(s, x, n0, count, col);  // (nested parallel loops run inline on this thread)
+      gemm<T>(false, false, s.outChannels, cols, k, T(1), w, k, col, cols, T(0), out, cols);
+      channelMajorToSamples(count, s.outChannels, pixels, out, bias, y + n0 * s.outChannels * pixels);
+    }
+  });
 }
 
 // For stride 1 the input gradient is itself a convolution: dy (padded by k - 1 - padding) with the weight
@@ -203,26 +223,51 @@ void conv2dBackwardInput(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
   }
 }
 
+// The batch is cut into a fixed number of sample ranges (never more than kWeightPartials, whatever the
+// thread count); each range is taken by one thread through im2col and the GEMM, a few samples at a time
+// so the columns stay in that core's cache, into its own partial weight gradient. The partials are then
+// added in order, so the result does not depend on the thread count.
+constexpr int64_t kWeightPartials = 16;
+
 template <class T>
 void conv2dBackwardWeight(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* dbias) {
-  const int64_t pixels = s.outHeight() * s.outWidth(), k = s.patchSize(), chunk = chunkSamples(s);
-  T* col = workspace<T>(0, size_t(k * chunk * pixels));
-  T* grad = workspace<T>(1, size_t(s.outChannels * chunk * pixels));
-  for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
-    const int64_t count = std::min(chunk, s.batch - n0), cols = count * pixels;
-    im2col(s, x, n0, count, col);
-    samplesToChannelMajor(count, s.outChannels, pixels, dy + n0 * s.outChannels * pixels, grad);
-    gemm<T>(false, true, s.outChannels, k, cols, T(1), grad, cols, col, cols, T(1), dw, k);
-    if (dbias) {
-      parallelFor(s.outChannels, 4, [&](int64_t c0, int64_t c1) {
-        for (int64_t c = c0; c < c1; ++c) {
-          double sum = 0;
-          const T* row = grad + c * cols;
-          for (int64_t i = 0; i < cols; ++i) sum += row[i];
-          dbias[c] += T(sum);
-        }
-      });
+  const int64_t pixels = s.outHeight() * s.outWidth(), k = s.patchSize(), weightSize = s.outChannels * k;
+  const int64_t partials = std::min(kWeightPartials, s.batch), perPartial = (s.batch + partials - 1) / partials;
+  const int64_t group = std::min(perPartial, samplesPerCacheBlock(s));
+  std::vector<T> partialSums(size_t(partials * weightSize));
+  parallelFor(partials, 1, [&](int64_t p0, int64_t p1) {
+    T* col = workspace<T>(0, size_t(k * group * pixels));
+    T* grad = workspace<T>(1, size_t(s.outChannels * group * pixels));
+    for (int64_t part = p0; part < p1; ++part) {
+      T* acc = partialSums.data() + part * weightSize;
+      const int64_t end = std::min(s.batch, (part + 1) * perPartial);
+      for (int64_t n0 = part * perPartial; n0 < end; n0 += group) {
+        const int64_t count = std::min(group, end - n0), cols = count * pixels;
+        im2col(s, x, n0, count, col);  // (nested parallel loops run inline on this thread)
+        samplesToChannelMajor(count, s.outChannels, pixels, dy + n0 * s.outChannels * pixels, grad);
+        gemm<T>(false, true, s.outChannels, k, cols, T(1), grad, cols, col, cols, n0 == part * perPartial ? T(0) : T(1),
+                acc, k);
+      }
     }
+  });
+  parallelFor(weightSize, 1024, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      T total = partialSums[size_t(i)];
+      for (int64_t part = 1; part < partials; ++part) total += partialSums[size_t(part * weightSize + i)];
+      dw[i] += total;
+    }
+  });
+  if (dbias) {
+    parallelFor(s.outChannels, 4, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        double sum = 0;
+        for (int64_t n = 0; n < s.batch; ++n) {
+          const T* plane = dy + (n * s.outChannels + c) * pixels;
+          for (int64_t i = 0; i < pixels; ++i) sum += plane[i];
+        }
+        dbias[c] += T(sum);
+      }
+    });
   }
 }
 

@@ -55,6 +55,41 @@ describe('Conv2d', () => {
     expect(r.worst).toBeLessThan(1e-6);
   });
 
+  it('large batch: weight and bias gradients summed over partial sums and cache blocks equal the direct definition', () => {
+    // 20 samples of 576x1024 patch columns: 16 partial sums of 1-2 samples, one sample per GEMM
+    const [n, cin, cout, h, w] = [20, 64, 3, 32, 32];
+    const conv = new nn.Conv2d(cin, cout, 3, { padding: 1, dtype: 'float64' });
+    const x = randomTensor([n, cin, h, w], 7), dy = randomTensor([n, cout, h, w], 8);
+    conv.zeroGrad();
+    conv.forward(x);
+    conv.backward(dy);
+    const xs = x.toArray(), dys = dy.toArray();
+    const dw = new Float64Array(cout * cin * 9), db = new Float64Array(cout);
+    for (let b = 0; b < n; b++)
+      for (let co = 0; co < cout; co++) {
+        const dyPlane = (b * cout + co) * h * w;
+        for (let p = 0; p < h * w; p++) db[co]! += dys[dyPlane + p]!;
+        for (let ci = 0; ci < cin; ci++) {
+          const xPlane = (b * cin + ci) * h * w;
+          for (let ki = 0; ki < 3; ki++)
+            for (let kj = 0; kj < 3; kj++) {
+              let sum = 0;
+              for (let i = 0; i < h; i++) {
+                const ih = i - 1 + ki;
+                if (ih < 0 || ih >= h) continue;
+                for (let j = 0; j < w; j++) {
+                  const iw = j - 1 + kj;
+                  if (iw >= 0 && iw < w) sum += dys[dyPlane + i * w + j]! * xs[xPlane + ih * w + iw]!;
+                }
+              }
+              dw[((co * cin + ci) * 3 + ki) * 3 + kj]! += sum;
+            }
+        }
+      }
+    values(conv.weight.grad!).forEach((v, i) => expect(v).toBeCloseTo(dw[i]!, 9));
+    values(conv.bias!.grad!).forEach((v, i) => expect(v).toBeCloseTo(db[i]!, 9));
+  });
+
   it('folds multi-step input [T, N, C, H, W] and accumulates weight gradients over calls', () => {
     const conv = new nn.Conv2d(2, 3, 3, { padding: 1, dtype: 'float64' });
     const x = randomTensor([2, 3, 2, 4, 4], 3);
