@@ -223,40 +223,67 @@ void conv2dBackwardInput(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
   }
 }
 
-// The batch is cut into a fixed number of sample ranges (never more than kWeightPartials, whatever the
-// thread count); each range is taken by one thread through im2col and the GEMM, a few samples at a time
-// so the columns stay in that core's cache, into its own partial weight gradient. The partials are then
-// added in order, so the result does not depend on the thread count.
-constexpr int64_t kWeightPartials = 16;
-
+// The weight gradient with the GEMM split over the threads (output blocks), a chunk of samples at a time.
 template <class T>
-void conv2dBackwardWeight(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* dbias) {
+void conv2dBackwardWeightByChunks(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
+  const int64_t pixels = s.outHeight() * s.outWidth(), k = s.patchSize(), chunk = chunkSamples(s);
+  T* col = workspace<T>(0, size_t(k * chunk * pixels));
+  T* grad = workspace<T>(1, size_t(s.outChannels * chunk * pixels));
+  for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
+    const int64_t count = std::min(chunk, s.batch - n0), cols = count * pixels;
+    im2col(s, x, n0, count, col);
+    samplesToChannelMajor(count, s.outChannels, pixels, dy + n0 * s.outChannels * pixels, grad);
+    gemm<T>(false, true, s.outChannels, k, cols, T(1), grad, cols, col, cols, T(1), dw, k);
+  }
+}
+
+// The weight gradient by partial sums: the batch is cut into `wanted` sample ranges or fewer (a number
+// that depends on the shapes only, never on the thread count); one thread takes each range through
+// im2col and the GEMM, a cache block of samples at a time, into its own partial gradient. The partials
+// are then added in order, so the result does not depend on the thread count.
+template <class T>
+void conv2dBackwardWeightByPartials(const Conv2dShape& s, const T* x, const T* dy, T* dw, int64_t wanted) {
   const int64_t pixels = s.outHeight() * s.outWidth(), k = s.patchSize(), weightSize = s.outChannels * k;
-  const int64_t partials = std::min(kWeightPartials, s.batch), perPartial = (s.batch + partials - 1) / partials;
+  const int64_t perPartial = (s.batch + wanted - 1) / wanted, partials = (s.batch + perPartial - 1) / perPartial;
   const int64_t group = std::min(perPartial, samplesPerCacheBlock(s));
-  std::vector<T> partialSums(size_t(partials * weightSize));
+  // The calling thread's scratch (slot 2; the tasks use 0 and 1). Each partial's first GEMM has beta 0,
+  // and no partial is empty, so every entry is written before it is read.
+  T* partialSums = workspace<T>(2, size_t(partials * weightSize));
   parallelFor(partials, 1, [&](int64_t p0, int64_t p1) {
     T* col = workspace<T>(0, size_t(k * group * pixels));
     T* grad = workspace<T>(1, size_t(s.outChannels * group * pixels));
     for (int64_t part = p0; part < p1; ++part) {
-      T* acc = partialSums.data() + part * weightSize;
-      const int64_t end = std::min(s.batch, (part + 1) * perPartial);
-      for (int64_t n0 = part * perPartial; n0 < end; n0 += group) {
+      T* acc = partialSums + part * weightSize;
+      const int64_t begin = part * perPartial, end = std::min(s.batch, begin + perPartial);
+      for (int64_t n0 = begin; n0 < end; n0 += group) {
         const int64_t count = std::min(group, end - n0), cols = count * pixels;
         im2col(s, x, n0, count, col);  // (nested parallel loops run inline on this thread)
         samplesToChannelMajor(count, s.outChannels, pixels, dy + n0 * s.outChannels * pixels, grad);
-        gemm<T>(false, true, s.outChannels, k, cols, T(1), grad, cols, col, cols, n0 == part * perPartial ? T(0) : T(1),
-                acc, k);
+        gemm<T>(false, true, s.outChannels, k, cols, T(1), grad, cols, col, cols, n0 == begin ? T(0) : T(1), acc, k);
       }
     }
   });
   parallelFor(weightSize, 1024, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      T total = partialSums[size_t(i)];
-      for (int64_t part = 1; part < partials; ++part) total += partialSums[size_t(part * weightSize + i)];
+      T total = partialSums[i];
+      for (int64_t part = 1; part < partials; ++part) total += partialSums[part * weightSize + i];
       dw[i] += total;
     }
   });
+}
+
+// At most kWeightPartials partial sums, and at most kPartialBytes of them (large weights get fewer);
+// with fewer than two, the GEMM itself is split over the threads instead.
+constexpr int64_t kWeightPartials = 16;
+constexpr int64_t kPartialBytes = int64_t(64) << 20;
+
+template <class T>
+void conv2dBackwardWeight(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* dbias) {
+  const int64_t pixels = s.outHeight() * s.outWidth(), weightSize = s.outChannels * s.patchSize();
+  const int64_t affordable = kPartialBytes / std::max<int64_t>(1, weightSize * int64_t(sizeof(T)));
+  const int64_t wanted = std::min({kWeightPartials, s.batch, affordable});
+  if (wanted < 2) conv2dBackwardWeightByChunks(s, x, dy, dw);
+  else conv2dBackwardWeightByPartials(s, x, dy, dw, wanted);
   if (dbias) {
     parallelFor(s.outChannels, 4, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
