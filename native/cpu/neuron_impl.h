@@ -72,6 +72,39 @@ inline T resetPathDotOf(T ht, T vth, T vReset, T slope, T curvature, T hDot) {
   return (-T(2) * slope + (vReset - ht) * curvature) * hDot;
 }
 
+// The plane loops of the fused kernels take every constant by value and every array as __restrict:
+// read through the captured references, the constants had to be reloaded after each store (which might
+// have changed them), and GCC left the loops scalar.
+
+// One step of a plane: h = a v + b x + c, the spike, the reset of v. Writes h and/or the spikes.
+template <bool Soft, bool Spiking, bool WriteH, bool WriteSpikes, class T, class Surrogate>
+inline void chargeFireResetPlane(const Surrogate surrogate, const T* __restrict x, T* __restrict v, T* __restrict h,
+                                 T* __restrict spikes, int64_t n, const T a, const T b, const T c, const T vth,
+                                 const T vReset) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T ht = a * v[i] + b * x[i] + c;
+    const T s = spikeAndReset<Soft, Spiking>(surrogate, ht, vth, vReset, v[i]);
+    if constexpr (WriteH) h[i] = ht;
+    if constexpr (WriteSpikes) spikes[i] = s;
+  }
+}
+
+// One step of BPTT over a plane: dh = ds g'(h - vth) + dv (reset path); writes (or, for a static input,
+// adds) b dh to out and carries dv = a dh to the step before.
+template <bool Soft, bool Detach, bool Spiking, bool StaticInput, class T, class Surrogate>
+inline void backwardPlaneStep(const Surrogate surrogate, const T* __restrict h, const T* __restrict ds,
+                              T* __restrict dv, T* __restrict out, int64_t n, const T a, const T b, const T vth,
+                              const T vReset) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T slope = surrogate.g1(h[i] - vth);
+    const T resetPath = resetPathOf<Soft, Detach, Spiking>(surrogate, h[i], vth, vReset, slope);
+    const T dh = ds[i] * slope + dv[i] * resetPath;
+    if constexpr (StaticInput) out[i] += dh * b;
+    else out[i] = dh * b;
+    dv[i] = dh * a;
+  }
+}
+
 // The sum of one plane of spikes in eight fixed partial sums: one running sum chained every addition on
 // the last (the fused forward's bottleneck), and fixed lanes give the same result for every instruction
 // set. Exact in spiking mode (integers below 2^24).
@@ -250,11 +283,8 @@ double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T
         for (int64_t t = 0; t < p.steps; ++t) {
           const T* xt = x + t * inputStride + q * plane;
           T* sp = spikes.data();
-          T* vp = v.data();
-          for (int64_t i = 0; i < plane; ++i) {
-            const T ht = charge.a * vp[i] + charge.b * xt[i] + charge.c;
-            sp[i] = spikeAndReset<Soft, Spiking>(surrogate, ht, vth, vReset, vp[i]);
-          }
+          chargeFireResetPlane<Soft, Spiking, false, true>(surrogate, xt, v.data(), static_cast<T*>(nullptr), sp, plane,
+                                                           charge.a, charge.b, charge.c, vth, vReset);
           count += spikeCount(sp, plane);
           T* out = pooled + (t * pool.planes + q) * outPlane;
           int32_t* arg = argmax + (t * pool.planes + q) * outPlane;
@@ -305,41 +335,34 @@ void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T*
   const int64_t inputStride = p.staticInput ? 0 : p.width;
   dispatchNeuron<T>(p, [&](auto surrogate, auto soft, auto detach, auto spiking) {
     constexpr bool Soft = decltype(soft)::value, Detach = decltype(detach)::value, Spiking = decltype(spiking)::value;
-    parallelFor(pool.planes, 4, [&](int64_t q0, int64_t q1) {
-      const size_t planeSize = static_cast<size_t>(plane);
-      std::vector<T> h(planeSize * static_cast<size_t>(p.steps)), v(planeSize), dv(planeSize), ds(planeSize), sum(planeSize);
-      for (int64_t q = q0; q < q1; ++q) {
-        // recompute the membrane of this plane at every step
-        std::fill(v.begin(), v.end(), vReset);
-        for (int64_t t = 0; t < p.steps; ++t) {
-          const T* xt = x + t * inputStride + q * plane;
-          T* ht = h.data() + t * plane;
-          for (int64_t i = 0; i < plane; ++i) {
-            ht[i] = charge.a * v[size_t(i)] + charge.b * xt[i] + charge.c;
-            spikeAndReset<Soft, Spiking>(surrogate, ht[i], vth, vReset, v[size_t(i)]);
+    dispatchBool(p.staticInput, [&](auto staticInput) {
+      constexpr bool StaticInput = decltype(staticInput)::value;
+      parallelFor(pool.planes, 4, [&](int64_t q0, int64_t q1) {
+        const size_t planeSize = static_cast<size_t>(plane);
+        std::vector<T> h(planeSize * static_cast<size_t>(p.steps)), v(planeSize), dv(planeSize), ds(planeSize),
+            sum(planeSize);
+        for (int64_t q = q0; q < q1; ++q) {
+          // recompute the membrane of this plane at every step
+          std::fill(v.begin(), v.end(), vReset);
+          for (int64_t t = 0; t < p.steps; ++t)
+            chargeFireResetPlane<Soft, Spiking, true, false>(surrogate, x + t * inputStride + q * plane, v.data(),
+                                                             h.data() + t * plane, static_cast<T*>(nullptr), plane,
+                                                             charge.a, charge.b, charge.c, vth, vReset);
+          std::fill(dv.begin(), dv.end(), T(0));
+          std::fill(sum.begin(), sum.end(), T(0));
+          for (int64_t t = p.steps - 1; t >= 0; --t) {
+            // the pooled gradient goes to each window's argmax
+            std::fill(ds.begin(), ds.end(), T(0));
+            const int32_t* arg = argmax + (t * pool.planes + q) * outPlane;
+            const T* dp = dPooled + (t * pool.planes + q) * outPlane;
+            for (int64_t o = 0; o < outPlane; ++o) ds[size_t(arg[o])] += dp[o];
+            T* out = StaticInput ? sum.data() : dx + t * p.width + q * plane;
+            backwardPlaneStep<Soft, Detach, Spiking, StaticInput>(surrogate, h.data() + t * plane, ds.data(), dv.data(),
+                                                                  out, plane, charge.a, charge.b, vth, vReset);
           }
+          if (StaticInput) std::copy(sum.begin(), sum.end(), dx + q * plane);
         }
-        std::fill(dv.begin(), dv.end(), T(0));
-        std::fill(sum.begin(), sum.end(), T(0));
-        for (int64_t t = p.steps - 1; t >= 0; --t) {
-          // the pooled gradient goes to each window's argmax
-          std::fill(ds.begin(), ds.end(), T(0));
-          const int32_t* arg = argmax + (t * pool.planes + q) * outPlane;
-          const T* dp = dPooled + (t * pool.planes + q) * outPlane;
-          for (int64_t o = 0; o < outPlane; ++o) ds[size_t(arg[o])] += dp[o];
-          const T* ht = h.data() + t * plane;
-          T* dxt = dx + (p.staticInput ? 0 : t * p.width) + q * plane;
-          for (int64_t i = 0; i < plane; ++i) {
-            const T slope = surrogate.g1(ht[i] - vth);
-            const T resetPath = resetPathOf<Soft, Detach, Spiking>(surrogate, ht[i], vth, vReset, slope);
-            const T dh = ds[size_t(i)] * slope + dv[size_t(i)] * resetPath;
-            if (p.staticInput) sum[size_t(i)] += dh * charge.b;
-            else dxt[i] = dh * charge.b;
-            dv[size_t(i)] = dh * charge.a;
-          }
-        }
-        if (p.staticInput) std::copy(sum.begin(), sum.end(), dx + q * plane);
-      }
+      });
     });
   });
 }
