@@ -1,6 +1,6 @@
 // npm run bench:cpu — CSNN-128 (T=4, batch 128) training step on the CPU next to the BLAS sgemm rate
 // measured in the same run. Prints a table; nothing here is asserted.
-import { loss, models, native, getNumThreads, Tensor } from '../lib/index.js';
+import { loss, models, native, getCpuKernels, getNumThreads, Tensor } from '../lib/index.js';
 
 interface Row { what: string; value: string }
 
@@ -45,6 +45,7 @@ function main(): void {
   const T = 4, batch = 128, rounds = Number(process.env.IKUN_BENCH_ROUNDS ?? 5);
   const rows: Row[] = [];
   rows.push({ what: 'threads', value: String(getNumThreads()) });
+  rows.push({ what: 'CPU neuron kernels', value: getCpuKernels().active });
 
   const model = models.csnn({ channels, T });
   model.train();
