@@ -66,7 +66,7 @@ void im2colSameWidthRow(const Conv2dShape& s, const T* plane, int64_t ki, int64_
   // out[i * ow + j] = plane[(i - padding + ki) * W + (j - padding + kj)]; with ow == W that is a constant shift.
   const int64_t first = i0 * ow + j0, last = (i1 - 1) * ow + j1;  // [first, last) of out
   const int64_t shift = (ki - s.padding) * s.inWidth + (kj - s.padding);
-  std::copy(plane + first + shift, plane + last + shift, out + first);
+  std::copy(plane + (first + shift), plane + (last + shift), out + first);
   std::fill(out, out + first, T(0));
   std::fill(out + last, out + oh * ow, T(0));
   // inside the copied block, the border columns took neighbouring rows' pixels: zero them
@@ -168,8 +168,8 @@ void channelMajorToSamples(int64_t count, int64_t channels, int64_t pixels, cons
 
 // Each task takes a group of samples through im2col, the GEMM and the copy back to NCHW on one thread,
 // so the group's patch columns are read back from that core's cache rather than from memory, and no
-// thread waits at a barrier between the three phases. Tasks are independent (each writes its own
-// samples of y), so the result does not depend on the thread count.
+// thread waits at a barrier between the three phases. Tasks are independent: each writes its own
+// samples of y.
 template <class T>
 void conv2dForward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
   const int64_t pixels = s.outHeight() * s.outWidth(), k = s.patchSize();

@@ -40,7 +40,9 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha, co
           int64_t ldb, T beta, T* c, int64_t ldc) {
   singleThreadedBlas();
   if (m == 0 || n == 0) return;
-  const int64_t threads = threadCount();
+  // Called from inside a parallel task (a conv2d sample group), the blocks would run one after the other
+  // on this thread anyway: one BLAS call on the whole output is then cheaper.
+  const int64_t threads = insideParallelRegion() ? 1 : threadCount();
   if (n >= m || n >= threads * kMinBlock) {
     // Column blocks of C: columns n0.. of op(B).
     const int64_t block = std::max(kMinBlock, (n + threads - 1) / threads);

@@ -138,6 +138,7 @@ void parallelFor(int64_t count, int64_t grain, const std::function<void(int64_t,
 }
 
 int threadCount() { return pool().size(); }
+bool insideParallelRegion() { return insideWorker; }
 void setThreadCount(int threads) { pool().resize(threads); }
 
 }  // namespace ikun::cpu

@@ -10,6 +10,8 @@ namespace ikun::cpu {
 void parallelFor(int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body);
 
 int threadCount();
+// True inside a parallelFor body, where a nested parallelFor runs inline on the calling thread.
+bool insideParallelRegion();
 void setThreadCount(int threads);
 
 }  // namespace ikun::cpu
