@@ -12,12 +12,17 @@ namespace {
 
 constexpr int64_t kColumnBudget = int64_t(1) << 22;  // elements of the im2col buffer per chunk
 
+constexpr int64_t kCacheBlock = int64_t(1) << 20;  // elements; 2^19 and 2^21 measured slower on the paper's conv2
+
 // Samples whose patch columns (about 4 MB) a core's share of the cache keeps between im2col and the GEMM.
 int64_t samplesPerCacheBlock(const Conv2dShape& s) {
-  constexpr int64_t budget = int64_t(1) << 20;  // elements; 2^19 and 2^21 measured slower on the paper's conv2
   const int64_t perSample = std::max<int64_t>(1, s.patchSize() * s.outHeight() * s.outWidth());
-  return std::max<int64_t>(1, budget / perSample);
+  return std::max<int64_t>(1, kCacheBlock / perSample);
 }
+
+// When one sample's columns exceed the cache block, per-thread groups would gain nothing and would keep a
+// sample-sized scratch buffer on every thread; such layers take the chunked paths (one shared buffer).
+bool fitsCacheBlock(const Conv2dShape& s) { return s.patchSize() * s.outHeight() * s.outWidth() <= kCacheBlock; }
 
 // Samples per task of the forward: one cache block, or a fair share of a small batch.
 int64_t samplesPerTask(const Conv2dShape& s) {
@@ -171,7 +176,21 @@ void channelMajorToSamples(int64_t count, int64_t channels, int64_t pixels, cons
 // thread waits at a barrier between the three phases. Tasks are independent: each writes its own
 // samples of y.
 template <class T>
+void conv2dForwardByChunks(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t pixels = s.outHeight() * s.outWidth(), k = s.patchSize(), chunk = chunkSamples(s);
+  T* col = workspace<T>(0, size_t(k * chunk * pixels));
+  T* out = workspace<T>(1, size_t(s.outChannels * chunk * pixels));
+  for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
+    const int64_t count = std::min(chunk, s.batch - n0), cols = count * pixels;
+    im2col(s, x, n0, count, col);
+    gemm<T>(false, false, s.outChannels, cols, k, T(1), w, k, col, cols, T(0), out, cols);
+    channelMajorToSamples(count, s.outChannels, pixels, out, bias, y + n0 * s.outChannels * pixels);
+  }
+}
+
+template <class T>
 void conv2dForward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+  if (!fitsCacheBlock(s)) return conv2dForwardByChunks(s, x, w, bias, y);
   const int64_t pixels = s.outHeight() * s.outWidth(), k = s.patchSize();
   const int64_t group = samplesPerTask(s), tasks = (s.batch + group - 1) / group;
   parallelFor(tasks, 1, [&](int64_t t0, int64_t t1) {
@@ -282,7 +301,7 @@ void conv2dBackwardWeight(const Conv2dShape& s, const T* x, const T* dy, T* dw, 
   const int64_t pixels = s.outHeight() * s.outWidth(), weightSize = s.outChannels * s.patchSize();
   const int64_t affordable = kPartialBytes / std::max<int64_t>(1, weightSize * int64_t(sizeof(T)));
   const int64_t wanted = std::min({kWeightPartials, s.batch, affordable});
-  if (wanted < 2) conv2dBackwardWeightByChunks(s, x, dy, dw);
+  if (wanted < 2 || !fitsCacheBlock(s)) conv2dBackwardWeightByChunks(s, x, dy, dw);
   else conv2dBackwardWeightByPartials(s, x, dy, dw, wanted);
   if (dbias) {
     parallelFor(s.outChannels, 4, [&](int64_t c0, int64_t c1) {

@@ -37,6 +37,8 @@ describe('Conv2d', () => {
     ['5x5 pad 2 on a 2-row image (patch rows entirely in the padding)', 2, 2, 5, 1, 2, true, [1, 2, 2, 5]],
     ['3x5 kernel pad 2 (same width, taller output)', 3, 2, [3, 5], 1, 2, false, [2, 3, 4, 6]],
     ['1x1 no pad', 4, 3, 1, 1, 0, true, [2, 4, 3, 5]],
+    // one sample's patch columns (576 x 2025) exceed the per-thread cache block: the chunked paths
+    ['columns of one sample larger than the cache block', 64, 2, 3, 1, 1, true, [2, 64, 45, 45]],
   ];
 
   it.each(cases)('%s: forward equals the direct definition', (_, cin, cout, k, stride, padding, bias, shape) => {
