@@ -35,23 +35,24 @@ int64_t chunkSamples(const Conv2dShape& s) {
   return std::max<int64_t>(1, std::min<int64_t>(s.batch, kColumnBudget / std::max<int64_t>(1, perSample)));
 }
 
-// Output columns [begin, end) of one patch row whose input column j * stride - padding + kj is inside
-// the image; outside it the patch reads padding zeros.
-inline void validColumns(const Conv2dShape& s, int64_t kj, int64_t& begin, int64_t& end) {
-  const int64_t ow = s.outWidth();
+// Output positions [begin, end) along one axis (outSize of them) whose input position
+// o * stride - padding + offset lies in [0, inSize); outside it the patch reads padding zeros.
+inline void validRange(int64_t outSize, int64_t inSize, int64_t stride, int64_t padding, int64_t offset,
+                       int64_t& begin, int64_t& end) {
   begin = 0;
-  while (begin < ow && begin * s.stride - s.padding + kj < 0) ++begin;
-  end = ow;
-  while (end > begin && (end - 1) * s.stride - s.padding + kj >= s.inWidth) --end;
+  while (begin < outSize && begin * stride - padding + offset < 0) ++begin;
+  end = outSize;
+  while (end > begin && (end - 1) * stride - padding + offset >= inSize) --end;
 }
 
-// Output rows [begin, end) of one patch row whose input row i * stride - padding + ki is inside the image.
+// Output columns of patch column kj that read inside the image.
+inline void validColumns(const Conv2dShape& s, int64_t kj, int64_t& begin, int64_t& end) {
+  validRange(s.outWidth(), s.inWidth, s.stride, s.padding, kj, begin, end);
+}
+
+// Output rows of patch row ki that read inside the image.
 inline void validRows(const Conv2dShape& s, int64_t ki, int64_t& begin, int64_t& end) {
-  const int64_t oh = s.outHeight();
-  begin = 0;
-  while (begin < oh && begin * s.stride - s.padding + ki < 0) ++begin;
-  end = oh;
-  while (end > begin && (end - 1) * s.stride - s.padding + ki >= s.inHeight) --end;
+  validRange(s.outHeight(), s.inHeight, s.stride, s.padding, ki, begin, end);
 }
 
 // One patch row of one sample when the output rows are as wide as the input rows (stride 1, "same"
