@@ -4,6 +4,7 @@
 #include <cmath>
 #include <utility>
 
+#include "../common/batchnorm_rules.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -46,15 +47,14 @@ void sumPairOverChannel(const BatchNormShape& s, int64_t c, Fn&& terms, double& 
 
 template <class T>
 void normalise(const BatchNormShape& s, int64_t c, const T* x, T mean, T invStd, T gamma, T beta, T* y) {
-  const T scale = gamma * invStd, shift = beta - mean * scale;
-  forEachInChannel<T>(s, c, [&](int64_t i) { y[i] = x[i] * scale + shift; });
+  const BatchNormAffine<T> affine(mean, invStd, gamma, beta);
+  forEachInChannel<T>(s, c, [&](int64_t i) { y[i] = affine(x[i]); });
 }
 
 }  // namespace
 
 // One pass: sums of (x - shift) and its square in double, shifted by the channel's first value so the
-// variance does not cancel. replicas > 1: the input stands for that many identical copies (the first
-// block of a network fed the same image at every time step), which changes only the unbiased estimate.
+// variance does not cancel (common/batchnorm_rules.h turns them into the statistics).
 template <class T>
 void batchNormForwardTrain(const BatchNormShape& s, const T* x, const T* gamma, const T* beta, T* runningMean,
                            T* runningVar, double momentum, double eps, int64_t replicas, T* y, T* savedMean,
@@ -68,18 +68,12 @@ void batchNormForwardTrain(const BatchNormShape& s, const T* x, const T* gamma, 
         const double d = double(x[i]) - shift;
         return std::pair<double, double>(d, d * d);
       }, sum, squares);
-      const double meanShifted = sum / double(count);
-      const double mean = shift + meanShifted;
-      const double deviations = std::max(0.0, squares - sum * meanShifted);  // sum of (x - mean)^2
-      const double biasedVar = deviations / double(count);
-      const double total = double(count) * double(replicas);
-      const double unbiasedVar = total > 1 ? deviations * double(replicas) / (total - 1) : biasedVar;
-      const double invStd = 1.0 / std::sqrt(biasedVar + eps);
-      savedMean[c] = T(mean);
-      savedInvStd[c] = T(invStd);
-      runningMean[c] = T((1 - momentum) * runningMean[c] + momentum * mean);
-      runningVar[c] = T((1 - momentum) * runningVar[c] + momentum * unbiasedVar);
-      normalise(s, c, x, T(mean), T(invStd), gamma[c], beta[c], y);
+      const BatchNormStatistics stats = batchNormStatistics(shift, sum, squares, double(count), double(replicas), eps);
+      savedMean[c] = T(stats.mean);
+      savedInvStd[c] = T(stats.invStd);
+      runningMean[c] = T(runningAverage(runningMean[c], stats.mean, momentum));
+      runningVar[c] = T(runningAverage(runningVar[c], stats.unbiasedVar, momentum));
+      normalise(s, c, x, T(stats.mean), T(stats.invStd), gamma[c], beta[c], y);
     }
   });
 }
@@ -91,7 +85,7 @@ void batchNormForwardEval(const BatchNormShape& s, const T* x, const T* gamma, c
   parallelFor(s.channels, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       savedMean[c] = runningMean[c];
-      savedInvStd[c] = T(1.0 / std::sqrt(double(runningVar[c]) + eps));
+      savedInvStd[c] = T(evalInvStd(double(runningVar[c]), eps));
       normalise(s, c, x, savedMean[c], savedInvStd[c], gamma[c], beta[c], y);
     }
   });
@@ -123,7 +117,7 @@ void batchNormBackward(const BatchNormShape& s, bool training, const T* dy, cons
       const double meanDy = sumDy / count, meanDyXhat = sumDyXhat / count;
       forEachInChannel<T>(s, c, [&](int64_t i) {
         const double xhat = (x[i] - mean) * invStd;
-        dx[i] = T(g * invStd * (dy[i] - meanDy - xhat * meanDyXhat));
+        dx[i] = T(batchNormInputGrad(g, invStd, dy[i], xhat, meanDy, meanDyXhat));
       });
     }
   });
@@ -150,8 +144,7 @@ void batchNormForwardTangent(const BatchNormShape& s, bool training, const T* x,
       }
       forEachInChannel<T>(s, c, [&](int64_t i) {
         const double xhat = (x[i] - mean) * r;
-        const double xhatDot = r * (xDot[i] - a - xhat * b);
-        yDot[i] = T(gd * xhat + bd + g * xhatDot);
+        yDot[i] = T(gd * xhat + bd + g * batchNormXhatDot(r, xDot[i], a, xhat, b));
       });
     }
   });
@@ -199,11 +192,11 @@ void batchNormBackwardTangent(const BatchNormShape& s, bool training, const T* x
       const double rDot = -r * r * b;
       forEachInChannel<T>(s, c, [&](int64_t i) {
         const double xhat = (x[i] - mean) * r;
-        const double xhatDot = r * (xDot[i] - a - xhat * b);
+        const double xhatDot = batchNormXhatDot(r, xDot[i], a, xhat, b);
         const double centred = dy[i] - meanDy - xhat * meanDyXhat;
         dx[i] = T(g * r * centred);
-        dxDot[i] = T((gd * r + g * rDot) * centred +
-                     g * r * (dyDot[i] - meanDyd - xhatDot * meanDyXhat - xhat * meanDyXhatDotted));
+        dxDot[i] = T(batchNormInputGradTangent(g, gd, r, rDot, centred, dyDot[i], meanDyd, xhat, xhatDot, meanDyXhat,
+                                               meanDyXhatDotted));
       });
     }
   });

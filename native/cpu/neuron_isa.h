@@ -2,6 +2,7 @@
 // and for AVX2 (neuron_avx2.cpp). neuron.cpp's public kernels (kernels.h) pick one at run time.
 #pragma once
 #include <cstdint>
+#include "../common/neuron_step.h"
 #include "../common/shapes.h"
 #include "cpu_features.h"
 
