@@ -3,10 +3,33 @@
 // Hessian-vector products adds tangent functions beside these without changing them.
 // Callers (the nn modules) have validated shapes and dtypes.
 import { native, type NativeStorage, type NeuronParamsNative } from './native.js';
-import { Tensor, type DType, type Device } from './tensor.js';
+import { Tensor, deviceIndex, type DType, type Device } from './tensor.js';
 
 function out(shape: readonly number[], like: { dtype: DType; device: Device }): Tensor {
   return Tensor.empty(shape, like.dtype, like.device);
+}
+
+/**
+ * Where an op that computes a number (a spike count, a loss, a correct count) adds it instead of returning
+ * it: accumulator[slot] += value * scale, accumulator a float64 tensor on the op's device. Nothing waits for
+ * the device, so a training step on a GPU can gather its metrics there and read them once per epoch.
+ */
+export interface Accumulation {
+  accumulator: Tensor;
+  slot: number;
+  scale: number;
+}
+
+/** The trailing arguments of a native op for an accumulation (none: the op returns its number). */
+export function accumulationArgs(a: Accumulation | undefined): [NativeStorage, number, number] | [] {
+  return a ? [a.accumulator.storage, a.slot, a.scale] : [];
+}
+
+/** Int32 labels in the memory of `device` (an upload for a CUDA device, queued without waiting). */
+export function labelsOn(labels: Int32Array, device: Device): NativeStorage {
+  const storage = new native.Storage(2, labels.length, false, deviceIndex(device));
+  storage.write(labels);
+  return storage;
 }
 
 // ---- conv2d -------------------------------------------------------------------------------------------
@@ -112,7 +135,7 @@ export function maxPool2dForward(x: Tensor, kernel: number, stride: number): { y
   const dims = [n * c, h, w, kernel, stride];
   const oh = Math.floor((h - kernel) / stride) + 1, ow = Math.floor((w - kernel) / stride) + 1;
   const y = out([n, c, oh, ow], x);
-  const argmax = new native.Storage(2, n * c * oh * ow, false);
+  const argmax = new native.Storage(2, n * c * oh * ow, false, deviceIndex(x.device));
   native.maxPool2dForward(x.storage, y.storage, argmax, dims);
   return { y, ctx: { inputShape: x.shape, argmax, dims, outShape: y.shape, dtype: x.dtype, device: x.device } };
 }
@@ -156,16 +179,17 @@ export interface NeuronPoolContext {
 /**
  * A multi-step neuron followed by max-pool in one pass: x is [T, N, C, H, W] (or [N, C, H, W] read at
  * every one of params.steps steps when params.staticInput). Returns the pooled spikes [T, N, C, oh, ow]
- * and the number of spikes (for firing rates). Same numbers as the two layers one after the other.
+ * and the number of spikes (for firing rates; null when it went to `count`). Same numbers as the two
+ * layers one after the other.
  */
-export function neuronPoolForward(x: Tensor, params: NeuronParamsNative, kernel: number, stride: number):
-  { pooled: Tensor; spikeCount: number; ctx: NeuronPoolContext } {
+export function neuronPoolForward(x: Tensor, params: NeuronParamsNative, kernel: number, stride: number, count?: Accumulation):
+  { pooled: Tensor; spikeCount: number | null; ctx: NeuronPoolContext } {
   const [n, c, h, w] = (params.staticInput ? x.shape : x.shape.slice(1)) as [number, number, number, number];
   const dims = [n * c, h, w, kernel, stride];
   const oh = Math.floor((h - kernel) / stride) + 1, ow = Math.floor((w - kernel) / stride) + 1;
   const pooled = out([params.steps, n, c, oh, ow], x);
-  const argmax = new native.Storage(2, pooled.size, false);
-  const spikeCount = native.neuronPoolForward(x.storage, pooled.storage, argmax, params, dims);
+  const argmax = new native.Storage(2, pooled.size, false, deviceIndex(x.device));
+  const spikeCount = native.neuronPoolForward(x.storage, pooled.storage, argmax, params, dims, ...accumulationArgs(count)) ?? null;
   return { pooled, spikeCount, ctx: { x, argmax, params, dims, inputShape: x.shape } };
 }
 

@@ -31,7 +31,7 @@ export class CSNN extends Module {
   readonly device: Device;
   readonly conv_fc: Sequential;
   private saved: { outShape: readonly number[]; firstBlock: Tensor[]; fused?: [F.NeuronPoolContext, F.NeuronPoolContext] } | null = null;
-  private firingRates: Record<string, number> = {};
+  private firingRates: { names: string[]; values: Tensor } | null = null;
 
   constructor(options: CSNNOptions = {}) {
     super();
@@ -81,24 +81,26 @@ export class CSNN extends Module {
         Flatten, Linear, SpikingNode, Linear, SpikingNode];
     const keep: Tensor[] = [];
     const hold = <V extends Tensor>(t: V): V => (keep.push(t), t);
+    // Firing rates gather on the model's device and are read only when asked for (lastFiringRates).
+    this.firingRates?.values.dispose();
+    const rates = Tensor.zeros([4], 'float64', x.device);
     // Block 1 on the N static images; its neuron reads them at every step, fused with the pool.
     const a1 = hold(conv1.forward(x));
     const b1 = hold(bn1.forwardReplicated(a1, T));
-    const block1 = F.neuronPoolForward(b1, neuron1.nativeParams(T, b1.size, true), pool1.kernelSize, pool1.stride);
+    const block1 = F.neuronPoolForward(b1, neuron1.nativeParams(T, b1.size, true), pool1.kernelSize, pool1.stride,
+      { accumulator: rates, slot: 0, scale: 1 / (T * b1.size) });
     const a2 = hold(conv2.forward(hold(block1.pooled)));
     const b2 = hold(bn2.forward(a2));
-    const block2 = F.neuronPoolForward(b2, neuron2.nativeParams(T, b2.size / T, false), pool2.kernelSize, pool2.stride);
+    const block2 = F.neuronPoolForward(b2, neuron2.nativeParams(T, b2.size / T, false), pool2.kernelSize, pool2.stride,
+      { accumulator: rates, slot: 1, scale: 1 / b2.size });
     const z1 = hold(fc1.forward(hold(flatten.forward(hold(block2.pooled)))));
     const s1 = hold(neuron3.forward(z1));
     const s2 = hold(neuron4.forward(hold(fc2.forward(s1))));
+    native.sum(s1.storage, rates.storage, 2, 1 / s1.size);
+    native.sum(s2.storage, rates.storage, 3, 1 / s2.size);
     const rate = F.sumOverTime(s2, 1 / T);
     this.saved = { outShape: rate.shape, firstBlock: keep, fused: [block1.ctx, block2.ctx] };
-    this.firingRates = {
-      [this.nameOf(neuron1)]: block1.spikeCount / (T * b1.size),
-      [this.nameOf(neuron2)]: block2.spikeCount / b2.size,
-      [this.nameOf(neuron3)]: native.sum(s1.storage) / s1.size,
-      [this.nameOf(neuron4)]: native.sum(s2.storage) / s2.size,
-    };
+    this.firingRates = { names: [neuron1, neuron2, neuron3, neuron4].map((m) => this.nameOf(m)), values: rates };
     return rate;
   }
 
@@ -121,9 +123,16 @@ export class CSNN extends Module {
     return through(layers[0]!.backwardImpl(g, needInputGrad));
   }
 
-  /** Mean firing rate of each spiking layer in the last forward (for metrics). */
+  /** Mean firing rate of each spiking layer in the last forward (for metrics; on a GPU this waits for it). */
   lastFiringRates(): Record<string, number> {
-    return { ...this.firingRates };
+    if (!this.firingRates) return {};
+    const values = this.firingRates.values.toArray();
+    return Object.fromEntries(this.firingRates.names.map((name, i) => [name, values[i]!]));
+  }
+
+  /** @internal the device tensor of the last forward's firing rates (in the order of spikingLayers()) */
+  lastFiringRateTensor(): Tensor | null {
+    return this.firingRates?.values ?? null;
   }
 
   private nameOf(m: Module): string {

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 export type DTypeCode = 0 | 1 | 2; // float32, float64, int32
 
 export interface NativeStorage {
+  /** -1 for host memory, n for CUDA device n */
+  readonly device: number;
   read(): Float32Array | Float64Array | Int32Array;
   write(data: Float32Array | Float64Array | Int32Array): void;
   fill(value: number): void;
@@ -37,7 +39,6 @@ export interface SgdParamsNative {
   dampening: number;
   weightDecay: number;
   nesterov: boolean;
-  firstStep: boolean;
 }
 
 export interface AdamParamsNative {
@@ -47,7 +48,6 @@ export interface AdamParamsNative {
   eps: number;
   weightDecay: number;
   decoupledWeightDecay: boolean;
-  step: number;
 }
 
 /** Which build of the CPU kernels that exist in several (the neuron kernels) runs. */
@@ -67,11 +67,35 @@ export interface CudaInfo {
   reason: string;
 }
 
+export interface CudaDeviceInfo {
+  name: string;
+  totalMemory: number;
+  major: number;
+  minor: number;
+  multiprocessors: number;
+}
+
+export interface CudaMemoryStats {
+  /** bytes in blocks held by live tensors */
+  allocated: number;
+  /** allocated plus blocks cached for reuse */
+  reserved: number;
+  /** the most `allocated` has been since start or the last reset */
+  peakAllocated: number;
+}
+
 type S = NativeStorage;
 type Dims = number[];
+/**
+ * The optional trailing arguments of the ops that compute a number: with them the op adds value * scale to
+ * accumulator[slot] (a float64 storage on the op's device) and returns undefined without waiting for the
+ * device; without them it returns the value.
+ */
+type Accumulate = [accumulator: S, slot: number, scale: number];
+type Labels = Int32Array | S;
 
 export interface NativeAddon {
-  Storage: new (dtype: DTypeCode, count: number, zero: boolean) => NativeStorage;
+  Storage: new (dtype: DTypeCode, count: number, zero: boolean, device?: number) => NativeStorage;
   conv2dForward(x: S, w: S, bias: S | null, y: S, dims: Dims): void;
   conv2dBackwardInput(dy: S, w: S, dx: S, dims: Dims): void;
   conv2dBackwardWeight(x: S, dy: S, dw: S, dbias: S | null, dims: Dims): void;
@@ -87,6 +111,7 @@ export interface NativeAddon {
   neuronForward(x: S, spikes: S, h: S, params: NeuronParamsNative): void;
   neuronBackward(dSpikes: S, h: S, dx: S, params: NeuronParamsNative): void;
   neuronPoolForward(x: S, pooled: S, argmax: S, params: NeuronParamsNative, dims: Dims): number;
+  neuronPoolForward(x: S, pooled: S, argmax: S, params: NeuronParamsNative, dims: Dims, ...acc: Accumulate | []): number | undefined;
   neuronPoolBackward(x: S, argmax: S, dPooled: S, dx: S, params: NeuronParamsNative, dims: Dims): void;
   neuronForwardTangent(h: S, xDot: S, hDot: S, sDot: S, params: NeuronParamsNative): void;
   neuronBackwardTangent(h: S, hDot: S, dSpikes: S, dSpikesDot: S, dx: S, dxDot: S, params: NeuronParamsNative): void;
@@ -95,18 +120,30 @@ export interface NativeAddon {
     yDot: S, dims: Dims, training: boolean): void;
   batchNormBackwardTangent(x: S, xDot: S, gamma: S, gammaDot: S | null, savedMean: S, savedInvStd: S, dy: S, dyDot: S,
     dx: S, dxDot: S, dgammaDot: S, dbetaDot: S, dims: Dims, training: boolean): void;
-  mseRateLoss(rate: S, labels: Int32Array, grad: S, dims: Dims): number;
-  crossEntropyRateLoss(rate: S, labels: Int32Array, grad: S, dims: Dims): number;
+  mseRateLoss(rate: S, labels: Labels, grad: S, dims: Dims): number;
+  mseRateLoss(rate: S, labels: Labels, grad: S, dims: Dims, ...acc: Accumulate): undefined;
+  crossEntropyRateLoss(rate: S, labels: Labels, grad: S, dims: Dims): number;
+  crossEntropyRateLoss(rate: S, labels: Labels, grad: S, dims: Dims, ...acc: Accumulate): undefined;
+  countCorrect(rate: S, labels: Labels, dims: Dims): number;
+  countCorrect(rate: S, labels: Labels, dims: Dims, ...acc: Accumulate): undefined;
   repeatLeading(x: S, y: S, dims: Dims, scale: number): void;
   sumLeading(x: S, y: S, dims: Dims, scale: number): void;
   gemm(a: S, b: S, c: S, dims: Dims, transA: boolean, transB: boolean, alpha: number, beta: number): void;
   axpy(x: S, y: S, alpha: number): void;
-  sgdStep(param: S, grad: S, momentumBuffer: S | null, params: SgdParamsNative): void;
-  adamStep(param: S, grad: S, expAvg: S, expAvgSq: S, params: AdamParamsNative): void;
+  /** One call (one launch on CUDA) updates every parameter of the lists. */
+  sgdStep(params: S[], grads: S[], momentumBuffers: Array<S | null>, firstSteps: boolean[], hyper: SgdParamsNative): void;
+  /** steps: each parameter's own update count, 1 on its first update. */
+  adamStep(params: S[], grads: S[], expAvgs: S[], expAvgSqs: S[], steps: number[], hyper: AdamParamsNative): void;
   dot(x: S, y: S): number;
+  dot(x: S, y: S, ...acc: Accumulate): undefined;
   scale(x: S, alpha: number): void;
   sum(x: S): number;
+  sum(x: S, ...acc: Accumulate): undefined;
   sumOfSquares(x: S): number;
+  sumOfSquares(x: S, ...acc: Accumulate): undefined;
+  /** The L2 norm of all the tensors together. */
+  gradNorm(tensors: S[]): number;
+  gradNorm(tensors: S[], ...acc: Accumulate | []): number | undefined;
   threadCount(): number;
   setThreadCount(threads: number): void;
   cpuKernels(): CpuKernelsInfo;
@@ -114,6 +151,13 @@ export interface NativeAddon {
   hostCacheBytes(): number;
   emptyHostCache(): void;
   cudaInfo(): CudaInfo;
+  cudaDeviceCount(): number;
+  cudaEmulated(): boolean;
+  cudaDeviceInfo(device: number): CudaDeviceInfo;
+  cudaMemoryStats(device: number): CudaMemoryStats;
+  cudaResetPeakMemory(device: number): void;
+  cudaEmptyCache(device: number): void;
+  cudaSynchronize(device: number): void;
   abiVersion: number;
 }
 
@@ -127,12 +171,24 @@ function packageRoot(): string {
   }
 }
 
+// IKUN_CUDA_EMULATE=1 loads the emulated test build (build-emulated/), where device 'cuda' is the host-thread
+// emulation of a GPU that the tests check the CUDA kernels on. It is never shipped.
+function loadEmulated(root: string): NativeAddon {
+  const file = join(root, 'build-emulated', 'Release', 'ikun.node');
+  if (!existsSync(file))
+    throw new Error(`ikun: IKUN_CUDA_EMULATE=1 asks for the emulated CUDA build, but ${file} does not exist; build it with 'npm run build:emulated'`);
+  return createRequire(import.meta.url)(file) as NativeAddon;
+}
+
+const ABI_VERSION = 2;
+
 function load(): NativeAddon {
   const root = packageRoot();
   const require = createRequire(import.meta.url);
+  if (process.env.IKUN_CUDA_EMULATE === '1') return checkAbi(loadEmulated(root), 'the emulated build');
   try {
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-    return nodeGypBuild(root) as NativeAddon;
+    return checkAbi(nodeGypBuild(root) as NativeAddon, 'the native addon');
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(
@@ -142,6 +198,13 @@ function load(): NativeAddon {
         `'apt-get install cmake g++ libopenblas-dev').`,
     );
   }
+}
+
+// A binary left from an older checkout has other bindings: say so instead of failing inside an op.
+function checkAbi(addon: NativeAddon, what: string): NativeAddon {
+  if (addon.abiVersion !== ABI_VERSION)
+    throw new Error(`ikun: ${what} is out of date (binding version ${addon.abiVersion}, this code needs ${ABI_VERSION}); rebuild it with 'npm rebuild ikun' (or 'npm run build:native')`);
+  return addon;
 }
 
 export const native: NativeAddon = load();

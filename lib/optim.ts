@@ -3,7 +3,8 @@
 //
 // Optimisers take a list of parameters, or named pairs such as module.namedParameters(); the names key the
 // state dict (`<name>.momentum_buffer`, `<name>.exp_avg`, `<name>.exp_avg_sq`, as in PyTorch's state).
-import { native } from './native.js';
+import type { Accumulation } from './functional.js';
+import { native, type NativeStorage } from './native.js';
 import { Parameter, Tensor, formatShape, type Device } from './tensor.js';
 import { checkKnownKeys, checkOptionsObject, describe, fail } from './errors.js';
 
@@ -126,13 +127,14 @@ export abstract class Optimizer {
   /** PyTorch's names of the per-parameter state tensors. */
   protected abstract get stateNames(): readonly string[];
   /** Shape and dtype of a state tensor: the parameter's, unless a subclass says otherwise (Adam's step). */
-  protected stateLayout(_suffix: string, p: Parameter): { shape: readonly number[]; dtype: Parameter['dtype'] } {
-    return { shape: p.shape, dtype: p.dtype };
+  protected stateLayout(_suffix: string, p: Parameter): { shape: readonly number[]; dtype: Parameter['dtype']; device: Device } {
+    return { shape: p.shape, dtype: p.dtype, device: p.device };
   }
   protected abstract hyperValues(): HyperParameters;
   /** Validates and applies hyperparameters (constructor options and loaded state). */
   protected abstract applyHyper(hyper: Record<string, unknown>, where: string): void;
-  protected abstract update(index: number, param: Parameter, grad: Tensor): void;
+  /** Updates the listed parameters in one native call (one kernel launch on a GPU). */
+  protected abstract update(updates: ReadonlyArray<{ index: number; param: Parameter; grad: Tensor }>): void;
 
   protected constructor(params: ParameterList) {
     this.namedParameters = Object.freeze(namedParameterList(this.kind, params).map((e) => Object.freeze(e)));
@@ -169,10 +171,25 @@ export abstract class Optimizer {
       g.checkAlive(`${this.kind}.step: gradient of '${name}'`);
       if (g.dtype !== p.dtype || g.size !== p.size)
         fail(`${this.kind}.step: gradient of '${name}' is ${g.dtype} ${formatShape(g.shape)}, the parameter is ${p.dtype} ${formatShape(p.shape)}`);
+      if (g.device !== p.device) fail(`${this.kind}.step: gradient of '${name}' is on ${g.device}, the parameter on ${p.device}`);
     }
+    this.checkStateDevices();
     this._step += 1;
-    this.namedParameters.forEach(([, p], i) => {
-      if (p.grad) this.update(i, p, p.grad);
+    const updates = this.namedParameters.flatMap(([, param], index) => (param.grad ? [{ index, param, grad: param.grad }] : []));
+    if (updates.length > 0) this.update(updates);
+  }
+
+  /** State made before the model moved to another device cannot update it: say so instead of failing in native code. */
+  private checkStateDevices(): void {
+    this.namedParameters.forEach(([name, p], i) => {
+      const s = this.state[i];
+      if (!s) return;
+      this.stateNames.forEach((suffix, k) => {
+        const wanted = this.stateLayout(suffix, p).device;
+        if (s[k]!.device !== wanted)
+          fail(`${this.kind}.step: the state '${name}.${suffix}' is on ${s[k]!.device} but parameter '${name}' is on ${p.device}; ` +
+            'build the optimiser after moving the model (model.to(device)), or move its state with loadStateDict(stateDict())');
+      });
     });
   }
 
@@ -251,7 +268,7 @@ export abstract class Optimizer {
     this.state = loaded.map((s, i) => {
       if (!s) return null;
       const p = this.namedParameters[i]![1];
-      return s.map((t) => Tensor.empty(t!.shape, t!.dtype, p.device).copyFrom(t!));
+      return s.map((t, k) => Tensor.empty(t!.shape, t!.dtype, this.stateLayout(this.stateNames[k]!, p).device).copyFrom(t!));
     });
   }
 
@@ -261,7 +278,7 @@ export abstract class Optimizer {
     if (s) return { tensors: s, fresh: false };
     const tensors = this.stateNames.map((suffix) => {
       const layout = this.stateLayout(suffix, p);
-      return Tensor.zeros(layout.shape, layout.dtype, p.device);
+      return Tensor.zeros(layout.shape, layout.dtype, layout.device);
     });
     this.state[i] = tensors;
     return { tensors, fresh: true };
@@ -321,17 +338,20 @@ export class SGD extends Optimizer {
     this.nesterov = nesterov;
   }
 
-  protected update(i: number, p: Parameter, g: Tensor): void {
-    let buffer: Tensor | null = null;
-    let firstStep = false;
-    if (this.momentum !== 0) {
-      const s = this.stateOf(i, p);
-      buffer = s.tensors[0]!;
-      firstStep = s.fresh;
+  protected update(updates: ReadonlyArray<{ index: number; param: Parameter; grad: Tensor }>): void {
+    const buffers: Array<NativeStorage | null> = [], firstSteps: boolean[] = [];
+    for (const { index, param } of updates) {
+      if (this.momentum === 0) {
+        buffers.push(null);
+        firstSteps.push(false);
+        continue;
+      }
+      const s = this.stateOf(index, param);
+      buffers.push(s.tensors[0]!.storage);
+      firstSteps.push(s.fresh);
     }
-    native.sgdStep(p.storage, g.storage, buffer ? buffer.storage : null, {
-      lr: this._lr, momentum: this.momentum, dampening: this.dampening, weightDecay: this.weightDecay,
-      nesterov: this.nesterov, firstStep,
+    native.sgdStep(updates.map((u) => u.param.storage), updates.map((u) => u.grad.storage), buffers, firstSteps, {
+      lr: this._lr, momentum: this.momentum, dampening: this.dampening, weightDecay: this.weightDecay, nesterov: this.nesterov,
     });
   }
 }
@@ -385,8 +405,10 @@ export class Adam extends Optimizer {
     return ['exp_avg', 'exp_avg_sq', 'step'];
   }
 
-  protected override stateLayout(suffix: string, p: Parameter): { shape: readonly number[]; dtype: Parameter['dtype'] } {
-    return suffix === 'step' ? { shape: [], dtype: 'float64' } : { shape: p.shape, dtype: p.dtype };
+  // The step count lives in host memory whatever the parameter's device (as PyTorch keeps it on the CPU):
+  // bias corrections are computed on the host, and reading it never waits for a GPU.
+  protected override stateLayout(suffix: string, p: Parameter): { shape: readonly number[]; dtype: Parameter['dtype']; device: Device } {
+    return suffix === 'step' ? { shape: [], dtype: 'float64', device: 'cpu' } : { shape: p.shape, dtype: p.dtype, device: p.device };
   }
 
   protected hyperValues(): HyperParameters {
@@ -406,15 +428,21 @@ export class Adam extends Optimizer {
     this.weightDecay = weightDecay;
   }
 
-  protected update(i: number, p: Parameter, g: Tensor): void {
-    const [m, v, stepCount] = this.stateOf(i, p).tensors as [Tensor, Tensor, Tensor];
-    // Bias correction uses this parameter's own count (PyTorch): it differs from the optimizer's step
-    // count when a parameter had no gradient on some steps.
-    const step = Math.round(stepCount.item()) + 1;
-    stepCount.copyFrom([step]);
-    native.adamStep(p.storage, g.storage, m.storage, v.storage, {
+  protected update(updates: ReadonlyArray<{ index: number; param: Parameter; grad: Tensor }>): void {
+    const m: NativeStorage[] = [], v: NativeStorage[] = [], steps: number[] = [];
+    for (const { index, param } of updates) {
+      const [expAvg, expAvgSq, stepCount] = this.stateOf(index, param).tensors as [Tensor, Tensor, Tensor];
+      // Bias correction uses this parameter's own count (PyTorch): it differs from the optimizer's step
+      // count when a parameter had no gradient on some steps.
+      const step = Math.round(stepCount.item()) + 1;
+      stepCount.copyFrom([step]);
+      m.push(expAvg.storage);
+      v.push(expAvgSq.storage);
+      steps.push(step);
+    }
+    native.adamStep(updates.map((u) => u.param.storage), updates.map((u) => u.grad.storage), m, v, steps, {
       lr: this._lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay,
-      decoupledWeightDecay: this.decoupled, step,
+      decoupledWeightDecay: this.decoupled,
     });
   }
 }
@@ -436,14 +464,23 @@ export class AdamW extends Adam {
 
 /** Global L2 norm of the gradients of params (parameters without a gradient count as zero). */
 export function gradNorm(params: ParameterList): number {
+  return native.gradNorm(gradientStorages(params));
+}
+
+/** @internal adds the gradient norm into an accumulation instead (no wait for a GPU). */
+export function accumulateGradNorm(params: ParameterList, into: Accumulation): void {
+  native.gradNorm(gradientStorages(params), into.accumulator.storage, into.slot, into.scale);
+}
+
+function gradientStorages(params: ParameterList): NativeStorage[] {
   const list = namedParameterList('gradNorm', params);
-  let sum = 0;
+  const storages: NativeStorage[] = [];
   for (const [name, p] of list) {
     if (!p.grad) continue;
     p.grad.checkAlive(`gradNorm: gradient of '${name}'`);
-    sum += native.sumOfSquares(p.grad.storage);
+    storages.push(p.grad.storage);
   }
-  return Math.sqrt(sum);
+  return storages;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import { native, type DTypeCode, type NativeStorage } from './native.js';
 import { checkOptionsObject, checkKnownKeys, describe, fail } from './errors.js';
 
 export type DType = 'float32' | 'float64';
+/** A device as given: 'cpu', 'cuda' (device 0) or 'cuda:N'. A tensor's own device is 'cpu' or 'cuda:N'. */
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 export type TensorData = ArrayLike<number>;
 
@@ -22,17 +23,34 @@ export function checkDType(name: string, dtype: unknown): DType {
   return dtype as DType;
 }
 
-/** Validates a device string; CUDA devices are refused with the reason this build or machine gives. */
+export function isDType(value: unknown): value is DType {
+  return DTYPES.includes(value as DType);
+}
+
+/** Why CUDA devices cannot be used here (no GPU, no driver, a build without CUDA), in one plain sentence. */
+export function cudaUnavailableReason(): string {
+  return native.cudaInfo().reason || 'no CUDA device is available';
+}
+
+/**
+ * Validates a device and returns its normal form ('cpu' or 'cuda:N'). A CUDA device that this build or
+ * machine cannot provide is refused with the reason and what to use instead.
+ */
 export function checkDevice(name: string, device: unknown): Device {
   if (device === 'cpu') return 'cpu';
-  if (typeof device === 'string' && /^cuda(:\d+)?$/.test(device)) {
-    const info = native.cudaInfo();
-    const why = info.available
-      ? 'CUDA tensors are not available in this version of ikun yet (the CUDA backend is in progress)'
-      : info.reason;
-    fail(`${name} '${device}' cannot be used: ${why}. Use device 'cpu'.`);
-  }
-  return fail(`${name} must be 'cpu', 'cuda' or 'cuda:N', got ${describe(device)}`);
+  const match = typeof device === 'string' ? /^cuda(?::(\d+))?$/.exec(device) : null;
+  if (!match) return fail(`${name} must be 'cpu', 'cuda' or 'cuda:N', got ${describe(device)}`);
+  const index = match[1] === undefined ? 0 : Number(match[1]);
+  const count = native.cudaDeviceCount();
+  if (count === 0) fail(`${name} '${device}' cannot be used: ${cudaUnavailableReason()}. Use device 'cpu' instead.`);
+  if (index >= count) fail(`${name} '${device}' does not exist: ${count} CUDA device${count === 1 ? ' is' : 's are'} visible (cuda:0${count > 1 ? `..cuda:${count - 1}` : ''})`);
+  return `cuda:${index}`;
+}
+
+/** -1 for the CPU, N for 'cuda:N' (the device index of native storages). */
+export function deviceIndex(device: Device): number {
+  if (device === 'cpu') return -1;
+  return device === 'cuda' ? 0 : Number(device.slice(5));
 }
 
 export function checkShape(name: string, shape: unknown): number[] {
@@ -62,6 +80,7 @@ function typedArrayFor(dtype: DType, data: TensorData): Float32Array | Float64Ar
 export class Tensor {
   readonly shape: readonly number[];
   readonly dtype: DType;
+  /** 'cpu' or 'cuda:N' */
   readonly device: Device;
   /** @internal native memory, shared by views */
   readonly storage: NativeStorage;
@@ -74,14 +93,14 @@ export class Tensor {
     this.device = device;
   }
 
-  /** @internal uninitialised memory, for op outputs that are fully written */
+  /** @internal uninitialised memory, for op outputs that are fully written (device: already checked) */
   static empty(shape: readonly number[], dtype: DType, device: Device = 'cpu'): Tensor {
-    return new Tensor(new native.Storage(dtypeCode(dtype), shapeSize(shape), false), shape, dtype, device);
+    return new Tensor(new native.Storage(dtypeCode(dtype), shapeSize(shape), false, deviceIndex(device)), shape, dtype, normalDevice(device));
   }
 
   /** @internal */
   static zeros(shape: readonly number[], dtype: DType, device: Device = 'cpu'): Tensor {
-    return new Tensor(new native.Storage(dtypeCode(dtype), shapeSize(shape), true), shape, dtype, device);
+    return new Tensor(new native.Storage(dtypeCode(dtype), shapeSize(shape), true, deviceIndex(device)), shape, dtype, normalDevice(device));
   }
 
   /** Number of elements. */
@@ -97,7 +116,7 @@ export class Tensor {
     return this.storage.disposed;
   }
 
-  /** A copy of the elements in row-major order. */
+  /** A copy of the elements in row-major order (from a CUDA tensor: waits for the queued work first). */
   toArray(): Float32Array | Float64Array {
     this.checkAlive('toArray');
     return this.storage.read() as Float32Array | Float64Array;
@@ -109,7 +128,7 @@ export class Tensor {
     return this.toArray()[0]!;
   }
 
-  /** Overwrites the elements from another tensor or an array of the same element count (dtype converts). */
+  /** Overwrites the elements from another tensor (on any device) or an array of the same element count (dtype converts). */
   copyFrom(source: Tensor | TensorData): this {
     this.checkAlive('copyFrom');
     if (source instanceof Tensor) {
@@ -158,13 +177,43 @@ export class Tensor {
     return out;
   }
 
-  /** This tensor converted to another dtype (a new tensor); the tensor itself when it already has that dtype, as in PyTorch. */
-  to(dtype: DType): Tensor {
-    checkDType('to: dtype', dtype);
-    if (dtype === this.dtype) return this;
-    const out = Tensor.empty(this.shape, dtype, this.device);
+  /**
+   * This tensor on another device and/or with another dtype, as a new tensor: `to('cuda')`, `to('float64')`,
+   * `to({ dtype, device })`. The tensor itself when nothing changes, as in PyTorch.
+   */
+  to(target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
+    this.checkAlive('to');
+    const { dtype, device } = placementOf('to', target, this);
+    if (dtype === this.dtype && device === this.device) return this;
+    const out = Tensor.empty(this.shape, dtype, device);
     out.storage.copyFrom(this.storage);
     return out;
+  }
+
+  /** A copy in host memory (the tensor itself when it is there already). */
+  cpu(): Tensor {
+    return this.to('cpu');
+  }
+
+  /** A copy on CUDA device `index` (default 0). */
+  cuda(index = 0): Tensor {
+    return this.to(`cuda:${checkIndex(index)}`);
+  }
+
+  /**
+   * @internal moves the elements to another dtype/device in place (Module.to keeps its Parameter objects,
+   * so that optimisers built on them stay valid). The old memory is freed: views of it become unusable.
+   */
+  moveTo(dtype: DType, device: Device): void {
+    this.checkAlive('to');
+    if (dtype === this.dtype && device === this.device) return;
+    const moved = Tensor.empty(this.shape, dtype, device);
+    moved.storage.copyFrom(this.storage);
+    this.storage.dispose();
+    const self = this as { storage: NativeStorage; dtype: DType; device: Device };
+    self.storage = moved.storage;
+    self.dtype = dtype;
+    self.device = moved.device;
   }
 
   /** Frees the native memory now (views of this tensor become unusable too). */
@@ -200,6 +249,33 @@ export class Parameter extends Tensor {
     if (!this.grad) this.grad = Tensor.zeros(this.shape, this.dtype, this.device);
     return this.grad;
   }
+}
+
+function normalDevice(device: Device): Device {
+  return device === 'cuda' ? 'cuda:0' : device;
+}
+
+function checkIndex(index: unknown): number {
+  if (typeof index !== 'number' || !Number.isInteger(index) || index < 0) fail(`cuda(index): index must be an integer >= 0, got ${describe(index)}`);
+  return index;
+}
+
+/** The dtype and device asked for by to(...), filled from `current` where left out; every value checked. */
+export function placementOf(name: string, target: unknown, current: { dtype: DType; device: Device }): { dtype: DType; device: Device } {
+  if (typeof target === 'string') {
+    if (isDType(target)) return { dtype: target, device: current.device };
+    if (target === 'cpu' || target.startsWith('cuda')) return { dtype: current.dtype, device: checkDevice(`${name}: device`, target) };
+    return fail(`${name}: expected a dtype ('float32', 'float64'), a device ('cpu', 'cuda', 'cuda:N') or { dtype, device }, got ${describe(target)}`);
+  }
+  if (target !== null && typeof target === 'object' && !Array.isArray(target)) {
+    const o = target as Record<string, unknown>;
+    checkKnownKeys(name, o, ['dtype', 'device']);
+    return {
+      dtype: o.dtype === undefined ? current.dtype : checkDType(`${name}: dtype`, o.dtype),
+      device: o.device === undefined ? current.device : checkDevice(`${name}: device`, o.device),
+    };
+  }
+  return fail(`${name}: expected a dtype ('float32', 'float64'), a device ('cpu', 'cuda', 'cuda:N') or { dtype, device }, got ${describe(target)}`);
 }
 
 function parseOptions(name: string, options: unknown, fallbackDType: DType): { dtype: DType; device: Device } {

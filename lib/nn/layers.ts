@@ -240,9 +240,17 @@ export class BatchNorm2d extends Module {
     this.bias = this.registerParameter('bias', constantParameter([c], 0, this.dtype, this.device));
     this.runningMean = this.registerBuffer('running_mean', Tensor.zeros([c], this.dtype, this.device));
     this.runningVar = this.registerBuffer('running_var', Tensor.zeros([c], this.dtype, this.device).fill(1));
-    // PyTorch keeps an int64 scalar; ikun keeps it as a float64 scalar (exact up to 2^53).
-    this.numBatchesTracked = this.registerBuffer('num_batches_tracked', Tensor.zeros([], 'float64', this.device));
+    // PyTorch keeps an int64 scalar; ikun keeps it as a float64 scalar (exact up to 2^53), whatever the
+    // module's dtype.
+    this.numBatchesTracked = this.registerBuffer('num_batches_tracked', Tensor.zeros([], 'float64', this.device), { fixedDType: true });
   }
+
+  /** Counts a training batch in num_batches_tracked without reading it (on a GPU a read would wait for the device). */
+  private countBatch(): void {
+    if (!this.one || this.one.device !== this.numBatchesTracked.device) this.one = Tensor.zeros([], 'float64', this.numBatchesTracked.device).fill(1);
+    F.addInto(this.numBatchesTracked, this.one);
+  }
+  private one: Tensor | null = null;
 
   forward(input: Tensor): Tensor {
     return this.forwardReplicated(input, 1);
@@ -261,9 +269,9 @@ export class BatchNorm2d extends Module {
     if (this.training) {
       if (x.size / this.numFeatures < 2)
         fail(`BatchNorm2d.forward: training needs more than one value per channel, got input shape ${formatShapeOf(input.shape)}`);
-      const batches = Math.round(this.numBatchesTracked.item()) + 1;
-      this.numBatchesTracked.copyFrom([batches]);
-      momentum = this.momentum ?? 1 / batches;
+      this.countBatch();
+      // the cumulative average (momentum null) needs the count: the one case that reads it
+      momentum = this.momentum ?? 1 / Math.round(this.numBatchesTracked.item());
     }
     const { y, ctx } = F.batchNormForward(x, this.weight, this.bias, this.runningMean, this.runningVar, this.training, momentum,
       this.eps, replicas);

@@ -2,13 +2,15 @@
 // forward(x) computes and keeps what backward needs; backward(gradOut) returns the input gradient and
 // accumulates parameter gradients into Parameter.grad.
 import { fail, formatShapeOf } from './util.js';
-import { Parameter, Tensor, type DType, type Device } from '../tensor.js';
+import { Parameter, Tensor, isDType, placementOf, type DType, type Device } from '../tensor.js';
 
 export abstract class Module {
   training = true;
   protected readonly _parameters = new Map<string, Parameter>();
   protected readonly _buffers = new Map<string, Tensor>();
   protected readonly _modules = new Map<string, Module>();
+  /** Buffers that keep their dtype when the module is converted (counters, as PyTorch's int64 ones). */
+  protected readonly _fixedDTypeBuffers = new Set<string>();
 
   abstract forward(x: Tensor): Tensor;
 
@@ -80,6 +82,34 @@ export abstract class Module {
     for (const p of this.parameters()) p.grad?.fill(0);
   }
 
+  /**
+   * Moves every parameter (with its gradient) and buffer to a device and/or converts them to a dtype, in
+   * place, as PyTorch's module.to: `model.to('cuda')`, `model.to('float64')`, `model.to({ dtype, device })`.
+   * The Parameter objects stay the same, so an optimiser built on them still updates them (build it after
+   * moving the model, so that its state is created on the model's device). Saved activations are dropped.
+   */
+  to(target: DType | Device | { dtype?: DType; device?: Device }): this {
+    const first = this.namedParameters()[0]?.[1] ?? this.namedBuffers()[0]?.[1];
+    const current = { dtype: first?.dtype ?? 'float32', device: first?.device ?? 'cpu' } as { dtype: DType; device: Device };
+    const { dtype, device } = placementOf(`${this.typeName}.to`, target, current);
+    const convert = typeof target === 'string' ? isDType(target) : (target as { dtype?: DType }).dtype !== undefined;
+    this.resetState();
+    for (const m of this.namedModules().map(([, mod]) => mod)) m.applyPlacement(convert ? dtype : null, device);
+    return this;
+  }
+
+  /** @internal moves this module's own tensors (not its children's) and updates its dtype/device fields */
+  protected applyPlacement(dtype: DType | null, device: Device): void {
+    for (const p of this._parameters.values()) {
+      p.moveTo(dtype ?? p.dtype, device);
+      p.grad?.moveTo(dtype ?? p.grad.dtype, device);
+    }
+    for (const [name, b] of this._buffers) b.moveTo(dtype && !this._fixedDTypeBuffers.has(name) ? dtype : b.dtype, device);
+    const self = this as unknown as { dtype?: DType; device?: Device };
+    if ('device' in this) self.device = device;
+    if ('dtype' in this && dtype) self.dtype = dtype;
+  }
+
   train(mode = true): this {
     if (typeof mode !== 'boolean') fail(`train(mode): mode must be a boolean, got ${String(mode)}`);
     this.training = mode;
@@ -101,8 +131,9 @@ export abstract class Module {
     return p;
   }
 
-  protected registerBuffer<T extends Tensor>(name: string, b: T): T {
+  protected registerBuffer<T extends Tensor>(name: string, b: T, options: { fixedDType?: boolean } = {}): T {
     this._buffers.set(name, b);
+    if (options.fixedDType) this._fixedDTypeBuffers.add(name);
     return b;
   }
 

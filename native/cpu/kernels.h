@@ -74,6 +74,8 @@ void neuronBackwardTangent(const NeuronParams& p, const T* h, const T* hDot, con
 // loss.cpp: losses on firing rates [batch, classes]; return the mean loss and write its gradient.
 template <class T> double mseRateLoss(int64_t batch, int64_t classes, const T* rate, const int32_t* labels, T* grad);
 template <class T> double crossEntropyRateLoss(int64_t batch, int64_t classes, const T* rate, const int32_t* labels, T* grad);
+// The number of samples whose largest rate (the first on ties) is at their label.
+template <class T> double countCorrect(int64_t batch, int64_t classes, const T* rate, const int32_t* labels);
 
 // optim.cpp: one optimiser update of one parameter in place (PyTorch's rules).
 template <class T> void sgdStep(int64_t n, T* param, const T* grad, T* momentumBuffer, const SgdParams& p);

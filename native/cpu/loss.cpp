@@ -40,6 +40,21 @@ double crossEntropyRateLoss(int64_t batch, int64_t classes, const T* rate, const
   return total / double(batch);
 }
 
+template <class T>
+double countCorrect(int64_t batch, int64_t classes, const T* rate, const int32_t* labels) {
+  double correct = 0;
+  for (int64_t n = 0; n < batch; ++n) {
+    const T* row = rate + n * classes;
+    int64_t best = 0;
+    for (int64_t c = 1; c < classes; ++c)
+      if (row[c] > row[best]) best = c;  // the first on ties, as predict()
+    if (best == labels[n]) correct += 1;
+  }
+  return correct;
+}
+
+template double countCorrect<float>(int64_t, int64_t, const float*, const int32_t*);
+template double countCorrect<double>(int64_t, int64_t, const double*, const int32_t*);
 template double mseRateLoss<float>(int64_t, int64_t, const float*, const int32_t*, float*);
 template double mseRateLoss<double>(int64_t, int64_t, const double*, const int32_t*, double*);
 template double crossEntropyRateLoss<float>(int64_t, int64_t, const float*, const int32_t*, float*);

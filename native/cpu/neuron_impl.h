@@ -19,17 +19,38 @@ void dispatchBool(bool value, Fn&& fn) {
   else fn(std::false_type{});
 }
 
-// Calls fn(neuron) with a NeuronStep (common/neuron_step.h) whose surrogate type and flags are fixed at
-// compile time, so the loops below are specialised for each case.
+// Calls fn(neuron) with the NeuronStep (common/neuron_step.h) for p. Only the training path in spiking
+// mode gets types fixed at compile time, so that its loops vectorise without branches: the forward
+// kernels by reset mode (a Heaviside forward reads no surrogate), the backward kernels by surrogate,
+// reset mode and detachReset. The smooth mode (gradient checks) and the Hessian tangents take one
+// instantiation with the surrogate and flags read at run time: the same formulas and roundings, a
+// fraction of the compile time and object size of a specialisation per case.
+template <class T>
+using GenericNeuron = NeuronStep<T, RuntimeSurrogate<T>, RuntimeNeuronFlags>;
+
+template <class T>
+GenericNeuron<T> genericNeuron(const NeuronParams& p) {
+  return GenericNeuron<T>(RuntimeSurrogate<T>{p.surrogate, T(p.alpha)}, RuntimeNeuronFlags{p.softReset, p.detachReset, p.spiking}, p);
+}
+
 template <class T, class Fn>
-void dispatchNeuron(const NeuronParams& p, Fn&& fn) {
+void dispatchForward(const NeuronParams& p, Fn&& fn) {
+  if (!p.spiking) return fn(genericNeuron<T>(p));
+  const RuntimeSurrogate<T> unused{p.surrogate, T(p.alpha)};
+  dispatchBool(p.softReset, [&](auto soft) {
+    using Flags = FixedNeuronFlags<decltype(soft)::value, false, true>;  // detachReset plays no part forward
+    fn(NeuronStep<T, RuntimeSurrogate<T>, Flags>(unused, Flags{}, p));
+  });
+}
+
+template <class T, class Fn>
+void dispatchBackward(const NeuronParams& p, Fn&& fn) {
+  if (!p.spiking) return fn(genericNeuron<T>(p));
   dispatchSurrogate<T>(p.surrogate, T(p.alpha), [&](auto surrogate) {
     dispatchBool(p.softReset, [&](auto soft) {
       dispatchBool(p.detachReset, [&](auto detach) {
-        dispatchBool(p.spiking, [&](auto spiking) {
-          using Flags = FixedNeuronFlags<decltype(soft)::value, decltype(detach)::value, decltype(spiking)::value>;
-          fn(NeuronStep<T, decltype(surrogate), Flags>(surrogate, Flags{}, p));
-        });
+        using Flags = FixedNeuronFlags<decltype(soft)::value, decltype(detach)::value, true>;
+        fn(NeuronStep<T, decltype(surrogate), Flags>(surrogate, Flags{}, p));
       });
     });
   });
@@ -84,7 +105,7 @@ double spikeCount(const T* spikes, int64_t n) {
 template <class T>
 void neuronForward(const NeuronParams& p, const T* x, T* spikes, T* h) {
   const int64_t inputStride = p.staticInput ? 0 : p.width;
-  dispatchNeuron<T>(p, [&](const auto neuron) {
+  dispatchForward<T>(p, [&](const auto neuron) {
     parallelFor((p.width + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
       T v[kBlock];
       for (int64_t block = b0; block < b1; ++block) {
@@ -107,7 +128,7 @@ void neuronForward(const NeuronParams& p, const T* x, T* spikes, T* h) {
 // dL/dh[t] = dL/ds[t] g'_t + dL/dv[t] * (reset path); dL/dx[t] = b dL/dh[t]; dL/dv[t-1] = a dL/dh[t].
 template <class T>
 void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx) {
-  dispatchNeuron<T>(p, [&](const auto neuron) {
+  dispatchBackward<T>(p, [&](const auto neuron) {
     parallelFor((p.width + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
       T dv[kBlock];   // dL/dv[t] carried back from step t + 1
       T sum[kBlock];  // static input: the per-step input gradients summed over time
@@ -134,19 +155,18 @@ void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx) 
 template <class T>
 void neuronForwardTangent(const NeuronParams& p, const T* h, const T* xDot, T* hDot, T* sDot) {
   const int64_t inputStride = p.staticInput ? 0 : p.width;
-  dispatchNeuron<T>(p, [&](const auto neuron) {
-    parallelFor((p.width + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
-      T vDot[kBlock];
-      for (int64_t block = b0; block < b1; ++block) {
-        const int64_t i0 = block * kBlock, n = std::min(kBlock, p.width - i0);
-        std::fill(vDot, vDot + n, T(0));
-        for (int64_t t = 0; t < p.steps; ++t) {
-          const int64_t base = t * p.width + i0;
-          const T* xt = xDot + t * inputStride + i0;
-          for (int64_t i = 0; i < n; ++i) hDot[base + i] = neuron.forwardTangent(h[base + i], xt[i], vDot[i], sDot[base + i]);
-        }
+  const GenericNeuron<T> neuron = genericNeuron<T>(p);
+  parallelFor((p.width + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
+    T vDot[kBlock];
+    for (int64_t block = b0; block < b1; ++block) {
+      const int64_t i0 = block * kBlock, n = std::min(kBlock, p.width - i0);
+      std::fill(vDot, vDot + n, T(0));
+      for (int64_t t = 0; t < p.steps; ++t) {
+        const int64_t base = t * p.width + i0;
+        const T* xt = xDot + t * inputStride + i0;
+        for (int64_t i = 0; i < n; ++i) hDot[base + i] = neuron.forwardTangent(h[base + i], xt[i], vDot[i], sDot[base + i]);
       }
-    });
+    }
   });
 }
 
@@ -155,36 +175,35 @@ void neuronForwardTangent(const NeuronParams& p, const T* h, const T* xDot, T* h
 template <class T>
 void neuronBackwardTangent(const NeuronParams& p, const T* h, const T* hDot, const T* dSpikes, const T* dSpikesDot,
                            T* dx, T* dxDot) {
-  dispatchNeuron<T>(p, [&](const auto neuron) {
-    parallelFor((p.width + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
-      T dv[kBlock], dvDot[kBlock], sum[kBlock], sumDot[kBlock];
-      for (int64_t block = b0; block < b1; ++block) {
-        const int64_t i0 = block * kBlock, n = std::min(kBlock, p.width - i0);
-        std::fill(dv, dv + n, T(0));
-        std::fill(dvDot, dvDot + n, T(0));
-        std::fill(sum, sum + n, T(0));
-        std::fill(sumDot, sumDot + n, T(0));
-        for (int64_t t = p.steps - 1; t >= 0; --t) {
-          const int64_t base = t * p.width + i0;
-          for (int64_t i = 0; i < n; ++i) {
-            T dhd;
-            const T dh = neuron.backwardTangent(h[base + i], hDot[base + i], dSpikes[base + i], dSpikesDot[base + i], dv[i],
-                                                dvDot[i], dhd);
-            if (p.staticInput) {
-              sum[i] += dh * neuron.b;
-              sumDot[i] += dhd * neuron.b;
-            } else {
-              dx[base + i] = dh * neuron.b;
-              dxDot[base + i] = dhd * neuron.b;
-            }
+  const GenericNeuron<T> neuron = genericNeuron<T>(p);
+  parallelFor((p.width + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
+    T dv[kBlock], dvDot[kBlock], sum[kBlock], sumDot[kBlock];
+    for (int64_t block = b0; block < b1; ++block) {
+      const int64_t i0 = block * kBlock, n = std::min(kBlock, p.width - i0);
+      std::fill(dv, dv + n, T(0));
+      std::fill(dvDot, dvDot + n, T(0));
+      std::fill(sum, sum + n, T(0));
+      std::fill(sumDot, sumDot + n, T(0));
+      for (int64_t t = p.steps - 1; t >= 0; --t) {
+        const int64_t base = t * p.width + i0;
+        for (int64_t i = 0; i < n; ++i) {
+          T dhd;
+          const T dh = neuron.backwardTangent(h[base + i], hDot[base + i], dSpikes[base + i], dSpikesDot[base + i], dv[i],
+                                              dvDot[i], dhd);
+          if (p.staticInput) {
+            sum[i] += dh * neuron.b;
+            sumDot[i] += dhd * neuron.b;
+          } else {
+            dx[base + i] = dh * neuron.b;
+            dxDot[base + i] = dhd * neuron.b;
           }
         }
-        if (p.staticInput) {
-          std::copy(sum, sum + n, dx + i0);
-          std::copy(sumDot, sumDot + n, dxDot + i0);
-        }
       }
-    });
+      if (p.staticInput) {
+        std::copy(sum, sum + n, dx + i0);
+        std::copy(sumDot, sumDot + n, dxDot + i0);
+      }
+    }
   });
 }
 
@@ -199,7 +218,7 @@ double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T
   const int64_t plane = pool.inHeight * pool.inWidth, oh = pool.outHeight(), ow = pool.outWidth(), outPlane = oh * ow;
   const int64_t inputStride = p.staticInput ? 0 : p.width;
   std::vector<double> counts(size_t(pool.planes), 0.0);
-  dispatchNeuron<T>(p, [&](const auto neuron) {
+  dispatchForward<T>(p, [&](const auto neuron) {
     parallelFor(pool.planes, 4, [&](int64_t q0, int64_t q1) {
       std::vector<T> v(static_cast<size_t>(plane)), spikes(static_cast<size_t>(plane));
       for (int64_t q = q0; q < q1; ++q) {
@@ -255,7 +274,7 @@ void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T*
                         const T* dPooled, T* dx) {
   const int64_t plane = pool.inHeight * pool.inWidth, outPlane = pool.outHeight() * pool.outWidth();
   const int64_t inputStride = p.staticInput ? 0 : p.width;
-  dispatchNeuron<T>(p, [&](const auto neuron) {
+  dispatchBackward<T>(p, [&](const auto neuron) {
     dispatchBool(p.staticInput, [&](auto staticInput) {
       constexpr bool StaticInput = decltype(staticInput)::value;
       parallelFor(pool.planes, 4, [&](int64_t q0, int64_t q1) {

@@ -14,7 +14,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerUtilOps(env, exports);
   registerOptimOps(env, exports);
   registerTangentOps(env, exports);
-  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  registerCudaOps(env, exports);
+  exports.Set("abiVersion", Napi::Number::New(env, 2));
   return exports;
 }
 

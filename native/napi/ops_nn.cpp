@@ -1,7 +1,6 @@
 // Bindings for the stateless layers: conv2d, linear, batchnorm, max-pool.
 #include <cmath>
 
-#include "../cpu/kernels.h"
 #include "args.h"
 
 namespace ikun::napi {
@@ -30,12 +29,11 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   Storage *x = storageArg(info, 0, "x"), *w = storageArg(info, 1, "weight"), *b = optionalStorageArg(info, 2, "bias"),
           *y = storageArg(info, 3, "y");
   Conv2dShape s = conv2dShape(info, 4);
-  requireSameDType(env, {x, w, b, y});
   auto c = convCounts(s);
   requireCount(env, x, c.x, "x"), requireCount(env, w, c.w, "weight"), requireCount(env, b, s.outChannels, "bias"), requireCount(env, y, c.y, "y");
-  dispatchFloat(env, x, [&](auto tag) {
+  dispatch(env, "conv2dForward", {x, w, b, y}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::conv2dForward<T>(s, ptr<T>(x), ptr<T>(w), ptr<T>(b), ptr<T>(y));
+    IKUN_RUN(device, conv2dForward<T>(s, ptr<T>(x), ptr<T>(w), ptr<T>(b), ptr<T>(y)));
   });
   return env.Undefined();
 }
@@ -45,12 +43,11 @@ Napi::Value Conv2dBackwardInput(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *dy = storageArg(info, 0, "dy"), *w = storageArg(info, 1, "weight"), *dx = storageArg(info, 2, "dx");
   Conv2dShape s = conv2dShape(info, 3);
-  requireSameDType(env, {dy, w, dx});
   auto c = convCounts(s);
   requireCount(env, dy, c.y, "dy"), requireCount(env, w, c.w, "weight"), requireCount(env, dx, c.x, "dx");
-  dispatchFloat(env, dy, [&](auto tag) {
+  dispatch(env, "conv2dBackwardInput", {dy, w, dx}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::conv2dBackwardInput<T>(s, ptr<T>(dy), ptr<T>(w), ptr<T>(dx));
+    IKUN_RUN(device, conv2dBackwardInput<T>(s, ptr<T>(dy), ptr<T>(w), ptr<T>(dx)));
   });
   return env.Undefined();
 }
@@ -61,12 +58,11 @@ Napi::Value Conv2dBackwardWeight(const Napi::CallbackInfo& info) {
   Storage *x = storageArg(info, 0, "x"), *dy = storageArg(info, 1, "dy"), *dw = storageArg(info, 2, "dweight"),
           *db = optionalStorageArg(info, 3, "dbias");
   Conv2dShape s = conv2dShape(info, 4);
-  requireSameDType(env, {x, dy, dw, db});
   auto c = convCounts(s);
   requireCount(env, x, c.x, "x"), requireCount(env, dy, c.y, "dy"), requireCount(env, dw, c.w, "dweight"), requireCount(env, db, s.outChannels, "dbias");
-  dispatchFloat(env, x, [&](auto tag) {
+  dispatch(env, "conv2dBackwardWeight", {x, dy, dw, db}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::conv2dBackwardWeight<T>(s, ptr<T>(x), ptr<T>(dy), ptr<T>(dw), ptr<T>(db));
+    IKUN_RUN(device, conv2dBackwardWeight<T>(s, ptr<T>(x), ptr<T>(dy), ptr<T>(dw), ptr<T>(db)));
   });
   return env.Undefined();
 }
@@ -82,12 +78,11 @@ Napi::Value LinearForward(const Napi::CallbackInfo& info) {
   Storage *x = storageArg(info, 0, "x"), *w = storageArg(info, 1, "weight"), *b = optionalStorageArg(info, 2, "bias"),
           *y = storageArg(info, 3, "y");
   LinearShape s = linearShape(info, 4);
-  requireSameDType(env, {x, w, b, y});
   requireCount(env, x, s.batch * s.inFeatures, "x"), requireCount(env, w, s.outFeatures * s.inFeatures, "weight");
   requireCount(env, b, s.outFeatures, "bias"), requireCount(env, y, s.batch * s.outFeatures, "y");
-  dispatchFloat(env, x, [&](auto tag) {
+  dispatch(env, "linearForward", {x, w, b, y}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::linearForward<T>(s, ptr<T>(x), ptr<T>(w), ptr<T>(b), ptr<T>(y));
+    IKUN_RUN(device, linearForward<T>(s, ptr<T>(x), ptr<T>(w), ptr<T>(b), ptr<T>(y)));
   });
   return env.Undefined();
 }
@@ -97,12 +92,11 @@ Napi::Value LinearBackwardInput(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *dy = storageArg(info, 0, "dy"), *w = storageArg(info, 1, "weight"), *dx = storageArg(info, 2, "dx");
   LinearShape s = linearShape(info, 3);
-  requireSameDType(env, {dy, w, dx});
   requireCount(env, dy, s.batch * s.outFeatures, "dy"), requireCount(env, w, s.outFeatures * s.inFeatures, "weight");
   requireCount(env, dx, s.batch * s.inFeatures, "dx");
-  dispatchFloat(env, dy, [&](auto tag) {
+  dispatch(env, "linearBackwardInput", {dy, w, dx}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::linearBackwardInput<T>(s, ptr<T>(dy), ptr<T>(w), ptr<T>(dx));
+    IKUN_RUN(device, linearBackwardInput<T>(s, ptr<T>(dy), ptr<T>(w), ptr<T>(dx)));
   });
   return env.Undefined();
 }
@@ -113,12 +107,11 @@ Napi::Value LinearBackwardWeight(const Napi::CallbackInfo& info) {
   Storage *x = storageArg(info, 0, "x"), *dy = storageArg(info, 1, "dy"), *dw = storageArg(info, 2, "dweight"),
           *db = optionalStorageArg(info, 3, "dbias");
   LinearShape s = linearShape(info, 4);
-  requireSameDType(env, {x, dy, dw, db});
   requireCount(env, x, s.batch * s.inFeatures, "x"), requireCount(env, dy, s.batch * s.outFeatures, "dy");
   requireCount(env, dw, s.outFeatures * s.inFeatures, "dweight"), requireCount(env, db, s.outFeatures, "dbias");
-  dispatchFloat(env, x, [&](auto tag) {
+  dispatch(env, "linearBackwardWeight", {x, dy, dw, db}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::linearBackwardWeight<T>(s, ptr<T>(x), ptr<T>(dy), ptr<T>(dw), ptr<T>(db));
+    IKUN_RUN(device, linearBackwardWeight<T>(s, ptr<T>(x), ptr<T>(dy), ptr<T>(dw), ptr<T>(db)));
   });
   return env.Undefined();
 }
@@ -141,18 +134,17 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   double momentum = numberArg(info, 10, "momentum"), eps = numberArg(info, 11, "eps");
   double replicas = numberArg(info, 12, "replicas");
   if (!(replicas >= 1) || replicas != std::floor(replicas)) throw Napi::RangeError::New(env, "batchnorm: replicas must be an integer >= 1");
-  requireSameDType(env, {x, gamma, beta, rm, rv, y, mean, invStd});
   int64_t n = s.batch * s.channels * s.spatial;
   requireCount(env, x, n, "x"), requireCount(env, y, n, "y");
   for (Storage* p : {gamma, beta, rm, rv, mean, invStd}) requireCount(env, p, s.channels, "per-channel tensor");
-  dispatchFloat(env, x, [&](auto tag) {
+  dispatch(env, "batchNormForward", {x, gamma, beta, rm, rv, y, mean, invStd}, [&](auto tag, auto device) {
     using T = decltype(tag);
     if (training)
-      cpu::batchNormForwardTrain<T>(s, ptr<T>(x), ptr<T>(gamma), ptr<T>(beta), ptr<T>(rm), ptr<T>(rv), momentum, eps,
-                                    int64_t(replicas), ptr<T>(y), ptr<T>(mean), ptr<T>(invStd));
+      IKUN_RUN(device, batchNormForwardTrain<T>(s, ptr<T>(x), ptr<T>(gamma), ptr<T>(beta), ptr<T>(rm), ptr<T>(rv), momentum,
+                                                eps, int64_t(replicas), ptr<T>(y), ptr<T>(mean), ptr<T>(invStd)));
     else
-      cpu::batchNormForwardEval<T>(s, ptr<T>(x), ptr<T>(gamma), ptr<T>(beta), ptr<T>(rm), ptr<T>(rv), eps, ptr<T>(y),
-                                   ptr<T>(mean), ptr<T>(invStd));
+      IKUN_RUN(device, batchNormForwardEval<T>(s, ptr<T>(x), ptr<T>(gamma), ptr<T>(beta), ptr<T>(rm), ptr<T>(rv), eps, ptr<T>(y),
+                                               ptr<T>(mean), ptr<T>(invStd)));
   });
   return env.Undefined();
 }
@@ -165,14 +157,13 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
           *dx = optionalStorageArg(info, 5, "dx"), *dgamma = storageArg(info, 6, "dweight"), *dbeta = storageArg(info, 7, "dbias");
   BatchNormShape s = batchNormShape(info, 8);
   bool training = boolArg(info, 9, "training");
-  requireSameDType(env, {dy, x, gamma, mean, invStd, dx, dgamma, dbeta});
   int64_t n = s.batch * s.channels * s.spatial;
   requireCount(env, dy, n, "dy"), requireCount(env, x, n, "x"), requireCount(env, dx, n, "dx");
   for (Storage* p : {gamma, mean, invStd, dgamma, dbeta}) requireCount(env, p, s.channels, "per-channel tensor");
-  dispatchFloat(env, x, [&](auto tag) {
+  dispatch(env, "batchNormBackward", {dy, x, gamma, mean, invStd, dx, dgamma, dbeta}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::batchNormBackward<T>(s, training, ptr<T>(dy), ptr<T>(x), ptr<T>(gamma), ptr<T>(mean), ptr<T>(invStd), ptr<T>(dx),
-                              ptr<T>(dgamma), ptr<T>(dbeta));
+    IKUN_RUN(device, batchNormBackward<T>(s, training, ptr<T>(dy), ptr<T>(x), ptr<T>(gamma), ptr<T>(mean), ptr<T>(invStd),
+                                          ptr<T>(dx), ptr<T>(dgamma), ptr<T>(dbeta)));
   });
   return env.Undefined();
 }
@@ -185,14 +176,12 @@ Pool2dShape poolShape(const Napi::CallbackInfo& info, size_t index) {
   return s;
 }
 
-void requireInt32(Napi::Env env, Storage* s) {
-  if (s->dtype() != DType::Int32) throw Napi::TypeError::New(env, "maxpool2d: argmax storage must be int32");
-}
-
 }  // namespace
 
 // argmax values index into an input plane; a storage filled by hand must not send the kernels out of bounds.
+// (Device memory cannot be read here without waiting for the device: the CUDA kernels skip bad offsets.)
 void requireArgmaxInPlane(Napi::Env env, Storage* argmax, const Pool2dShape& s) {
+  if (argmax->device() >= 0) return;
   const int64_t count = s.planes * s.outHeight() * s.outWidth(), plane = s.inHeight * s.inWidth;
   const int32_t* a = argmax->as<int32_t>();
   for (int64_t i = 0; i < count; ++i)
@@ -206,13 +195,12 @@ Napi::Value MaxPool2dForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *x = storageArg(info, 0, "x"), *y = storageArg(info, 1, "y"), *arg = storageArg(info, 2, "argmax");
   Pool2dShape s = poolShape(info, 3);
-  requireSameDType(env, {x, y});
-  requireInt32(env, arg);
+  requireInt32(env, arg, "maxpool2d: argmax");
   int64_t outCount = s.planes * s.outHeight() * s.outWidth();
   requireCount(env, x, s.planes * s.inHeight * s.inWidth, "x"), requireCount(env, y, outCount, "y"), requireCount(env, arg, outCount, "argmax");
-  dispatchFloat(env, x, [&](auto tag) {
+  dispatch(env, "maxPool2dForward", {x, y}, {arg}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::maxPool2dForward<T>(s, ptr<T>(x), ptr<T>(y), ptr<int32_t>(arg));
+    IKUN_RUN(device, maxPool2dForward<T>(s, ptr<T>(x), ptr<T>(y), ptr<int32_t>(arg)));
   });
   return env.Undefined();
 }
@@ -222,14 +210,13 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *dy = storageArg(info, 0, "dy"), *arg = storageArg(info, 1, "argmax"), *dx = storageArg(info, 2, "dx");
   Pool2dShape s = poolShape(info, 3);
-  requireSameDType(env, {dy, dx});
-  requireInt32(env, arg);
+  requireInt32(env, arg, "maxpool2d: argmax");
   int64_t outCount = s.planes * s.outHeight() * s.outWidth();
   requireCount(env, dy, outCount, "dy"), requireCount(env, arg, outCount, "argmax"), requireCount(env, dx, s.planes * s.inHeight * s.inWidth, "dx");
   requireArgmaxInPlane(env, arg, s);
-  dispatchFloat(env, dy, [&](auto tag) {
+  dispatch(env, "maxPool2dBackward", {dy, dx}, {arg}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::maxPool2dBackward<T>(s, ptr<T>(dy), ptr<int32_t>(arg), ptr<T>(dx));
+    IKUN_RUN(device, maxPool2dBackward<T>(s, ptr<T>(dy), ptr<int32_t>(arg), ptr<T>(dx)));
   });
   return env.Undefined();
 }

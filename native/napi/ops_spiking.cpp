@@ -1,8 +1,8 @@
 // Bindings for the spiking parts: multi-step neurons, losses on firing rates, and the time-axis
 // helpers (repeat an input over T, sum or mean over T).
 #include <cmath>
+#include <memory>
 
-#include "../cpu/kernels.h"
 #include "args.h"
 
 namespace ikun::napi {
@@ -50,12 +50,11 @@ Napi::Value NeuronForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *x = storageArg(info, 0, "x"), *spikes = storageArg(info, 1, "spikes"), *h = storageArg(info, 2, "h");
   NeuronParams p = neuronParams(info, 3);
-  requireSameDType(env, {x, spikes, h});
   requireCount(env, x, p.staticInput ? p.width : p.steps * p.width, "x");
   for (Storage* s : {spikes, h}) requireCount(env, s, p.steps * p.width, "neuron tensor");
-  dispatchFloat(env, x, [&](auto tag) {
+  dispatch(env, "neuronForward", {x, spikes, h}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::neuronForward<T>(p, ptr<T>(x), ptr<T>(spikes), ptr<T>(h));
+    IKUN_RUN(device, neuronForward<T>(p, ptr<T>(x), ptr<T>(spikes), ptr<T>(h)));
   });
   return env.Undefined();
 }
@@ -65,12 +64,11 @@ Napi::Value NeuronBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *ds = storageArg(info, 0, "dSpikes"), *h = storageArg(info, 1, "h"), *dx = storageArg(info, 2, "dx");
   NeuronParams p = neuronParams(info, 3);
-  requireSameDType(env, {ds, h, dx});
   requireCount(env, dx, p.staticInput ? p.width : p.steps * p.width, "dx");
   for (Storage* s : {ds, h}) requireCount(env, s, p.steps * p.width, "neuron tensor");
-  dispatchFloat(env, ds, [&](auto tag) {
+  dispatch(env, "neuronBackward", {ds, h, dx}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::neuronBackward<T>(p, ptr<T>(ds), ptr<T>(h), ptr<T>(dx));
+    IKUN_RUN(device, neuronBackward<T>(p, ptr<T>(ds), ptr<T>(h), ptr<T>(dx)));
   });
   return env.Undefined();
 }
@@ -83,23 +81,31 @@ Pool2dShape fusedPoolShape(const Napi::CallbackInfo& info, size_t index, const N
   return s;
 }
 
-// neuronPoolForward(x, pooled, argmax, params, [planes, H, W, kernel, stride]) -> spike count
+// neuronPoolForward(x, pooled, argmax, params, [planes, H, W, kernel, stride], accumulator?, slot?, scale?)
+//   -> the spike count (or undefined when it went to the accumulator)
 Napi::Value NeuronPoolForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *x = storageArg(info, 0, "x"), *pooled = storageArg(info, 1, "pooled"), *arg = storageArg(info, 2, "argmax");
   NeuronParams p = neuronParams(info, 3);
   Pool2dShape s = fusedPoolShape(info, 4, p);
-  requireSameDType(env, {x, pooled});
-  if (arg->dtype() != DType::Int32) throw Napi::TypeError::New(env, "neuronPool: argmax storage must be int32");
+  NumberResult count(info, 5);
+  requireInt32(env, arg, "neuronPool: argmax");
   const int64_t outCount = p.steps * s.planes * s.outHeight() * s.outWidth();
   requireCount(env, x, p.staticInput ? p.width : p.steps * p.width, "x");
   requireCount(env, pooled, outCount, "pooled"), requireCount(env, arg, outCount, "argmax");
-  double count = 0;
-  dispatchFloat(env, x, [&](auto tag) {
+  Napi::Value result = env.Undefined();
+  dispatch(env, "neuronPoolForward", {x, pooled}, {arg, count.accumulator()}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    count = cpu::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), ptr<int32_t>(arg));
+    if constexpr (decltype(device)::cuda) {
+#if defined(IKUN_WITH_CUDA)
+      cuda::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), ptr<int32_t>(arg), count.onDevice(x->device()));
+      result = count.fromDevice(env);
+#endif
+    } else {
+      result = count.fromHost(env, cpu::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), ptr<int32_t>(arg)));
+    }
   });
-  return Napi::Number::New(env, count);
+  return result;
 }
 
 // neuronPoolBackward(x, argmax, dPooled, dx, params, dims)
@@ -109,42 +115,95 @@ Napi::Value NeuronPoolBackward(const Napi::CallbackInfo& info) {
           *dx = storageArg(info, 3, "dx");
   NeuronParams p = neuronParams(info, 4);
   Pool2dShape s = fusedPoolShape(info, 5, p);
-  requireSameDType(env, {x, dp, dx});
-  if (arg->dtype() != DType::Int32) throw Napi::TypeError::New(env, "neuronPool: argmax storage must be int32");
+  requireInt32(env, arg, "neuronPool: argmax");
   const int64_t outCount = p.steps * s.planes * s.outHeight() * s.outWidth(), inCount = p.staticInput ? p.width : p.steps * p.width;
   requireCount(env, x, inCount, "x"), requireCount(env, dx, inCount, "dx");
   requireCount(env, dp, outCount, "dPooled"), requireCount(env, arg, outCount, "argmax");
-  const int32_t* a = arg->as<int32_t>();
-  for (int64_t i = 0; i < outCount; ++i)
-    if (a[i] < 0 || a[i] >= s.inHeight * s.inWidth) throw Napi::RangeError::New(env, "neuronPool: argmax holds an offset outside the plane");
-  dispatchFloat(env, x, [&](auto tag) {
+  if (arg->device() < 0) {  // device memory cannot be read here; the CUDA kernels skip bad offsets
+    const int32_t* a = arg->as<int32_t>();
+    for (int64_t i = 0; i < outCount; ++i)
+      if (a[i] < 0 || a[i] >= s.inHeight * s.inWidth) throw Napi::RangeError::New(env, "neuronPool: argmax holds an offset outside the plane");
+  }
+  dispatch(env, "neuronPoolBackward", {x, dp, dx}, {arg}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::neuronPoolBackward<T>(p, s, ptr<T>(x), ptr<int32_t>(arg), ptr<T>(dp), ptr<T>(dx));
+    IKUN_RUN(device, neuronPoolBackward<T>(p, s, ptr<T>(x), ptr<int32_t>(arg), ptr<T>(dp), ptr<T>(dx)));
   });
   return env.Undefined();
 }
 
-// mseRateLoss / crossEntropyRateLoss(rate, labels: Int32Array, grad, [batch, classes]) -> number
-template <bool CrossEntropy>
-Napi::Value RateLoss(const Napi::CallbackInfo& info) {
+// Labels of a loss: an Int32Array in host memory (checked here) or an int32 Storage (checked here when it is in
+// host memory; on a device a label out of range makes the loss NaN).
+struct LabelsArg {
+  Storage* storage = nullptr;
+  const int32_t* host = nullptr;
+  int64_t count = 0;
+};
+
+LabelsArg labelsArg(const Napi::CallbackInfo& info, size_t index, int64_t classes) {
   Napi::Env env = info.Env();
-  Storage *rate = storageArg(info, 0, "rate"), *grad = storageArg(info, 2, "grad");
-  if (info.Length() < 2 || !info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-    throw Napi::TypeError::New(env, "labels must be an Int32Array");
-  auto labels = info[1].As<Napi::Int32Array>();
-  auto d = intsArg(info, 3, 2, "loss dims");
-  requireSameDType(env, {rate, grad});
+  LabelsArg labels;
+  if (index < info.Length() && info[index].IsTypedArray()) {
+    auto array = info[index].As<Napi::TypedArray>();
+    if (array.TypedArrayType() != napi_int32_array) throw Napi::TypeError::New(env, "labels must be an Int32Array or an int32 Storage");
+    auto ints = info[index].As<Napi::Int32Array>();
+    labels.host = ints.Data();
+    labels.count = int64_t(ints.ElementLength());
+  } else {
+    labels.storage = storageArg(info, index, "labels");
+    requireInt32(env, labels.storage, "labels");
+    labels.count = int64_t(labels.storage->count());
+    if (labels.storage->device() < 0) labels.host = labels.storage->as<int32_t>();
+  }
+  if (labels.host)
+    for (int64_t i = 0; i < labels.count; ++i)
+      if (labels.host[i] < 0 || labels.host[i] >= classes) throw Napi::RangeError::New(env, "labels: value out of range");
+  return labels;
+}
+
+// The labels as device memory of `device`: the storage's own, or host labels copied into `upload`.
+const int32_t* deviceLabels(const LabelsArg& labels, int device, std::unique_ptr<cuda::DeviceBlock>& upload) {
+  if (labels.storage && labels.storage->device() == device) return labels.storage->as<int32_t>();
+  upload = std::make_unique<cuda::DeviceBlock>(device, size_t(labels.count) * sizeof(int32_t));
+  cuda::copyHostToDevice(device, upload->get(), labels.host, size_t(labels.count) * sizeof(int32_t));
+  return upload->as<int32_t>();
+}
+
+enum class RateOp { Mse, CrossEntropy, Correct };
+
+// mseRateLoss / crossEntropyRateLoss(rate, labels, grad, [batch, classes], accumulator?, slot?, scale?) -> loss
+// countCorrect(rate, labels, [batch, classes], accumulator?, slot?, scale?) -> correct predictions
+template <RateOp Op>
+Napi::Value RateReduction(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  constexpr bool hasGrad = Op != RateOp::Correct;
+  Storage *rate = storageArg(info, 0, "rate"), *grad = hasGrad ? storageArg(info, 2, "grad") : nullptr;
+  auto d = intsArg(info, hasGrad ? 3 : 2, 2, "loss dims");
+  NumberResult result(info, hasGrad ? 4 : 3);
+  const LabelsArg labels = labelsArg(info, 1, d[1]);
   requireCount(env, rate, d[0] * d[1], "rate"), requireCount(env, grad, d[0] * d[1], "grad");
-  if (int64_t(labels.ElementLength()) != d[0]) throw Napi::RangeError::New(env, "labels: one label per sample expected");
-  for (size_t i = 0; i < labels.ElementLength(); ++i)
-    if (labels[i] < 0 || labels[i] >= d[1]) throw Napi::RangeError::New(env, "labels: value out of range");
-  double loss = 0;
-  dispatchFloat(env, rate, [&](auto tag) {
+  if (labels.count != d[0]) throw Napi::RangeError::New(env, "labels: one label per sample expected");
+  Napi::Value out = env.Undefined();
+  dispatch(env, "rate loss", {rate, grad}, {labels.storage, result.accumulator()}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    loss = CrossEntropy ? cpu::crossEntropyRateLoss<T>(d[0], d[1], ptr<T>(rate), labels.Data(), ptr<T>(grad))
-                        : cpu::mseRateLoss<T>(d[0], d[1], ptr<T>(rate), labels.Data(), ptr<T>(grad));
+    if constexpr (decltype(device)::cuda) {
+#if defined(IKUN_WITH_CUDA)
+      std::unique_ptr<cuda::DeviceBlock> upload;
+      const int32_t* y = deviceLabels(labels, rate->device(), upload);
+      const cuda::DeviceResult target = result.onDevice(rate->device());
+      if (Op == RateOp::Mse) cuda::mseRateLoss<T>(d[0], d[1], ptr<T>(rate), y, ptr<T>(grad), target);
+      else if (Op == RateOp::CrossEntropy) cuda::crossEntropyRateLoss<T>(d[0], d[1], ptr<T>(rate), y, ptr<T>(grad), target);
+      else cuda::countCorrect<T>(d[0], d[1], ptr<T>(rate), y, target);
+      out = result.fromDevice(env);
+#endif
+    } else {
+      double value;
+      if (Op == RateOp::Mse) value = cpu::mseRateLoss<T>(d[0], d[1], ptr<T>(rate), labels.host, ptr<T>(grad));
+      else if (Op == RateOp::CrossEntropy) value = cpu::crossEntropyRateLoss<T>(d[0], d[1], ptr<T>(rate), labels.host, ptr<T>(grad));
+      else value = cpu::countCorrect<T>(d[0], d[1], ptr<T>(rate), labels.host);
+      out = result.fromHost(env, value);
+    }
   });
-  return Napi::Number::New(env, loss);
+  return out;
 }
 
 // repeatLeading(x, y, steps, width, scale): y[t, i] = scale x[i]
@@ -153,11 +212,10 @@ Napi::Value RepeatLeading(const Napi::CallbackInfo& info) {
   Storage *x = storageArg(info, 0, "x"), *y = storageArg(info, 1, "y");
   auto d = intsArg(info, 2, 2, "dims");
   double scale = numberArg(info, 3, "scale");
-  requireSameDType(env, {x, y});
   requireCount(env, x, d[1], "x"), requireCount(env, y, d[0] * d[1], "y");
-  dispatchFloat(env, x, [&](auto tag) {
+  dispatch(env, "repeatLeading", {x, y}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::repeatLeading<T>(d[0], d[1], T(scale), ptr<T>(x), ptr<T>(y));
+    IKUN_RUN(device, repeatLeading<T>(d[0], d[1], T(scale), ptr<T>(x), ptr<T>(y)));
   });
   return env.Undefined();
 }
@@ -168,11 +226,10 @@ Napi::Value SumLeading(const Napi::CallbackInfo& info) {
   Storage *x = storageArg(info, 0, "x"), *y = storageArg(info, 1, "y");
   auto d = intsArg(info, 2, 2, "dims");
   double scale = numberArg(info, 3, "scale");
-  requireSameDType(env, {x, y});
   requireCount(env, x, d[0] * d[1], "x"), requireCount(env, y, d[1], "y");
-  dispatchFloat(env, x, [&](auto tag) {
+  dispatch(env, "sumLeading", {x, y}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::sumLeading<T>(d[0], d[1], T(scale), ptr<T>(x), ptr<T>(y));
+    IKUN_RUN(device, sumLeading<T>(d[0], d[1], T(scale), ptr<T>(x), ptr<T>(y)));
   });
   return env.Undefined();
 }
@@ -184,8 +241,9 @@ void registerSpikingOps(Napi::Env env, Napi::Object exports) {
   exports.Set("neuronBackward", Napi::Function::New<guarded<NeuronBackward>>(env, "neuronBackward"));
   exports.Set("neuronPoolForward", Napi::Function::New<guarded<NeuronPoolForward>>(env, "neuronPoolForward"));
   exports.Set("neuronPoolBackward", Napi::Function::New<guarded<NeuronPoolBackward>>(env, "neuronPoolBackward"));
-  exports.Set("mseRateLoss", Napi::Function::New<guarded<RateLoss<false>>>(env, "mseRateLoss"));
-  exports.Set("crossEntropyRateLoss", Napi::Function::New<guarded<RateLoss<true>>>(env, "crossEntropyRateLoss"));
+  exports.Set("mseRateLoss", Napi::Function::New<guarded<RateReduction<RateOp::Mse>>>(env, "mseRateLoss"));
+  exports.Set("crossEntropyRateLoss", Napi::Function::New<guarded<RateReduction<RateOp::CrossEntropy>>>(env, "crossEntropyRateLoss"));
+  exports.Set("countCorrect", Napi::Function::New<guarded<RateReduction<RateOp::Correct>>>(env, "countCorrect"));
   exports.Set("repeatLeading", Napi::Function::New<guarded<RepeatLeading>>(env, "repeatLeading"));
   exports.Set("sumLeading", Napi::Function::New<guarded<SumLeading>>(env, "sumLeading"));
 }

@@ -1,6 +1,5 @@
 // Bindings for the forward-mode (R-op) tangents behind Hessian-vector products: neurons, BatchNorm and
 // max-pool (convolutions and linear layers reuse their forward/backward kernels, being bilinear).
-#include "../cpu/kernels.h"
 #include "args.h"
 
 namespace ikun::napi {
@@ -16,12 +15,11 @@ Napi::Value NeuronForwardTangent(const Napi::CallbackInfo& info) {
   Storage *h = storageArg(info, 0, "h"), *xd = storageArg(info, 1, "xDot"), *hd = storageArg(info, 2, "hDot"),
           *sd = storageArg(info, 3, "sDot");
   NeuronParams p = neuronParams(info, 4);
-  requireSameDType(env, {h, xd, hd, sd});
   requireCount(env, xd, p.staticInput ? p.width : p.steps * p.width, "xDot");
   for (Storage* s : {h, hd, sd}) requireCount(env, s, p.steps * p.width, "neuron tensor");
-  dispatchFloat(env, h, [&](auto tag) {
+  dispatch(env, "neuronForwardTangent", {h, xd, hd, sd}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::neuronForwardTangent<T>(p, ptr<T>(h), ptr<T>(xd), ptr<T>(hd), ptr<T>(sd));
+    IKUN_RUN(device, neuronForwardTangent<T>(p, ptr<T>(h), ptr<T>(xd), ptr<T>(hd), ptr<T>(sd)));
   });
   return env.Undefined();
 }
@@ -32,12 +30,11 @@ Napi::Value NeuronBackwardTangent(const Napi::CallbackInfo& info) {
   Storage *h = storageArg(info, 0, "h"), *hd = storageArg(info, 1, "hDot"), *ds = storageArg(info, 2, "dSpikes"),
           *dsd = storageArg(info, 3, "dSpikesDot"), *dx = storageArg(info, 4, "dx"), *dxd = storageArg(info, 5, "dxDot");
   NeuronParams p = neuronParams(info, 6);
-  requireSameDType(env, {h, hd, ds, dsd, dx, dxd});
   for (Storage* s : {h, hd, ds, dsd}) requireCount(env, s, p.steps * p.width, "neuron tensor");
   for (Storage* s : {dx, dxd}) requireCount(env, s, p.staticInput ? p.width : p.steps * p.width, "input gradient");
-  dispatchFloat(env, h, [&](auto tag) {
+  dispatch(env, "neuronBackwardTangent", {h, hd, ds, dsd, dx, dxd}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::neuronBackwardTangent<T>(p, ptr<T>(h), ptr<T>(hd), ptr<T>(ds), ptr<T>(dsd), ptr<T>(dx), ptr<T>(dxd));
+    IKUN_RUN(device, neuronBackwardTangent<T>(p, ptr<T>(h), ptr<T>(hd), ptr<T>(ds), ptr<T>(dsd), ptr<T>(dx), ptr<T>(dxd)));
   });
   return env.Undefined();
 }
@@ -49,14 +46,13 @@ Napi::Value MaxPool2dGather(const Napi::CallbackInfo& info) {
   auto d = intsArg(info, 3, 5, "maxpool dims");
   Pool2dShape s{d[0], d[1], d[2], d[3], d[4]};
   if (s.kernel < 1 || s.stride < 1 || s.outHeight() < 1 || s.outWidth() < 1) throw Napi::RangeError::New(env, "maxpool2d: invalid geometry");
-  if (arg->dtype() != DType::Int32) throw Napi::TypeError::New(env, "maxpool2d: argmax storage must be int32");
-  requireSameDType(env, {x, y});
+  requireInt32(env, arg, "maxpool2d: argmax");
   int64_t outCount = s.planes * s.outHeight() * s.outWidth();
   requireCount(env, x, s.planes * s.inHeight * s.inWidth, "x"), requireCount(env, arg, outCount, "argmax"), requireCount(env, y, outCount, "y");
   requireArgmaxInPlane(env, arg, s);
-  dispatchFloat(env, x, [&](auto tag) {
+  dispatch(env, "maxPool2dGather", {x, y}, {arg}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::maxPool2dGather<T>(s, ptr<T>(x), ptr<int32_t>(arg), ptr<T>(y));
+    IKUN_RUN(device, maxPool2dGather<T>(s, ptr<T>(x), ptr<int32_t>(arg), ptr<T>(y)));
   });
   return env.Undefined();
 }
@@ -74,14 +70,13 @@ Napi::Value BatchNormForwardTangent(const Napi::CallbackInfo& info) {
           *mean = storageArg(info, 5, "savedMean"), *invStd = storageArg(info, 6, "savedInvStd"), *yd = storageArg(info, 7, "yDot");
   BatchNormShape s = bnShape(info, 8);
   bool training = boolArg(info, 9, "training");
-  requireSameDType(env, {x, xd, g, gd, bd, mean, invStd, yd});
   int64_t n = s.batch * s.channels * s.spatial;
   for (Storage* t : {x, xd, yd}) requireCount(env, t, n, "activation");
   for (Storage* t : {g, gd, bd, mean, invStd}) requireCount(env, t, s.channels, "per-channel tensor");
-  dispatchFloat(env, x, [&](auto tag) {
+  dispatch(env, "batchNormForwardTangent", {x, xd, g, gd, bd, mean, invStd, yd}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::batchNormForwardTangent<T>(s, training, ptr<T>(x), ptr<T>(xd), ptr<T>(g), ptr<T>(gd), ptr<T>(bd), ptr<T>(mean),
-                                    ptr<T>(invStd), ptr<T>(yd));
+    IKUN_RUN(device, batchNormForwardTangent<T>(s, training, ptr<T>(x), ptr<T>(xd), ptr<T>(g), ptr<T>(gd), ptr<T>(bd),
+                                                ptr<T>(mean), ptr<T>(invStd), ptr<T>(yd)));
   });
   return env.Undefined();
 }
@@ -97,14 +92,14 @@ Napi::Value BatchNormBackwardTangent(const Napi::CallbackInfo& info) {
           *dbd = storageArg(info, 11, "dbiasDot");
   BatchNormShape s = bnShape(info, 12);
   bool training = boolArg(info, 13, "training");
-  requireSameDType(env, {x, xd, g, gd, mean, invStd, dy, dyd, dx, dxd, dgd, dbd});
   int64_t n = s.batch * s.channels * s.spatial;
   for (Storage* t : {x, xd, dy, dyd, dx, dxd}) requireCount(env, t, n, "activation");
   for (Storage* t : {g, gd, mean, invStd, dgd, dbd}) requireCount(env, t, s.channels, "per-channel tensor");
-  dispatchFloat(env, x, [&](auto tag) {
+  dispatch(env, "batchNormBackwardTangent", {x, xd, g, gd, mean, invStd, dy, dyd, dx, dxd, dgd, dbd}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::batchNormBackwardTangent<T>(s, training, ptr<T>(x), ptr<T>(xd), ptr<T>(g), ptr<T>(gd), ptr<T>(mean), ptr<T>(invStd),
-                                     ptr<T>(dy), ptr<T>(dyd), ptr<T>(dx), ptr<T>(dxd), ptr<T>(dgd), ptr<T>(dbd));
+    IKUN_RUN(device, batchNormBackwardTangent<T>(s, training, ptr<T>(x), ptr<T>(xd), ptr<T>(g), ptr<T>(gd), ptr<T>(mean),
+                                                 ptr<T>(invStd), ptr<T>(dy), ptr<T>(dyd), ptr<T>(dx), ptr<T>(dxd), ptr<T>(dgd),
+                                                 ptr<T>(dbd)));
   });
   return env.Undefined();
 }

@@ -5,7 +5,6 @@
 
 #include "../cpu/cpu_features.h"
 #include "../cpu/host_allocator.h"
-#include "../cpu/kernels.h"
 #include "../cpu/parallel.h"
 #include "../cuda/runtime_info.h"
 #include "args.h"
@@ -20,12 +19,11 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   auto d = intsArg(info, 3, 3, "dims");
   bool transA = boolArg(info, 4, "transA"), transB = boolArg(info, 5, "transB");
   double alpha = numberArg(info, 6, "alpha"), beta = numberArg(info, 7, "beta");
-  requireSameDType(env, {a, b, c});
   requireCount(env, a, d[0] * d[2], "a"), requireCount(env, b, d[2] * d[1], "b"), requireCount(env, c, d[0] * d[1], "c");
-  dispatchFloat(env, a, [&](auto tag) {
+  dispatch(env, "gemm", {a, b, c}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::gemm<T>(transA, transB, d[0], d[1], d[2], T(alpha), ptr<T>(a), transA ? d[0] : d[2], ptr<T>(b),
-                 transB ? d[2] : d[1], T(beta), ptr<T>(c), d[1]);
+    IKUN_RUN(device, gemm<T>(transA, transB, d[0], d[1], d[2], T(alpha), ptr<T>(a), transA ? d[0] : d[2], ptr<T>(b),
+                             transB ? d[2] : d[1], T(beta), ptr<T>(c), d[1]));
   });
   return env.Undefined();
 }
@@ -35,11 +33,10 @@ Napi::Value Axpy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *x = storageArg(info, 0, "x"), *y = storageArg(info, 1, "y");
   double alpha = numberArg(info, 2, "alpha");
-  requireSameDType(env, {x, y});
   requireCount(env, x, int64_t(y->count()), "x");
-  dispatchFloat(env, x, [&](auto tag) {
+  dispatch(env, "axpy", {x, y}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    cpu::axpy<T>(int64_t(y->count()), T(alpha), ptr<T>(x), ptr<T>(y));
+    IKUN_RUN(device, axpy<T>(int64_t(y->count()), T(alpha), ptr<T>(x), ptr<T>(y)));
   });
   return env.Undefined();
 }

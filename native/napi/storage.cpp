@@ -3,9 +3,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "../cpu/host_allocator.h"
 #include "../cpu/kernels.h"
+#include "../cuda/kernels.h"
+#include "../cuda/runtime.h"
 #include "args.h"
 
 namespace ikun::napi {
@@ -18,6 +21,7 @@ const char* dtypeName(DType dtype) {
     default: return "int32";
   }
 }
+std::string deviceName(int device) { return device < 0 ? "cpu" : "cuda:" + std::to_string(device); }
 
 Napi::Function Storage::Define(Napi::Env env) {
   return DefineClass(env, "Storage",
@@ -29,44 +33,75 @@ Napi::Function Storage::Define(Napi::Env env) {
                          InstanceMethod<&Storage::Dispose>("dispose"),
                          InstanceAccessor<&Storage::IsDisposed>("disposed"),
                          InstanceAccessor<&Storage::ByteLength>("byteLength"),
+                         InstanceAccessor<&Storage::DeviceIndex>("device"),
                      });
 }
 
-// new Storage(dtypeCode, count, zeroFill)
+// Storage errors as JS errors (the thread pool, CUDA and the allocators throw C++ exceptions).
+template <class Fn>
+static void asJsError(Napi::Env env, Fn&& fn) {
+  try {
+    fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+// new Storage(dtypeCode, count, zeroFill, device = -1)
 Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(info) {
   Napi::Env env = info.Env();
   env_ = env;
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsBoolean())
-    throw Napi::TypeError::New(env, "Storage(dtype: number, count: number, zero: boolean)");
+    throw Napi::TypeError::New(env, "Storage(dtype: number, count: number, zero: boolean, device?: number)");
   int code = info[0].As<Napi::Number>().Int32Value();
   if (code < 0 || code > 2) throw Napi::RangeError::New(env, "Storage: unknown dtype code " + std::to_string(code));
   dtype_ = static_cast<DType>(code);
   double count = info[1].As<Napi::Number>().DoubleValue();
   if (!(count >= 0) || count > 9.0e15 || count != static_cast<double>(static_cast<int64_t>(count)))
     throw Napi::RangeError::New(env, "Storage: count must be a non-negative integer");
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    if (!info[3].IsNumber()) throw Napi::TypeError::New(env, "Storage: device must be a number (-1 for the CPU)");
+    const double device = info[3].As<Napi::Number>().DoubleValue();
+    if (device != double(int(device)) || device < -1) throw Napi::RangeError::New(env, "Storage: device must be -1 or a CUDA device index");
+    if (device >= 0 && int(device) >= cuda::deviceCount())
+      throw Napi::RangeError::New(env, "Storage: " + deviceName(int(device)) + " does not exist (" +
+                                           std::to_string(cuda::deviceCount()) + " CUDA device(s) visible)");
+    device_ = int(device);
+  }
   count_ = static_cast<size_t>(count);
-  size_t bytes = count_ * dtypeSize(dtype_);
-  if (bytes == 0) return;
-  data_ = cpu::hostAllocate(bytes);
-  if (!data_)
-    throw Napi::RangeError::New(env, "out of host memory: could not allocate " + std::to_string(bytes) +
-                                         " bytes for a tensor; use a smaller batch or model");
-  if (info[2].As<Napi::Boolean>().Value()) std::memset(data_, 0, bytes);
-  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(bytes));
+  const size_t size = bytes();
+  if (size == 0) return;
+  const bool zero = info[2].As<Napi::Boolean>().Value();
+  if (device_ >= 0) {
+    asJsError(env, [&] {
+      data_ = cuda::allocate(device_, size);
+      if (zero) cuda::fillBytes(device_, data_, 0, size);
+    });
+  } else {
+    data_ = cpu::hostAllocate(size);
+    if (!data_)
+      throw Napi::RangeError::New(env, "out of host memory: could not allocate " + std::to_string(size) +
+                                           " bytes for a tensor; use a smaller batch or model");
+    if (zero) std::memset(data_, 0, size);
+  }
+  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(size));
 }
 
 Storage::~Storage() { release(); }
 
 void Storage::release() {
   if (!data_) return;
-  cpu::hostFree(data_, count_ * dtypeSize(dtype_));
+  if (device_ >= 0) cuda::release(device_, data_);
+  else cpu::hostFree(data_, bytes());
   data_ = nullptr;
   // The C call, not Napi::MemoryManagement: this also runs from the garbage collector's finalizer while
   // an environment (a worker thread, a process) shuts down, where the call can fail, and the C++ wrapper
   // would then throw out of a destructor and abort the process. The count only guides V8's GC pacing.
   if (env_) {
     int64_t ignored = 0;
-    napi_adjust_external_memory(env_, -static_cast<int64_t>(count_ * dtypeSize(dtype_)), &ignored);
+    napi_adjust_external_memory(env_, -static_cast<int64_t>(bytes()), &ignored);
   }
 }
 
@@ -77,9 +112,12 @@ static void requireAlive(Napi::Env env, const Storage* s) {
 Napi::Value Storage::Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   requireAlive(env, this);
-  size_t bytes = count_ * dtypeSize(dtype_);
-  auto buffer = Napi::ArrayBuffer::New(env, bytes);
-  if (bytes) std::memcpy(buffer.Data(), data_, bytes);
+  const size_t size = bytes();
+  auto buffer = Napi::ArrayBuffer::New(env, size);
+  if (size) {
+    if (device_ >= 0) asJsError(env, [&] { cuda::copyDeviceToHost(device_, buffer.Data(), data_, size); });
+    else std::memcpy(buffer.Data(), data_, size);
+  }
   switch (dtype_) {
     case DType::Float32: return Napi::Float32Array::New(env, count_, buffer, 0);
     case DType::Float64: return Napi::Float64Array::New(env, count_, buffer, 0);
@@ -98,20 +136,10 @@ void Storage::Write(const Napi::CallbackInfo& info) {
                                                              : napi_int32_array;
   if (array.TypedArrayType() != expected) throw Napi::TypeError::New(env, std::string("write: expected a typed array of ") + dtypeName(dtype_));
   if (array.ElementLength() != count_) throw Napi::RangeError::New(env, "write: element count differs from the tensor's");
-  auto bytes = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-  if (count_) std::memcpy(data_, bytes, count_ * dtypeSize(dtype_));
-}
-
-// Fill and CopyFrom run the thread pool, which may throw (e.g. std::system_error); as JS errors please.
-template <class Fn>
-static void asJsError(Napi::Env env, Fn&& fn) {
-  try {
-    fn();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, std::string("native op failed: ") + e.what());
-  }
+  auto source = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  if (count_ == 0) return;
+  if (device_ >= 0) asJsError(env, [&] { cuda::copyHostToDevice(device_, data_, source, bytes()); });
+  else std::memcpy(data_, source, bytes());
 }
 
 void Storage::Fill(const Napi::CallbackInfo& info) {
@@ -123,6 +151,19 @@ void Storage::FillChecked(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   requireAlive(env, this);
   double value = numberArg(info, 0, "value");
+  if (count_ == 0) return;
+  if (device_ >= 0) {
+#if defined(IKUN_WITH_CUDA)
+    cuda::DeviceGuard guard(device_);
+    if (value == 0 && !std::signbit(value)) return cuda::fillBytes(device_, data_, 0, bytes());
+    switch (dtype_) {
+      case DType::Float32: cuda::fill<float>(int64_t(count_), float(value), as<float>()); break;
+      case DType::Float64: cuda::fill<double>(int64_t(count_), value, as<double>()); break;
+      default: cuda::fill<int32_t>(int64_t(count_), int32_t(value), as<int32_t>());
+    }
+#endif
+    return;
+  }
   switch (dtype_) {
     case DType::Float32: cpu::fill<float>(int64_t(count_), float(value), as<float>()); break;
     case DType::Float64: cpu::fill<double>(int64_t(count_), value, as<double>()); break;
@@ -130,9 +171,19 @@ void Storage::FillChecked(const Napi::CallbackInfo& info) {
   }
 }
 
-// copyFrom(other): same element count; converts between float32 and float64.
+// copyFrom(other): same element count, any devices; converts between float32 and float64.
 void Storage::CopyFrom(const Napi::CallbackInfo& info) {
   asJsError(info.Env(), [&] { CopyFromChecked(info); });
+}
+
+// Host memory holding `count` values of `dtype` converted from `source` (host memory of sourceType).
+static std::vector<unsigned char> convertedOnHost(const void* source, DType sourceType, DType dtype, size_t count) {
+  std::vector<unsigned char> out(count * dtypeSize(dtype));
+  float* toFloat = dtype == DType::Float32 ? reinterpret_cast<float*>(out.data()) : nullptr;
+  double* toDouble = dtype == DType::Float64 ? reinterpret_cast<double*>(out.data()) : nullptr;
+  if (sourceType == DType::Float32) cpu::convert<float>(int64_t(count), static_cast<const float*>(source), toFloat, toDouble);
+  else cpu::convert<double>(int64_t(count), static_cast<const double*>(source), toFloat, toDouble);
+  return out;
 }
 
 void Storage::CopyFromChecked(const Napi::CallbackInfo& info) {
@@ -140,16 +191,54 @@ void Storage::CopyFromChecked(const Napi::CallbackInfo& info) {
   requireAlive(env, this);
   Storage* src = storageArg(info, 0, "source");
   if (src->count() != count_) throw Napi::RangeError::New(env, "copyFrom: element counts differ");
-  if (src == this) return;
-  if (src->dtype() == dtype_) {
-    std::memcpy(data_, src->raw(), count_ * dtypeSize(dtype_));
+  if (src == this || count_ == 0) return;
+  const bool sameType = src->dtype() == dtype_;
+  if (!sameType && (dtype_ == DType::Int32 || src->dtype() == DType::Int32))
+    throw Napi::TypeError::New(env, "copyFrom: cannot convert int32 storage");
+  const size_t size = bytes();
+  if (src->device() < 0 && device_ < 0) {
+    if (sameType) {
+      std::memcpy(data_, src->raw(), size);
+      return;
+    }
+    float* toFloat = dtype_ == DType::Float32 ? as<float>() : nullptr;
+    double* toDouble = dtype_ == DType::Float64 ? as<double>() : nullptr;
+    if (src->dtype() == DType::Float32) cpu::convert<float>(int64_t(count_), src->as<float>(), toFloat, toDouble);
+    else cpu::convert<double>(int64_t(count_), src->as<double>(), toFloat, toDouble);
     return;
   }
-  if (dtype_ == DType::Int32 || src->dtype() == DType::Int32) throw Napi::TypeError::New(env, "copyFrom: cannot convert int32 storage");
-  float* toFloat = dtype_ == DType::Float32 ? as<float>() : nullptr;
-  double* toDouble = dtype_ == DType::Float64 ? as<double>() : nullptr;
-  if (src->dtype() == DType::Float32) cpu::convert<float>(int64_t(count_), src->as<float>(), toFloat, toDouble);
-  else cpu::convert<double>(int64_t(count_), src->as<double>(), toFloat, toDouble);
+#if defined(IKUN_WITH_CUDA)
+  if (src->device() == device_) {  // on one CUDA device
+    cuda::DeviceGuard guard(device_);
+    if (sameType) return cuda::copyDeviceToDevice(device_, data_, src->raw(), size);
+    float* toFloat = dtype_ == DType::Float32 ? as<float>() : nullptr;
+    double* toDouble = dtype_ == DType::Float64 ? as<double>() : nullptr;
+    if (src->dtype() == DType::Float32) cuda::convert<float>(int64_t(count_), src->as<float>(), toFloat, toDouble);
+    else cuda::convert<double>(int64_t(count_), src->as<double>(), toFloat, toDouble);
+    return;
+  }
+  if (src->device() < 0) {  // host to device
+    if (sameType) return cuda::copyHostToDevice(device_, data_, src->raw(), size);
+    const auto converted = convertedOnHost(src->raw(), src->dtype(), dtype_, count_);
+    return cuda::copyHostToDevice(device_, data_, converted.data(), size);
+  }
+  if (device_ < 0) {  // device to host
+    if (sameType) return cuda::copyDeviceToHost(src->device(), data_, src->raw(), size);
+    std::vector<unsigned char> staged(src->bytes());
+    cuda::copyDeviceToHost(src->device(), staged.data(), src->raw(), staged.size());
+    const auto converted = convertedOnHost(staged.data(), src->dtype(), dtype_, count_);
+    std::memcpy(data_, converted.data(), size);
+    return;
+  }
+  // between two CUDA devices
+  if (sameType) return cuda::copyBetweenDevices(device_, data_, src->device(), src->raw(), size);
+  std::vector<unsigned char> staged(src->bytes());
+  cuda::copyDeviceToHost(src->device(), staged.data(), src->raw(), staged.size());
+  const auto converted = convertedOnHost(staged.data(), src->dtype(), dtype_, count_);
+  cuda::copyHostToDevice(device_, data_, converted.data(), size);
+#else
+  throw Napi::Error::New(env, "copyFrom: this build of ikun has no CUDA support");
+#endif
 }
 
 void Storage::Dispose(const Napi::CallbackInfo&) {
@@ -157,9 +246,8 @@ void Storage::Dispose(const Napi::CallbackInfo&) {
   release();
 }
 Napi::Value Storage::IsDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed()); }
-Napi::Value Storage::ByteLength(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), double(count_ * dtypeSize(dtype_)));
-}
+Napi::Value Storage::ByteLength(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(bytes())); }
+Napi::Value Storage::DeviceIndex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
 
 void registerStorage(Napi::Env env, Napi::Object exports, AddonData* data) {
   Napi::Function ctor = Storage::Define(env);

@@ -1,10 +1,12 @@
-// Storage: a block of native memory (CPU now; a device id is kept for CUDA) owned by a JS object.
-// Freed by dispose() or the object's finalizer; its size is reported to V8 as external memory.
+// Storage: a block of native memory on the CPU or a CUDA device, owned by a JS object. Freed by dispose()
+// or the object's finalizer (device blocks go back to the caching allocator); its size is reported to V8
+// as external memory, so that the garbage collector runs when tensors hold much memory.
 #pragma once
 #include <napi.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace ikun::napi {
 
@@ -12,6 +14,8 @@ enum class DType : int { Float32 = 0, Float64 = 1, Int32 = 2 };
 
 size_t dtypeSize(DType dtype);
 const char* dtypeName(DType dtype);
+// "cpu" for -1, "cuda:N" for device N.
+std::string deviceName(int device);
 
 class Storage : public Napi::ObjectWrap<Storage> {
  public:
@@ -21,6 +25,8 @@ class Storage : public Napi::ObjectWrap<Storage> {
 
   DType dtype() const { return dtype_; }
   size_t count() const { return count_; }
+  size_t bytes() const { return count_ * dtypeSize(dtype_); }
+  int device() const { return device_; }  // -1: CPU, n >= 0: CUDA device n
   bool disposed() const { return disposed_; }
   template <class T> T* as() const { return static_cast<T*>(data_); }
   void* raw() const { return data_; }
@@ -35,11 +41,13 @@ class Storage : public Napi::ObjectWrap<Storage> {
   void Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
   Napi::Value ByteLength(const Napi::CallbackInfo& info);
+  Napi::Value DeviceIndex(const Napi::CallbackInfo& info);
   void release();
 
   void* data_ = nullptr;
   size_t count_ = 0;
   DType dtype_ = DType::Float32;
+  int device_ = -1;
   napi_env env_ = nullptr;
   bool disposed_ = false;
 };

@@ -34,7 +34,7 @@ function runAll(p: NeuronParamsNative, dtype: 'float32' | 'float64'): { arrays: 
   const fused = F.neuronPoolForward(x, params, 2, 2);
   const dPooled = input(fused.pooled.shape as number[], 5, dtype, 1, 0.5);
   const dxFused = F.neuronPoolBackward(fused.ctx, dPooled);
-  return { arrays: arrays(spikes, membrane, dx, hDot, sDot, dxT, dxDot, fused.pooled, dxFused), count: fused.spikeCount };
+  return { arrays: arrays(spikes, membrane, dx, hDot, sDot, dxT, dxDot, fused.pooled, dxFused), count: fused.spikeCount! };
 }
 
 describe.skipIf(!info.avx2)('AVX2 and baseline neuron kernels', () => {

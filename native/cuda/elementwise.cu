@@ -1,0 +1,97 @@
+// Fill, copy, convert, axpy, scale and the time-axis helpers: the twin of cpu/elementwise.cpp.
+#include "common.cuh"
+
+namespace ikun::cuda {
+namespace {
+
+template <class T>
+__global__ void fillKernel(int64_t n, T value, T* y) {
+  for (int64_t i = globalThreadIndex(); i < n; i += globalThreadCount()) y[i] = value;
+}
+
+template <class T>
+__global__ void axpyKernel(int64_t n, T alpha, const T* x, T* y) {
+  for (int64_t i = globalThreadIndex(); i < n; i += globalThreadCount()) y[i] += alpha * x[i];
+}
+
+template <class T>
+__global__ void scaleKernel(int64_t n, T alpha, T* y) {
+  for (int64_t i = globalThreadIndex(); i < n; i += globalThreadCount()) y[i] *= alpha;
+}
+
+template <class From, class To>
+__global__ void convertKernel(int64_t n, const From* x, To* y) {
+  for (int64_t i = globalThreadIndex(); i < n; i += globalThreadCount()) y[i] = To(x[i]);
+}
+
+template <class T>
+__global__ void repeatLeadingKernel(int64_t steps, int64_t width, T scale, const T* x, T* y) {
+  for (int64_t i = globalThreadIndex(); i < width; i += globalThreadCount()) {
+    const T v = scale * x[i];
+    for (int64_t t = 0; t < steps; ++t) y[t * width + i] = v;
+  }
+}
+
+// The sum over t in order, as the CPU adds it.
+template <class T>
+__global__ void sumLeadingKernel(int64_t steps, int64_t width, T scale, const T* x, T* y) {
+  for (int64_t i = globalThreadIndex(); i < width; i += globalThreadCount()) {
+    T s = T(0);
+    for (int64_t t = 0; t < steps; ++t) s += x[t * width + i];
+    y[i] = scale * s;
+  }
+}
+
+}  // namespace
+
+template <class T>
+void fill(int64_t n, T value, T* y) {
+  launch(fillKernel<T>, blocksFor(n), dim3(kThreads), 0, currentStream(), n, value, y);
+}
+
+template <class T>
+void copy(int64_t n, const T* x, T* y) {
+  if (n > 0 && x != y) copyDeviceToDevice(currentDevice(), y, x, size_t(n) * sizeof(T));
+}
+
+template <class T>
+void axpy(int64_t n, T alpha, const T* x, T* y) {
+  launch(axpyKernel<T>, blocksFor(n), dim3(kThreads), 0, currentStream(), n, alpha, x, y);
+}
+
+template <class T>
+void scale(int64_t n, T alpha, T* y) {
+  launch(scaleKernel<T>, blocksFor(n), dim3(kThreads), 0, currentStream(), n, alpha, y);
+}
+
+template <class T>
+void convert(int64_t n, const T* x, float* yf, double* yd) {
+  if (yf) launch(convertKernel<T, float>, blocksFor(n), dim3(kThreads), 0, currentStream(), n, x, yf);
+  else launch(convertKernel<T, double>, blocksFor(n), dim3(kThreads), 0, currentStream(), n, x, yd);
+}
+
+template <class T>
+void repeatLeading(int64_t steps, int64_t width, T scale, const T* x, T* y) {
+  launch(repeatLeadingKernel<T>, blocksFor(width), dim3(kThreads), 0, currentStream(), steps, width, scale, x, y);
+}
+
+template <class T>
+void sumLeading(int64_t steps, int64_t width, T scale, const T* x, T* y) {
+  launch(sumLeadingKernel<T>, blocksFor(width), dim3(kThreads), 0, currentStream(), steps, width, scale, x, y);
+}
+
+#define IKUN_INSTANTIATE(T)                                                    \
+  template void copy<T>(int64_t, const T*, T*);                                \
+  template void axpy<T>(int64_t, T, const T*, T*);                             \
+  template void scale<T>(int64_t, T, T*);                                      \
+  template void convert<T>(int64_t, const T*, float*, double*);                \
+  template void repeatLeading<T>(int64_t, int64_t, T, const T*, T*);           \
+  template void sumLeading<T>(int64_t, int64_t, T, const T*, T*);
+IKUN_INSTANTIATE(float)
+IKUN_INSTANTIATE(double)
+#undef IKUN_INSTANTIATE
+template void fill<float>(int64_t, float, float*);
+template void fill<double>(int64_t, double, double*);
+template void fill<int32_t>(int64_t, int32_t, int32_t*);
+
+}  // namespace ikun::cuda

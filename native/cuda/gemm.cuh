@@ -1,0 +1,136 @@
+// The one GEMM of the CUDA kernels: C[m, n] = sum_k A(m, k) B(k, n) in 64x64 output tiles, 16-deep slices
+// of k staged in shared memory, a 4x4 block of outputs per thread, plain fp32/fp64 FMAs (exact SIMT; the
+// tensor-core path is a later step). The operands are read through loader functors and the result
+// written through a store functor, so that one kernel serves dense matrices (linear layers, gemm())
+// and convolutions (implicit GEMM: the loaders gather patches from NCHW tensors, no im2col buffer).
+//
+// Each output's products are added in increasing k, so the same inputs give the same bits every run.
+// Split-K (splits > 1) gives split z the k range [z * kChunk, (z + 1) * kChunk) and passes z to the
+// store, which writes partial sums that a second pass adds in split order (still deterministic).
+#pragma once
+#include "common.cuh"
+
+namespace ikun::cuda {
+
+constexpr int kGemmTileM = 64, kGemmTileN = 64, kGemmTileK = 16, kGemmThreads = 256;
+
+// A row-major matrix, read as op(P) (transposed when trans): element (r, c).
+template <class T>
+struct DenseMatrix {
+  const T* p;
+  int64_t ld;
+  bool trans;
+  __device__ __forceinline__ T operator()(int64_t r, int64_t c) const { return trans ? p[c * ld + r] : p[r * ld + c]; }
+};
+
+template <class T, class ALoad, class BLoad, class Store>
+__global__ void __launch_bounds__(kGemmThreads) gemmTileKernel(int64_t M, int64_t N, int64_t K, int64_t kChunk,
+                                                               ALoad a, BLoad b, Store store) {
+  IKUN_SHARED_ARRAY2(T, tileA, kGemmTileK, kGemmTileM);
+  IKUN_SHARED_ARRAY2(T, tileB, kGemmTileK, kGemmTileN);
+  const int tid = int(threadIdx.x), tx = tid % 16, ty = tid / 16;
+  const int64_t m0 = int64_t(blockIdx.y) * kGemmTileM, n0 = int64_t(blockIdx.x) * kGemmTileN;
+  const int64_t kBegin = int64_t(blockIdx.z) * kChunk, kEnd = minIndex(K, kBegin + kChunk);
+  T acc[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[i][j] = T(0);
+
+  for (int64_t k0 = kBegin; k0 < kEnd; k0 += kGemmTileK) {
+    // A tile (64 x 16) and B tile (16 x 64): four elements per thread each, zero outside the matrices.
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const int e = tid + kGemmThreads * r;
+      const int am = e % kGemmTileM, ak = e / kGemmTileM;
+      const int64_t gm = m0 + am, gk = k0 + ak;
+      tileA[ak][am] = gm < M && gk < kEnd ? a(gm, gk) : T(0);
+      const int bn = e % kGemmTileN, bk = e / kGemmTileN;
+      const int64_t gn = n0 + bn, gkb = k0 + bk;
+      tileB[bk][bn] = gn < N && gkb < kEnd ? b(gkb, gn) : T(0);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < kGemmTileK; ++k) {
+      T fa[4], fb[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) fa[i] = tileA[k][ty + 16 * i];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) fb[j] = tileB[k][tx + 16 * j];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] += fa[i] * fb[j];
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int64_t gm = m0 + ty + 16 * i, gn = n0 + tx + 16 * j;
+      if (gm < M && gn < N) store(int(blockIdx.z), gm, gn, acc[i][j]);
+    }
+}
+
+// Launches the tile kernel over an M x N output with `splits` k-splits (1: no split).
+template <class T, class ALoad, class BLoad, class Store>
+void gemmTiles(int64_t M, int64_t N, int64_t K, int splits, ALoad a, BLoad b, Store store) {
+  if (M <= 0 || N <= 0) return;
+  if (splits < 1) splits = 1;
+  const int64_t kChunk = K > 0 ? (K + splits - 1) / splits : 0;
+  const int64_t tilesN = (N + kGemmTileN - 1) / kGemmTileN, tilesM = (M + kGemmTileM - 1) / kGemmTileM;
+  if (tilesN > 0x7fffffff || tilesM > 65535) throw std::invalid_argument("gemm: matrix too large for the CUDA tiles");
+  launch(gemmTileKernel<T, ALoad, BLoad, Store>, dim3(unsigned(tilesN), unsigned(tilesM), unsigned(splits)),
+         dim3(kGemmThreads), 0, currentStream(), M, N, K, kChunk, a, b, store);
+}
+
+// C = alpha * value + beta * C (C not read when beta is 0, as BLAS).
+template <class T>
+struct MatrixStore {
+  T* c;
+  int64_t ldc;
+  T alpha, beta;
+  __device__ __forceinline__ void operator()(int, int64_t m, int64_t n, T value) const {
+    T* out = c + m * ldc + n;
+    *out = beta == T(0) ? alpha * value : alpha * value + beta * *out;
+  }
+};
+
+// Split-K partial sums: partials[z][m][n].
+template <class T>
+struct PartialStore {
+  T* partials;
+  int64_t M, N;
+  __device__ __forceinline__ void operator()(int z, int64_t m, int64_t n, T value) const {
+    partials[(int64_t(z) * M + m) * N + n] = value;
+  }
+};
+
+// Adds the split partials of an M x N result in split order and hands each total to `store` (split 0).
+template <class T, class Store>
+__global__ void sumSplitsKernel(int64_t M, int64_t N, int splits, const T* partials, Store store) {
+  const int64_t count = M * N;
+  for (int64_t i = globalThreadIndex(); i < count; i += globalThreadCount()) {
+    T total = partials[i];
+    for (int z = 1; z < splits; ++z) total += partials[int64_t(z) * count + i];
+    store(0, i / N, i % N, total);
+  }
+}
+
+// A GEMM whose k range is long next to its output (weight gradients: k runs over every sample and
+// pixel): split so that enough blocks run, partial sums in scratch, added in order.
+template <class T, class ALoad, class BLoad, class Store>
+void gemmSplitK(int64_t M, int64_t N, int64_t K, ALoad a, BLoad b, Store store) {
+  const int64_t tiles = ((M + kGemmTileM - 1) / kGemmTileM) * ((N + kGemmTileN - 1) / kGemmTileN);
+  int64_t splits = 1;
+  // about 4 blocks' worth of tiles per SM on a large GPU, each split at least 256 deep (shapes only)
+  while (splits < 64 && tiles * splits < 512 && K / (splits * 2) >= 256) splits *= 2;
+  if (splits == 1) return gemmTiles<T>(M, N, K, 1, a, b, store);
+  Scratch<T> partials(size_t(splits * M * N));
+  gemmTiles<T>(M, N, K, int(splits), a, b, PartialStore<T>{partials.get(), M, N});
+  launch(sumSplitsKernel<T, Store>, blocksFor(M * N), dim3(kThreads), 0, currentStream(), M, N, int(splits), partials.get(),
+         store);
+}
+
+}  // namespace ikun::cuda

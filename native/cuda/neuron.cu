@@ -1,0 +1,279 @@
+// Multi-step IF/LIF neurons over [steps, width], fused over time: one thread per neuron walks all steps
+// with the membrane in a register (the twin of cpu/neuron_impl.h). The surrogate, the reset mode,
+// detachReset and the forward mode are read at run time (uniform branches), so each kernel is compiled
+// once per dtype; the per-neuron formulas are those of common/neuron_step.h.
+#include "common.cuh"
+#include "reduce.cuh"
+#include "../common/neuron_step.h"
+
+namespace ikun::cuda {
+
+template <class T> void maxPool2dForward(const Pool2dShape& s, const T* x, T* y, int32_t* argmax);
+template <class T> void maxPool2dBackward(const Pool2dShape& s, const T* dy, const int32_t* argmax, T* dx);
+
+namespace {
+
+template <class T>
+using DeviceNeuron = NeuronStep<T, RuntimeSurrogate<T>, RuntimeNeuronFlags>;
+
+template <class T>
+__device__ __forceinline__ DeviceNeuron<T> neuronOf(const NeuronParams& p) {
+  return DeviceNeuron<T>(RuntimeSurrogate<T>{p.surrogate, T(p.alpha)}, RuntimeNeuronFlags{p.softReset, p.detachReset, p.spiking}, p);
+}
+
+template <class T>
+__global__ void forwardKernel(NeuronParams p, const T* x, T* spikes, T* h) {
+  const DeviceNeuron<T> neuron = neuronOf<T>(p);
+  const int64_t inputStride = p.staticInput ? 0 : p.width;
+  for (int64_t i = globalThreadIndex(); i < p.width; i += globalThreadCount()) {
+    T v = neuron.initialMembrane();
+    for (int64_t t = 0; t < p.steps; ++t) {
+      const T ht = neuron.charge(v, x[t * inputStride + i]);
+      h[t * p.width + i] = ht;
+      spikes[t * p.width + i] = neuron.fire(ht, v);
+    }
+  }
+}
+
+template <class T>
+__global__ void backwardKernel(NeuronParams p, const T* dSpikes, const T* h, T* dx) {
+  const DeviceNeuron<T> neuron = neuronOf<T>(p);
+  for (int64_t i = globalThreadIndex(); i < p.width; i += globalThreadCount()) {
+    T dv = T(0), sum = T(0);
+    for (int64_t t = p.steps - 1; t >= 0; --t) {
+      const int64_t at = t * p.width + i;
+      const T dh = neuron.backward(h[at], dSpikes[at], dv);
+      if (p.staticInput) sum += dh * neuron.b;
+      else dx[at] = dh * neuron.b;
+    }
+    if (p.staticInput) dx[i] = sum;
+  }
+}
+
+template <class T>
+__global__ void forwardTangentKernel(NeuronParams p, const T* h, const T* xDot, T* hDot, T* sDot) {
+  const DeviceNeuron<T> neuron = neuronOf<T>(p);
+  const int64_t inputStride = p.staticInput ? 0 : p.width;
+  for (int64_t i = globalThreadIndex(); i < p.width; i += globalThreadCount()) {
+    T vDot = T(0);
+    for (int64_t t = 0; t < p.steps; ++t) {
+      const int64_t at = t * p.width + i;
+      T sd;
+      hDot[at] = neuron.forwardTangent(h[at], xDot[t * inputStride + i], vDot, sd);
+      sDot[at] = sd;
+    }
+  }
+}
+
+template <class T>
+__global__ void backwardTangentKernel(NeuronParams p, const T* h, const T* hDot, const T* dSpikes, const T* dSpikesDot, T* dx,
+                                      T* dxDot) {
+  const DeviceNeuron<T> neuron = neuronOf<T>(p);
+  for (int64_t i = globalThreadIndex(); i < p.width; i += globalThreadCount()) {
+    T dv = T(0), dvDot = T(0), sum = T(0), sumDot = T(0);
+    for (int64_t t = p.steps - 1; t >= 0; --t) {
+      const int64_t at = t * p.width + i;
+      T dhd;
+      const T dh = neuron.backwardTangent(h[at], hDot[at], dSpikes[at], dSpikesDot[at], dv, dvDot, dhd);
+      if (p.staticInput) {
+        sum += dh * neuron.b;
+        sumDot += dhd * neuron.b;
+      } else {
+        dx[at] = dh * neuron.b;
+        dxDot[at] = dhd * neuron.b;
+      }
+    }
+    if (p.staticInput) dx[i] = sum, dxDot[i] = sumDot;
+  }
+}
+
+// ---- neuron + 2x2 max-pool, fused for training -----------------------------------------------------------
+// When 2x2 windows with stride 2 tile the planes exactly (the CSNN), one thread per window runs its four
+// neurons over all steps in registers and writes only the pooled spike and the argmax of each step; the
+// spikes of each block are summed (fixed tree) into one partial per block for the firing rate. Any other
+// pooling runs the unfused twin below (the same arithmetic, so the same numbers).
+
+struct WindowGeometry {
+  int64_t planes, windows;
+  int inWidth, plane, outWidth, outPlane;
+};
+
+__device__ __forceinline__ void windowOffsets(const WindowGeometry& g, int64_t w, int64_t& q, int& o, int offsets[4]) {
+  q = w / g.outPlane;
+  o = int(w - q * g.outPlane);
+  const int oy = o / g.outWidth, ox = o - oy * g.outWidth, top = 2 * oy * g.inWidth + 2 * ox;
+  offsets[0] = top, offsets[1] = top + 1, offsets[2] = top + g.inWidth, offsets[3] = top + g.inWidth + 1;  // row-major
+}
+
+template <class T>
+__global__ void poolForwardKernel(NeuronParams p, WindowGeometry g, const T* x, T* pooled, int32_t* argmax, double* blockCounts) {
+  const DeviceNeuron<T> neuron = neuronOf<T>(p);
+  const int64_t inputStride = p.staticInput ? 0 : p.width;
+  const int64_t w = globalThreadIndex();
+  double count = 0;
+  if (w < g.windows) {
+    int64_t q;
+    int o, offsets[4];
+    windowOffsets(g, w, q, o, offsets);
+    T v[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) v[j] = neuron.initialMembrane();
+    for (int64_t t = 0; t < p.steps; ++t) {
+      T s[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const T ht = neuron.charge(v[j], x[t * inputStride + q * g.plane + offsets[j]]);
+        s[j] = neuron.fire(ht, v[j]);
+        count += double(s[j]);
+      }
+      // strict '>': the first maximum in row-major order (scalars, not an index into s: no local memory)
+      T bestValue = s[0];
+      int bestOffset = offsets[0];
+#pragma unroll
+      for (int j = 1; j < 4; ++j)
+        if (s[j] > bestValue) bestValue = s[j], bestOffset = offsets[j];
+      const int64_t out = (t * g.planes + q) * g.outPlane + o;
+      pooled[out] = bestValue;
+      argmax[out] = bestOffset;
+    }
+  }
+  count = blockSum(count);
+  if (threadIdx.x == 0) blockCounts[blockIdx.x] = count;
+}
+
+// Recomputes the membranes of the window's neurons (into hScratch, [steps, width]) and runs BPTT with
+// the pooled gradient at each step's argmax.
+template <class T>
+__global__ void poolBackwardKernel(NeuronParams p, WindowGeometry g, const T* x, const int32_t* argmax, const T* dPooled,
+                                   T* hScratch, T* dx) {
+  const DeviceNeuron<T> neuron = neuronOf<T>(p);
+  const int64_t inputStride = p.staticInput ? 0 : p.width;
+  for (int64_t w = globalThreadIndex(); w < g.windows; w += globalThreadCount()) {
+    int64_t q;
+    int o, offsets[4];
+    windowOffsets(g, w, q, o, offsets);
+    const int64_t base = q * g.plane;
+    T v[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) v[j] = neuron.initialMembrane();
+    for (int64_t t = 0; t < p.steps; ++t)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const T ht = neuron.charge(v[j], x[t * inputStride + base + offsets[j]]);
+        hScratch[t * p.width + base + offsets[j]] = ht;
+        neuron.fire(ht, v[j]);
+      }
+    T dv[4], sum[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) dv[j] = T(0), sum[j] = T(0);
+    for (int64_t t = p.steps - 1; t >= 0; --t) {
+      const int64_t out = (t * g.planes + q) * g.outPlane + o;
+      const int32_t winner = argmax[out];
+      const T gradient = dPooled[out];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int64_t at = t * p.width + base + offsets[j];
+        const T dh = neuron.backward(hScratch[at], offsets[j] == winner ? gradient : T(0), dv[j]);
+        if (p.staticInput) sum[j] += dh * neuron.b;
+        else dx[at] = dh * neuron.b;
+      }
+    }
+    if (p.staticInput)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) dx[base + offsets[j]] = sum[j];
+  }
+}
+
+bool tilesByTwo(const Pool2dShape& pool) {
+  return pool.kernel == 2 && pool.stride == 2 && pool.inHeight % 2 == 0 && pool.inWidth % 2 == 0;
+}
+
+WindowGeometry windowGeometry(const Pool2dShape& pool) {
+  if (pool.inHeight * pool.inWidth >= (int64_t(1) << 31)) throw std::invalid_argument("neuronPool: planes of 2^31 pixels or more are not supported on CUDA");
+  const int64_t outPlane = pool.outHeight() * pool.outWidth();
+  return WindowGeometry{pool.planes, pool.planes * outPlane, int(pool.inWidth), int(pool.inHeight * pool.inWidth),
+                        int(pool.outWidth()), int(outPlane)};
+}
+
+struct SpikeTerm {
+  const void* spikes;
+  bool isDouble;
+  __device__ double operator()(int64_t i) const {
+    return isDouble ? static_cast<const double*>(spikes)[i] : double(static_cast<const float*>(spikes)[i]);
+  }
+};
+
+}  // namespace
+
+template <class T>
+void neuronForward(const NeuronParams& p, const T* x, T* spikes, T* h) {
+  launch(forwardKernel<T>, blocksFor(p.width), dim3(kThreads), 0, currentStream(), p, x, spikes, h);
+}
+
+template <class T>
+void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx) {
+  launch(backwardKernel<T>, blocksFor(p.width), dim3(kThreads), 0, currentStream(), p, dSpikes, h, dx);
+}
+
+template <class T>
+void neuronForwardTangent(const NeuronParams& p, const T* h, const T* xDot, T* hDot, T* sDot) {
+  launch(forwardTangentKernel<T>, blocksFor(p.width), dim3(kThreads), 0, currentStream(), p, h, xDot, hDot, sDot);
+}
+
+template <class T>
+void neuronBackwardTangent(const NeuronParams& p, const T* h, const T* hDot, const T* dSpikes, const T* dSpikesDot, T* dx,
+                           T* dxDot) {
+  launch(backwardTangentKernel<T>, blocksFor(p.width), dim3(kThreads), 0, currentStream(), p, h, hDot, dSpikes, dSpikesDot, dx,
+         dxDot);
+}
+
+template <class T>
+void neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, int32_t* argmax,
+                       DeviceResult spikeCount) {
+  if (tilesByTwo(pool)) {
+    const WindowGeometry g = windowGeometry(pool);
+    const int64_t blocks = (g.windows + kThreads - 1) / kThreads;
+    Scratch<double> counts(size_t(blocks > 0 ? blocks : 1));
+    launch(poolForwardKernel<T>, dim3(unsigned(blocks > 0 ? blocks : 1)), dim3(kThreads), 0, currentStream(), p, g, x, pooled,
+           argmax, counts.get());
+    finishReduction(counts.get(), int(blocks > 0 ? blocks : 1), spikeCount, false);
+    return;
+  }
+  // the unfused twin: full spikes in scratch, then the pool and the spike count
+  const size_t full = size_t(p.steps * p.width);
+  Scratch<T> spikes(full), h(full);
+  neuronForward<T>(p, x, spikes.get(), h.get());
+  const Pool2dShape steps{p.steps * pool.planes, pool.inHeight, pool.inWidth, pool.kernel, pool.stride};
+  maxPool2dForward<T>(steps, spikes.get(), pooled, argmax);
+  reduceSum(int64_t(full), SpikeTerm{spikes.get(), sizeof(T) == sizeof(double)}, spikeCount);
+}
+
+template <class T>
+void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const int32_t* argmax, const T* dPooled,
+                        T* dx) {
+  const size_t full = size_t(p.steps * p.width);
+  Scratch<T> h(full);
+  if (tilesByTwo(pool)) {
+    const WindowGeometry g = windowGeometry(pool);
+    launch(poolBackwardKernel<T>, blocksFor(g.windows), dim3(kThreads), 0, currentStream(), p, g, x, argmax, dPooled, h.get(), dx);
+    return;
+  }
+  Scratch<T> spikes(full), dSpikes(full);
+  neuronForward<T>(p, x, spikes.get(), h.get());
+  const Pool2dShape steps{p.steps * pool.planes, pool.inHeight, pool.inWidth, pool.kernel, pool.stride};
+  maxPool2dBackward<T>(steps, dPooled, argmax, dSpikes.get());
+  neuronBackward<T>(p, dSpikes.get(), h.get(), dx);
+}
+
+#define IKUN_INSTANTIATE(T)                                                                                   \
+  template void neuronForward<T>(const NeuronParams&, const T*, T*, T*);                                      \
+  template void neuronBackward<T>(const NeuronParams&, const T*, const T*, T*);                               \
+  template void neuronForwardTangent<T>(const NeuronParams&, const T*, const T*, T*, T*);                     \
+  template void neuronBackwardTangent<T>(const NeuronParams&, const T*, const T*, const T*, const T*, T*, T*); \
+  template void neuronPoolForward<T>(const NeuronParams&, const Pool2dShape&, const T*, T*, int32_t*, DeviceResult); \
+  template void neuronPoolBackward<T>(const NeuronParams&, const Pool2dShape&, const T*, const int32_t*, const T*, T*);
+IKUN_INSTANTIATE(float)
+IKUN_INSTANTIATE(double)
+#undef IKUN_INSTANTIATE
+
+}  // namespace ikun::cuda

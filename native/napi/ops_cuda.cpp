@@ -1,0 +1,69 @@
+// Bindings for the CUDA devices: how many, what they are, the caching allocator's statistics and cache,
+// and waiting for queued work. Kernels are not here: every op binding dispatches by device itself.
+#include "args.h"
+
+namespace ikun::napi {
+namespace {
+
+int deviceArg(const Napi::CallbackInfo& info, size_t index) {
+  const double d = numberArg(info, index, "device");
+  if (d != double(int(d)) || d < 0 || int(d) >= cuda::deviceCount())
+    throw Napi::RangeError::New(info.Env(), "cuda:" + std::to_string(d) + " does not exist (" +
+                                                std::to_string(cuda::deviceCount()) + " CUDA device(s) visible)");
+  return int(d);
+}
+
+Napi::Value DeviceCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), cuda::deviceCount()); }
+
+Napi::Value Emulated(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), cuda::emulated()); }
+
+// cudaDeviceInfo(device) -> { name, totalMemory, major, minor, multiprocessors }
+Napi::Value DeviceInfo(const Napi::CallbackInfo& info) {
+  const cuda::DeviceInfo d = cuda::deviceInfo(deviceArg(info, 0));
+  auto o = Napi::Object::New(info.Env());
+  o.Set("name", d.name);
+  o.Set("totalMemory", double(d.totalMemory));
+  o.Set("major", d.major);
+  o.Set("minor", d.minor);
+  o.Set("multiprocessors", d.multiprocessors);
+  return o;
+}
+
+// cudaMemoryStats(device) -> { allocated, reserved, peakAllocated } in bytes
+Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+  const cuda::MemoryStats s = cuda::memoryStats(deviceArg(info, 0));
+  auto o = Napi::Object::New(info.Env());
+  o.Set("allocated", double(s.allocated));
+  o.Set("reserved", double(s.reserved));
+  o.Set("peakAllocated", double(s.peakAllocated));
+  return o;
+}
+
+Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info) {
+  cuda::resetPeakMemory(deviceArg(info, 0));
+  return info.Env().Undefined();
+}
+
+Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
+  cuda::emptyCache(deviceArg(info, 0));
+  return info.Env().Undefined();
+}
+
+Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+  cuda::synchronize(deviceArg(info, 0));
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void registerCudaOps(Napi::Env env, Napi::Object exports) {
+  exports.Set("cudaDeviceCount", Napi::Function::New<guarded<DeviceCount>>(env, "cudaDeviceCount"));
+  exports.Set("cudaEmulated", Napi::Function::New<guarded<Emulated>>(env, "cudaEmulated"));
+  exports.Set("cudaDeviceInfo", Napi::Function::New<guarded<DeviceInfo>>(env, "cudaDeviceInfo"));
+  exports.Set("cudaMemoryStats", Napi::Function::New<guarded<MemoryStats>>(env, "cudaMemoryStats"));
+  exports.Set("cudaResetPeakMemory", Napi::Function::New<guarded<ResetPeakMemory>>(env, "cudaResetPeakMemory"));
+  exports.Set("cudaEmptyCache", Napi::Function::New<guarded<EmptyCache>>(env, "cudaEmptyCache"));
+  exports.Set("cudaSynchronize", Napi::Function::New<guarded<Synchronize>>(env, "cudaSynchronize"));
+}
+
+}  // namespace ikun::napi
