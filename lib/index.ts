@@ -11,6 +11,7 @@ export * as optim from './optim.js';
 export * as checkpoint from './checkpoint.js';
 export * as safetensors from './safetensors.js';
 export * as hessian from './hessian.js';
+export * as cuda from './cuda.js';
 export { train, resume, evaluate, DEFAULT_CONFIG, resolveConfig } from './train.js';
 export type { TrainConfig, EpochMetrics, TrainHooks, TrainResult, StepInfo } from './train.js';
 export { Generator, manualSeed } from './random.js';

@@ -64,7 +64,10 @@ export interface CudaInfo {
   deviceCount: number;
   runtimeVersion: number;
   driverVersion: number;
+  /** why no device is usable, in a few plain words ('no CUDA GPU found'); '' when one is */
   reason: string;
+  /** what lies behind the reason and what would fix it ('' when nothing more is known) */
+  detail: string;
 }
 
 export interface CudaDeviceInfo {

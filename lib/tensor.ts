@@ -27,9 +27,11 @@ export function isDType(value: unknown): value is DType {
   return DTYPES.includes(value as DType);
 }
 
-/** Why CUDA devices cannot be used here (no GPU, no driver, a build without CUDA), in one plain sentence. */
+/** Why CUDA devices cannot be used here (no GPU, no driver, a build without CUDA), with what lies behind it. */
 export function cudaUnavailableReason(): string {
-  return native.cudaInfo().reason || 'no CUDA device is available';
+  const info = native.cudaInfo();
+  const reason = info.reason || 'no CUDA GPU found';
+  return info.detail ? `${reason} (${info.detail})` : reason;
 }
 
 /**

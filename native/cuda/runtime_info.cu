@@ -1,7 +1,7 @@
-#include <cuda_runtime.h>
-
+#include <cstdlib>
 #include <string>
 
+#include "device.cuh"
 #include "runtime_info.h"
 
 namespace ikun::cuda {
@@ -12,21 +12,29 @@ RuntimeInfo queryRuntime() {
   cudaRuntimeGetVersion(&info.runtimeVersion);
   cudaError_t driverStatus = cudaDriverGetVersion(&info.driverVersion);
   if (driverStatus != cudaSuccess || info.driverVersion == 0) {
-    info.reason = "no NVIDIA driver found (install the NVIDIA driver, or use device 'cpu')";
+    cudaGetLastError();
+    info.reason = "no CUDA GPU found";
+    info.detail = "no NVIDIA driver is installed or loaded";
     return info;
   }
   if (info.driverVersion < info.runtimeVersion) {
-    info.reason = "the NVIDIA driver (" + std::to_string(info.driverVersion) + ") is older than the CUDA runtime ikun was built with (" +
-                  std::to_string(info.runtimeVersion) + "); update the driver, or use device 'cpu'";
+    info.reason = "the NVIDIA driver is too old for this build of ikun";
+    info.detail = "the driver supports CUDA " + std::to_string(info.driverVersion / 1000) + "." +
+                  std::to_string(info.driverVersion % 1000 / 10) + ", ikun was built with CUDA " +
+                  std::to_string(info.runtimeVersion / 1000) + "." + std::to_string(info.runtimeVersion % 1000 / 10) +
+                  "; update the NVIDIA driver";
     return info;
   }
   cudaError_t status = cudaGetDeviceCount(&info.deviceCount);
   if (status != cudaSuccess) {
     info.deviceCount = 0;
-    info.reason = std::string("CUDA could not list devices: ") + cudaGetErrorString(status);
     cudaGetLastError();
+    info.reason = status == cudaErrorNoDevice ? "no CUDA GPU found" : "CUDA could not list the GPUs";
+    info.detail = cudaGetErrorString(status);
   } else if (info.deviceCount == 0) {
-    info.reason = "no CUDA device is visible (check CUDA_VISIBLE_DEVICES), or use device 'cpu'";
+    info.reason = "no CUDA GPU found";
+    const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+    if (visible) info.detail = std::string("CUDA_VISIBLE_DEVICES is '") + visible + "'";
   }
   return info;
 }

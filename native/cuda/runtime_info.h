@@ -10,7 +10,8 @@ struct RuntimeInfo {
   int deviceCount = 0;
   int runtimeVersion = 0;
   int driverVersion = 0;
-  std::string reason;  // why no device is usable, empty when one is
+  std::string reason;  // why no device is usable, in a few plain words ("no CUDA GPU found"); empty when one is
+  std::string detail;  // what lies behind it and what would fix it, when known
 };
 
 RuntimeInfo queryRuntime();

@@ -5,8 +5,8 @@ namespace ikun::cuda {
 
 RuntimeInfo queryRuntime() {
   RuntimeInfo info;
-  info.reason = "this build of ikun has no CUDA support (built without nvcc); rebuild with CUDA 13 installed "
-                "(npm rebuild ikun) or use device 'cpu'";
+  info.reason = "this build of ikun has no CUDA support";
+  info.detail = "it was built without nvcc; install ikun's prebuilt package or rebuild with CUDA 13 installed";
   return info;
 }
 

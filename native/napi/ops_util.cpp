@@ -84,6 +84,7 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   o.Set("runtimeVersion", r.runtimeVersion);
   o.Set("driverVersion", r.driverVersion);
   o.Set("reason", r.reason);
+  o.Set("detail", r.detail);
   return o;
 }
 

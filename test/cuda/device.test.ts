@@ -1,0 +1,130 @@
+// Device tensors, moving models and optimisers, the caching allocator and its errors, on the emulated CUDA
+// device (IKUN_CUDA_EMULATE=1, IKUN_EMULATED_MEMORY_MB from vitest.config.ts).
+import { describe, expect, it } from 'vitest';
+import { cuda, loss, models, native, optim, surrogate, tensor, zeros, Tensor, functional as F } from '../../lib/index.js';
+
+const values = (t: Tensor): number[] => Array.from(t.toArray());
+
+describe('CUDA tensors', () => {
+  it('are made on a device, read back, copied across devices and converted', () => {
+    const t = tensor([1, 2, 3, 4, 5, 6], [2, 3], { device: 'cuda' });
+    expect(t.device).toBe('cuda:0');
+    expect(values(t)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(zeros([2], { device: 'cuda:0', dtype: 'float64' }).toArray()).toEqual(new Float64Array([0, 0]));
+    const host = t.to('cpu');
+    expect(host.device).toBe('cpu');
+    expect(values(host)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(t.to('cuda')).toBe(t); // nothing to change: the tensor itself, as PyTorch
+    const d64 = t.to({ dtype: 'float64' });
+    expect(d64.device).toBe('cuda:0');
+    expect(d64.toArray()).toEqual(new Float64Array([1, 2, 3, 4, 5, 6]));
+    const back = host.cuda();
+    expect(back.device).toBe('cuda:0');
+    expect(values(back.cpu())).toEqual([1, 2, 3, 4, 5, 6]);
+    const target = zeros([6], { device: 'cuda' });
+    target.copyFrom(host); // host to device
+    expect(values(target)).toEqual([1, 2, 3, 4, 5, 6]);
+    host.copyFrom(d64.reshape([6]).to({ dtype: 'float32' }).fill(7)); // device to host
+    expect(values(host)).toEqual([7, 7, 7, 7, 7, 7]);
+    target.copyFrom(new Float32Array([6, 5, 4, 3, 2, 1]));
+    expect(tensor([9], [], { device: 'cuda' }).item()).toBe(9);
+    expect(values(target.clone())).toEqual([6, 5, 4, 3, 2, 1]);
+    expect(String(t)).toMatch(/device=cuda:0/);
+  });
+
+  it('refuse devices that do not exist and bad to() targets, naming what to use', () => {
+    expect(() => zeros([2], { device: 'cuda:3' })).toThrow(/'cuda:3' does not exist: 1 CUDA device is visible \(cuda:0\)/);
+    expect(() => zeros([2]).to('tpu' as never)).toThrow(/expected a dtype \('float32', 'float64'\), a device \('cpu', 'cuda', 'cuda:N'\) or \{ dtype, device \}/);
+    expect(() => zeros([2]).to({ device: 'cuda', colour: 1 } as never)).toThrow(/unknown option 'colour'/);
+  });
+
+  it('ops on tensors of different devices say which devices', () => {
+    const a = zeros([4], { device: 'cuda' }), b = zeros([4]);
+    expect(() => F.addInto(a, b)).toThrow(/different devices \(cuda:0 and cpu\)/);
+    const conv = models.csnn({ channels: 2, T: 2 });
+    expect(() => conv.forward(zeros([1, 1, 28, 28], { device: 'cuda' }))).toThrow(/cuda:0.*cpu|cpu.*cuda:0/);
+  });
+
+  it('out of memory is an Error saying how much was asked, what is in use and what to do; the process stays usable', () => {
+    const keep = zeros([1 << 20], { device: 'cuda' }); // 4 MiB held
+    let message = '';
+    try {
+      zeros([2 ** 31], { device: 'cuda' }); // 8 GiB
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/CUDA out of memory on cuda:0: could not allocate 8\.00 GiB/);
+    expect(message).toMatch(/tensors hold [0-9.]+ MiB/);
+    expect(message).toMatch(/smaller batch/);
+    const after = tensor([1, 2], [2], { device: 'cuda' });
+    expect(values(after)).toEqual([1, 2]);
+    keep.dispose();
+  });
+
+  it('the caching allocator reuses blocks and reports allocated, reserved and peak bytes', () => {
+    cuda.emptyCache();
+    const before = cuda.memoryStats();
+    const t = zeros([1 << 18], { device: 'cuda' }); // 1 MiB
+    const during = cuda.memoryStats();
+    expect(during.allocated - before.allocated).toBe(1 << 20);
+    expect(during.peakAllocated).toBeGreaterThanOrEqual(during.allocated);
+    t.dispose();
+    const after = cuda.memoryStats();
+    expect(after.allocated).toBe(before.allocated);
+    expect(after.reserved).toBeGreaterThanOrEqual(before.reserved + (1 << 20)); // cached, not freed
+    const again = zeros([1 << 18], { device: 'cuda' });
+    expect(cuda.memoryStats().reserved).toBe(after.reserved); // the cached block came back
+    again.dispose();
+    cuda.emptyCache();
+    expect(cuda.memoryStats().reserved).toBe(cuda.memoryStats().allocated);
+    cuda.resetPeakMemoryStats();
+    expect(cuda.memoryStats().peakAllocated).toBe(cuda.memoryStats().allocated);
+    cuda.synchronize();
+  });
+
+  it('reductions give the same bits every run', () => {
+    const x = tensor(Float32Array.from({ length: 100_003 }, (_, i) => Math.sin(i) * 1e3), [100_003], { device: 'cuda' });
+    const first = native.sum(x.storage);
+    for (let i = 0; i < 3; i++) expect(native.sum(x.storage)).toBe(first);
+  });
+});
+
+describe('models and optimisers on CUDA', () => {
+  it('model.to(device) moves parameters, gradients and buffers in place; an optimiser built after keeps its state there', () => {
+    const m = models.csnn({ channels: 2, T: 2, surrogate: surrogate.atan({ spiking: false }) });
+    const weight = m.namedParameters()[0]![1];
+    expect(m.to('cuda')).toBe(m);
+    expect(m.namedParameters()[0]![1]).toBe(weight); // the same Parameter object
+    for (const [, p] of m.namedParameters()) expect([p.device, p.grad?.device]).toEqual(['cuda:0', 'cuda:0']);
+    for (const [name, b] of m.namedBuffers()) {
+      expect(b.device).toBe('cuda:0');
+      if (name.endsWith('num_batches_tracked')) expect(b.dtype).toBe('float64');
+    }
+    expect(m.device).toBe('cuda:0');
+    const opt = new optim.Adam(m.namedParameters(), { lr: 1e-3 });
+    const x = tensor(new Float32Array(2 * 784).fill(0.5), [2, 1, 28, 28], { device: 'cuda' });
+    opt.zeroGrad();
+    m.backward(loss.mseRate(m.forward(x), [1, 2]).grad);
+    opt.step();
+    const state = opt.stateDict().tensors;
+    expect(state.find(([n]) => n.endsWith('exp_avg'))![1].device).toBe('cuda:0');
+    expect(state.find(([n]) => n.endsWith('.step'))![1].device).toBe('cpu'); // as PyTorch keeps it
+    expect(m.namedBuffers().find(([n]) => n === 'conv_fc.1.num_batches_tracked')![1].item()).toBe(1);
+    m.to('cpu');
+    expect(() => opt.step()).toThrow(/is on cuda:0 but parameter .* is on cpu; build the optimiser after moving the model/);
+    m.to('float64');
+    expect(weight.dtype).toBe('float64');
+    expect(m.namedBuffers().find(([n]) => n === 'conv_fc.1.num_batches_tracked')![1].dtype).toBe('float64');
+  });
+
+  it('models.csnn({ device: "cuda" }) trains on the device', () => {
+    const m = models.csnn({ channels: 2, T: 2, device: 'cuda' });
+    for (const p of m.parameters()) expect(p.device).toBe('cuda:0');
+    const x = tensor(new Float32Array(3 * 784).map((_, i) => (i % 13) / 13), [3, 1, 28, 28], { device: 'cuda' });
+    const rate = m.forward(x);
+    expect(rate.device).toBe('cuda:0');
+    const rates = m.lastFiringRates();
+    expect(Object.keys(rates)).toHaveLength(4);
+    for (const r of Object.values(rates)) expect(r).toBeGreaterThanOrEqual(0);
+  });
+});
