@@ -246,9 +246,9 @@ function neuronCases(dtype: DType, steps: number, planes: number, hw: number, al
   const width = planes * hw * hw;
   return neuronVariants(all).flatMap((v): OpCase[] => {
     const p = neuronParams(v, steps, width);
-    const stepShape = [planes, hw, hw];
+    const stepShape = [1, planes, hw, hw]; // [N, C, H, W] as the fused op reads it
     const inputShape = v.staticInput ? stepShape : [steps, ...stepShape];
-    const shape = `${describeVariant(v)}, T ${steps}, [${planes},${hw},${hw}]`;
+    const shape = `${describeVariant(v)}, T ${steps}, [1,${planes},${hw},${hw}]`;
     return [
       { op: 'neuron forward, backward, tangents', shape, dtype, tolerance: tolerance(dtype), run: (d) => {
         const x = random(inputShape, 36, dtype, d, 1.2, 0.6);

@@ -40,7 +40,7 @@ describe('CUDA tensors', () => {
 
   it('ops on tensors of different devices say which devices', () => {
     const a = zeros([4], { device: 'cuda' }), b = zeros([4]);
-    expect(() => F.addInto(a, b)).toThrow(/different devices \(cuda:0 and cpu\)/);
+    expect(() => F.addInto(a, b)).toThrow(/different devices \((cpu and cuda:0|cuda:0 and cpu)\); move them to one device with .to\(device\)/);
     const conv = models.csnn({ channels: 2, T: 2 });
     expect(() => conv.forward(zeros([1, 1, 28, 28], { device: 'cuda' }))).toThrow(/cuda:0.*cpu|cpu.*cuda:0/);
   });
