@@ -67,6 +67,9 @@ export interface CudaInfo {
   reason: string;
 }
 
+/** Elementwise arithmetic of the tensor basics: add, sub, mul, div. */
+export type BinaryOpCode = 0 | 1 | 2 | 3;
+
 type S = NativeStorage;
 type Dims = number[];
 
@@ -107,6 +110,13 @@ export interface NativeAddon {
   scale(x: S, alpha: number): void;
   sum(x: S): number;
   sumOfSquares(x: S): number;
+  binaryOp(op: BinaryOpCode, a: S, b: S, out: S, dims: Dims): void;
+  binaryScalarOp(op: BinaryOpCode, a: S, scalar: number, out: S): void;
+  equal(a: S, b: S, out: S, dims: Dims): void;
+  equalScalar(a: S, scalar: number, out: S): void;
+  argmaxAxis(x: S, out: S, dims: Dims): void;
+  sumAxis(x: S, out: S, dims: Dims, scale: number): void;
+  cast(x: S, out: S): void;
   threadCount(): number;
   setThreadCount(threads: number): void;
   cpuKernels(): CpuKernelsInfo;

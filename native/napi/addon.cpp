@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerUtilOps(env, exports);
   registerOptimOps(env, exports);
   registerTangentOps(env, exports);
+  registerTensorOps(env, exports);
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   return exports;
 }

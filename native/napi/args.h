@@ -62,5 +62,6 @@ void registerSpikingOps(Napi::Env env, Napi::Object exports);
 void registerUtilOps(Napi::Env env, Napi::Object exports);
 void registerOptimOps(Napi::Env env, Napi::Object exports);
 void registerTangentOps(Napi::Env env, Napi::Object exports);
+void registerTensorOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace ikun::napi
