@@ -259,7 +259,7 @@ export class BatchNorm2d extends Module {
       fail(`BatchNorm2d.forward: input has ${x.shape[1]} channels (shape ${formatShapeOf(input.shape)}), expected numFeatures = ${this.numFeatures}`);
     let momentum = 0;
     if (this.training) {
-      if (x.size / this.numFeatures < 2)
+      if ((x.size * replicas) / this.numFeatures < 2)
         fail(`BatchNorm2d.forward: training needs more than one value per channel, got input shape ${formatShapeOf(input.shape)}`);
       const batches = Math.round(this.numBatchesTracked.item()) + 1;
       this.numBatchesTracked.copyFrom([batches]);

@@ -75,6 +75,34 @@ export abstract class Module {
     return [...this._modules.values()];
   }
 
+  /** Whether this module emits spikes (IFNode, LIFNode): its firing rate appears in lastFiringRates(). */
+  get emitsSpikes(): boolean {
+    return false;
+  }
+
+  /** @internal the mean firing rate of this module's last forward; null when it emits no spikes or has not run */
+  firingRate(): number | null {
+    return null;
+  }
+
+  /** The spiking layers in namedModules order (their rates after a forward: lastFiringRates()). */
+  spikingLayers(): Array<[string, Module]> {
+    return this.namedModules().filter(([, m]) => m.emitsSpikes);
+  }
+
+  /**
+   * Mean firing rate (spikes per neuron and step) of each spiking layer in the last forward, by module
+   * name, whether the layer ran on its own or inside a fused kernel. Read it before resetState().
+   */
+  lastFiringRates(): Record<string, number> {
+    const rates: Record<string, number> = {};
+    for (const [name, m] of this.spikingLayers()) {
+      const rate = m.firingRate();
+      if (rate !== null) rates[name] = rate;
+    }
+    return rates;
+  }
+
   /** Sets every parameter's gradient to zero. */
   zeroGrad(): void {
     for (const p of this.parameters()) p.grad?.fill(0);

@@ -1,7 +1,7 @@
 // Multi-step IF and LIF neurons over [T, N, ...]. Every forward starts from the reset membrane (the whole
 // sequence is one call), as SpikingJelly's multi-step mode after reset(). Equations: ikun-paper.md.
 import * as F from '../functional.js';
-import type { NeuronParamsNative } from '../native.js';
+import { native, type NeuronParamsNative } from '../native.js';
 import { checkBoolean, checkFiniteNumber, checkInteger, describe } from '../errors.js';
 import { Surrogate, atan } from '../surrogate.js';
 import { Tensor } from '../tensor.js';
@@ -26,7 +26,8 @@ export interface LIFNodeOptions extends NeuronOptions {
   decayInput?: boolean;
 }
 
-abstract class BaseNode extends Module {
+/** The multi-step spiking neurons (IFNode, LIFNode); fused kernels run any of them. */
+export abstract class BaseNode extends Module {
   readonly vThreshold: number;
   readonly vReset: number | null;
   readonly surrogate: Surrogate;
@@ -35,6 +36,8 @@ abstract class BaseNode extends Module {
   private savedDual: { hDot: Tensor } | null = null;
   /** Spikes of the last forward, for firing-rate metrics. */
   lastSpikes: Tensor | null = null;
+  /** Spike count of the last forward when a fused kernel ran this neuron (its spikes never exist whole). */
+  private spikeTally: { count: number; neurons: number } | null = null;
 
   protected constructor(name: string, o: Record<string, unknown>) {
     super();
@@ -52,6 +55,27 @@ abstract class BaseNode extends Module {
   /** @internal the kernel parameters, for fused paths that run this neuron inside another op */
   nativeParams(steps: number, width: number, staticInput: boolean): NeuronParamsNative {
     return this.kernelParams(steps, width, staticInput);
+  }
+
+  override get emitsSpikes(): boolean {
+    return true;
+  }
+
+  /**
+   * @internal a fused kernel ran this neuron: forget the state of any earlier unfused forward and keep
+   * the spike count over neurons x steps for the firing rate.
+   */
+  recordFusedRun(spikeCount: number, neuronSteps: number): void {
+    this.clearState();
+    this.spikeTally = { count: spikeCount, neurons: neuronSteps };
+  }
+
+  /** @internal */
+  override firingRate(): number | null {
+    if (this.spikeTally) return this.spikeTally.neurons === 0 ? 0 : this.spikeTally.count / this.spikeTally.neurons;
+    const spikes = this.lastSpikes;
+    if (!spikes || spikes.disposed) return null;
+    return spikes.size === 0 ? 0 : native.sum(spikes.storage) / spikes.size;
   }
 
   /** @internal */
@@ -88,6 +112,7 @@ abstract class BaseNode extends Module {
     this.savedDual = null;
     this.saved = { h, outShape: spikes.shape, staticInput };
     this.lastSpikes = spikes;
+    this.spikeTally = null;
     return spikes;
   }
 
@@ -134,6 +159,7 @@ abstract class BaseNode extends Module {
     this.saved?.h.dispose();
     this.saved = null;
     this.lastSpikes = null;
+    this.spikeTally = null;
   }
 }
 
