@@ -6,3 +6,4 @@ export type { NeuronOptions, LIFNodeOptions } from './neuron.js';
 export { Sequential } from './container.js';
 export { RepeatOverTime, MeanOverTime } from './time.js';
 export type { FactoryOptions } from './util.js';
+export type { StateDict, LoadStateDictOptions, LoadStateDictResult } from './state-dict.js';

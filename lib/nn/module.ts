@@ -3,6 +3,7 @@
 // accumulates parameter gradients into Parameter.grad.
 import { fail, formatShapeOf } from './util.js';
 import { Parameter, Tensor, type DType, type Device } from '../tensor.js';
+import { collectState, loadInto, shareOf, type LoadStateDictOptions, type LoadStateDictResult, type StateDict } from './state-dict.js';
 
 export abstract class Module {
   training = true;
@@ -117,6 +118,29 @@ export abstract class Module {
 
   eval(): this {
     return this.train(false);
+  }
+
+  /**
+   * Every parameter and buffer by its PyTorch state-dict name, module by module as PyTorch orders them.
+   * The tensors share the model's memory (as in PyTorch): copy them (t.clone()) to keep a snapshot.
+   */
+  stateDict(): StateDict {
+    return Object.fromEntries(this.stateEntries().map(([name, t]) => [name, shareOf(t)]));
+  }
+
+  /**
+   * Copies a state dict (from stateDict(), load(path) or PyTorch's names) into this model's parameters
+   * and buffers, converting dtypes. strict (default true) refuses missing and unexpected keys; shape
+   * mismatches are refused always. Everything is checked before anything is copied. A state dict whose
+   * keys all carry one more (or one less) leading module name than the model's, such as models.csnn's
+   * 'conv_fc.0.weight' for a hand-built Sequential of those layers ('0.weight'), is matched with it.
+   */
+  loadStateDict(stateDict: StateDict | Map<string, Tensor>, options: LoadStateDictOptions = {}): LoadStateDictResult {
+    return loadInto(this.typeName, this.stateEntries(), stateDict, options);
+  }
+
+  private stateEntries(): Array<[string, Tensor]> {
+    return collectState(this, (m) => ({ parameters: m._parameters, buffers: m._buffers, modules: m._modules }));
   }
 
   /** Total number of parameter elements. */
