@@ -5,7 +5,13 @@ import { checkBoolean, checkFiniteNumber, checkInteger, describe } from '../erro
 import { defaultGenerator } from '../random.js';
 import { Parameter, Tensor, type DType, type Device } from '../tensor.js';
 import { Module } from './module.js';
+import { settings } from './format.js';
 import { fail, formatShapeOf, moduleOptions, type FactoryOptions } from './util.js';
+
+/** dtype and device for String(model), shown when they are not the defaults (float32 on the CPU). */
+function placement(dtype: DType, device: Device): { dtype?: DType; device?: Device } {
+  return { ...(dtype !== 'float32' ? { dtype } : {}), ...(device !== 'cpu' ? { device } : {}) };
+}
 
 /** Uniform(-bound, bound) parameter from the default generator (PyTorch's default layer init). */
 function uniformParameter(shape: number[], bound: number, dtype: DType, device: Device): Parameter {
@@ -82,6 +88,12 @@ export class Conv2d extends Module {
     this.bias = hasBias ? this.registerParameter('bias', uniformParameter([this.outChannels], bound, this.dtype, this.device)) : null;
   }
 
+  override extraRepr(): string {
+    const [kh, kw] = this.kernelSize;
+    return settings({ kernelSize: kh === kw ? kh : this.kernelSize, stride: this.stride, padding: this.padding, bias: this.bias !== null,
+      ...placement(this.dtype, this.device) }, [this.inChannels, this.outChannels]);
+  }
+
   forward(input: Tensor): Tensor {
     const { folded: x, lead } = foldTime(this.checkInput(input, this.dtype, this.device), 4, 'Conv2d');
     if (x.shape[1] !== this.inChannels)
@@ -153,6 +165,10 @@ export class Linear extends Module {
     const bound = 1 / Math.sqrt(this.inFeatures);
     this.weight = this.registerParameter('weight', uniformParameter([this.outFeatures, this.inFeatures], bound, this.dtype, this.device));
     this.bias = hasBias ? this.registerParameter('bias', uniformParameter([this.outFeatures], bound, this.dtype, this.device)) : null;
+  }
+
+  override extraRepr(): string {
+    return settings({ inFeatures: this.inFeatures, outFeatures: this.outFeatures, bias: this.bias !== null, ...placement(this.dtype, this.device) });
   }
 
   forward(input: Tensor): Tensor {
@@ -242,6 +258,10 @@ export class BatchNorm2d extends Module {
     this.runningVar = this.registerBuffer('running_var', Tensor.zeros([c], this.dtype, this.device).fill(1));
     // PyTorch keeps an int64 scalar; ikun keeps it as a float64 scalar (exact up to 2^53).
     this.numBatchesTracked = this.registerBuffer('num_batches_tracked', Tensor.zeros([], 'float64', this.device));
+  }
+
+  override extraRepr(): string {
+    return settings({ eps: this.eps, momentum: this.momentum, affine: true, ...placement(this.dtype, this.device) }, [this.numFeatures]);
   }
 
   forward(input: Tensor): Tensor {
@@ -336,6 +356,10 @@ export class MaxPool2d extends Module {
     this.stride = o.stride === undefined ? this.kernelSize : checkInteger('MaxPool2d: stride', o.stride, 1);
   }
 
+  override extraRepr(): string {
+    return settings({ kernelSize: this.kernelSize, stride: this.stride });
+  }
+
   forward(input: Tensor): Tensor {
     if (!(input instanceof Tensor)) fail(`MaxPool2d.forward: input must be a Tensor, got ${describe(input)}`);
     input.checkAlive('MaxPool2d.forward');
@@ -393,6 +417,10 @@ export class Flatten extends Module {
     super();
     const o = moduleOptions('Flatten', options, ['startDim']);
     this.startDim = o.startDim === undefined ? 1 : checkInteger('Flatten: startDim', o.startDim, 0);
+  }
+
+  override extraRepr(): string {
+    return settings({ startDim: this.startDim });
   }
 
   forward(input: Tensor): Tensor {

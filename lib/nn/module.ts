@@ -3,7 +3,13 @@
 // accumulates parameter gradients into Parameter.grad.
 import { fail, formatShapeOf } from './util.js';
 import { Parameter, Tensor, type DType, type Device } from '../tensor.js';
+import { inspect } from 'node:util';
+import { formatModule } from './format.js';
+import { summarise } from './summary.js';
 import { collectState, loadInto, shareOf, type LoadStateDictOptions, type LoadStateDictResult, type StateDict } from './state-dict.js';
+
+/** @internal set while model.summary() runs: Sequential reports each layer's output to it */
+export const outputWatcher: { current: ((module: Module, output: Tensor) => void) | null } = { current: null };
 
 export abstract class Module {
   training = true;
@@ -141,6 +147,29 @@ export abstract class Module {
 
   private stateEntries(): Array<[string, Tensor]> {
     return collectState(this, (m) => ({ parameters: m._parameters, buffers: m._buffers, modules: m._modules }));
+  }
+
+  /** The module's settings for String(model), e.g. 'inFeatures=784, outFeatures=10, bias=true'; override in your own modules. */
+  extraRepr(): string {
+    return '';
+  }
+
+  /** The module tree with each layer's settings, as PyTorch prints models. */
+  toString(): string {
+    return formatModule(this, this._modules);
+  }
+
+  /** console.log(model) prints toString(). */
+  [inspect.custom](): string {
+    return this.toString();
+  }
+
+  /**
+   * A table of each layer's output shape and parameter count for an input of inputShape (batch
+   * included, e.g. [1, 1, 28, 28]), from one forward pass on zeros that changes nothing in the model.
+   */
+  summary(inputShape: readonly number[]): string {
+    return summarise(this, inputShape);
   }
 
   /** Total number of parameter elements. */

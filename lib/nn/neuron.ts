@@ -6,6 +6,7 @@ import { checkBoolean, checkFiniteNumber, checkInteger, describe } from '../erro
 import { Surrogate, atan } from '../surrogate.js';
 import { Tensor } from '../tensor.js';
 import { Module } from './module.js';
+import { settings } from './format.js';
 import { fail, formatShapeOf, moduleOptions } from './util.js';
 
 export interface NeuronOptions {
@@ -59,6 +60,16 @@ export abstract class BaseNode extends Module {
 
   override get emitsSpikes(): boolean {
     return true;
+  }
+
+  override extraRepr(): string {
+    return settings({ vThreshold: this.vThreshold, vReset: this.vReset, detachReset: this.detachReset, ...this.ownSettings(),
+      surrogate: this.surrogate });
+  }
+
+  /** @internal settings of the neuron kind (LIF: tau, decayInput) */
+  protected ownSettings(): Record<string, unknown> {
+    return {};
   }
 
   /**
@@ -189,5 +200,9 @@ export class LIFNode extends BaseNode {
 
   protected kernelParams(steps: number, width: number, staticInput: boolean): NeuronParamsNative {
     return { ...this.baseParams(steps, width, staticInput), kind: 1, tau: this.tau, decayInput: this.decayInput };
+  }
+
+  protected override ownSettings(): Record<string, unknown> {
+    return { tau: this.tau, decayInput: this.decayInput };
   }
 }

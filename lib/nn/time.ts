@@ -4,6 +4,7 @@ import * as F from '../functional.js';
 import { checkInteger, describe } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import { Module } from './module.js';
+import { settings } from './format.js';
 import { fail, formatShapeOf } from './util.js';
 
 /** Direct encoding: [N, ...] -> [T, N, ...], the same input at every step. */
@@ -15,6 +16,10 @@ export class RepeatOverTime extends Module {
   constructor(steps: number) {
     super();
     this.steps = checkInteger('RepeatOverTime: steps', steps, 1);
+  }
+
+  override extraRepr(): string {
+    return settings({ steps: this.steps });
   }
 
   forward(x: Tensor): Tensor {

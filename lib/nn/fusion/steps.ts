@@ -6,7 +6,7 @@ import * as F from '../../functional.js';
 import { describe, fail } from '../../errors.js';
 import { Tensor, formatShape } from '../../tensor.js';
 import { BatchNorm2d, MaxPool2d } from '../layers.js';
-import type { Module } from '../module.js';
+import { outputWatcher, type Module } from '../module.js';
 import type { BaseNode } from '../neuron.js';
 
 export type Dual = [Tensor, Tensor];
@@ -60,7 +60,9 @@ export class LayerStep implements Step {
     this.label = labelOf(entry);
   }
   forward(x: Tensor): Tensor {
-    return inLayer(this.label, () => this.runForward(x));
+    const y = inLayer(this.label, () => this.runForward(x));
+    outputWatcher.current?.(this.entry.module, y);
+    return y;
   }
   backward(g: Tensor, needInputGrad: boolean): Tensor | null {
     return inLayer(this.label, () => this.entry.module.backwardImpl(g, needInputGrad));
