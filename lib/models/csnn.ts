@@ -2,51 +2,31 @@
 // model (conv_fc.N.*) so checkpoints move between ikun and PyTorch. A description of layers only: the
 // static image is repeated over T, conv_fc runs, the output is the mean over T; nn.Sequential runs it
 // with the fused kernels (first block once on the static images, each neuron fused with its max-pool).
-import { checkInteger, checkKnownKeys, checkOptionsObject, checkOneOf, describe, fail } from '../errors.js';
-import { BatchNorm2d, Conv2d, Flatten, IFNode, LIFNode, Linear, MaxPool2d, MeanOverTime, RepeatOverTime, Sequential, type Module } from '../nn/index.js';
-import { Surrogate, atan } from '../surrogate.js';
-import { checkDType, checkDevice, type DType, type Device } from '../tensor.js';
+import { checkInteger, checkKnownKeys, checkOptionsObject } from '../errors.js';
+import { BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, MeanOverTime, RepeatOverTime, Sequential, type Module } from '../nn/index.js';
+import type { DType, Device } from '../tensor.js';
+import { SPIKING_MODEL_KEYS, resolveSpiking, type ResolvedSpiking, type SpikingModelOptions } from './common.js';
 
-export interface CSNNOptions {
+export interface CSNNOptions extends SpikingModelOptions {
   /** Channels c of both convolutions (paper: 128). */
   channels?: number;
-  /** Time steps (paper: 4). */
-  T?: number;
-  neuron?: 'if' | 'lif';
-  surrogate?: Surrogate;
-  dtype?: DType;
-  device?: Device;
 }
 
-interface Resolved {
+interface Resolved extends ResolvedSpiking {
   channels: number;
-  T: number;
-  neuron: 'if' | 'lif';
-  surrogate: Surrogate;
-  dtype: DType;
-  device: Device;
 }
 
 function resolve(options: CSNNOptions): Resolved {
   const o = checkOptionsObject('models.csnn options', options);
-  checkKnownKeys('models.csnn options', o, ['channels', 'T', 'neuron', 'surrogate', 'dtype', 'device']);
-  if (o.surrogate !== undefined && !(o.surrogate instanceof Surrogate))
-    fail(`models.csnn: surrogate must be made by ikun's surrogate module (e.g. surrogate.atan({ alpha: 2 })), got ${describe(o.surrogate)}`);
-  return {
-    channels: o.channels === undefined ? 128 : checkInteger('models.csnn: channels', o.channels, 1),
-    T: o.T === undefined ? 4 : checkInteger('models.csnn: T', o.T, 1),
-    neuron: o.neuron === undefined ? 'if' : checkOneOf('models.csnn: neuron', o.neuron, ['if', 'lif'] as const),
-    surrogate: (o.surrogate as Surrogate | undefined) ?? atan({ alpha: 2 }),
-    dtype: o.dtype === undefined ? 'float32' : checkDType('models.csnn: dtype', o.dtype),
-    device: o.device === undefined ? 'cpu' : checkDevice('models.csnn: device', o.device),
-  };
+  checkKnownKeys('models.csnn options', o, ['channels', ...SPIKING_MODEL_KEYS]);
+  return { ...resolveSpiking('models.csnn', o), channels: o.channels === undefined ? 128 : checkInteger('models.csnn: channels', o.channels, 1) };
 }
 
 /** The 13 layers of the reference model's conv_fc. */
 function convFc(r: Resolved): Sequential {
   const c = r.channels;
   const f = { dtype: r.dtype, device: r.device };
-  const spiking = (): Module => (r.neuron === 'if' ? new IFNode({ surrogate: r.surrogate }) : new LIFNode({ surrogate: r.surrogate }));
+  const spiking = r.node;
   return new Sequential(
     new Conv2d(1, c, 3, { padding: 1, bias: false, ...f }),
     new BatchNorm2d(c, f),
