@@ -11,6 +11,8 @@ import {
   checkOptionsObject,
   describe,
   fail,
+  failWith,
+  type ErrorDetails,
 } from './errors.js';
 import { Generator } from './random.js';
 
@@ -102,13 +104,23 @@ export function readIdx(path: string): IdxArray {
 // ---------------------------------------------------------------------------------------------------------
 // Data sets
 
-/** Images with their class labels. Image i is images[i*height*width .. (i+1)*height*width), pixels in [0, 1]. */
+/**
+ * Images with their class labels. Image i is images[i*size .. (i+1)*size) with size = channels * height *
+ * width, channel-major ([C, H, W]) as PyTorch lays out images; pixels in [0, 1] for the loaders here.
+ */
 export interface Dataset {
   images: Float32Array;
   labels: Int32Array;
   count: number;
+  /** Colour channels (default 1: the grey MNIST images; 3 for RGB). */
+  channels?: number;
   height: number;
   width: number;
+}
+
+/** Values per image of a data set: channels * height * width. */
+export function imageSize(d: Dataset): number {
+  return (d.channels ?? 1) * d.height * d.width;
 }
 
 export interface DatasetSplits {
@@ -117,7 +129,7 @@ export interface DatasetSplits {
 }
 
 export interface LoadOptions {
-  /** Folder holding the four IDX files (the --data flag). When given, no other place is tried. */
+  /** Folder holding the four IDX files (ikun train: --data). When given, no other place is tried. */
   dir?: string;
   /** @internal Environment to read IKUN_DATA from; defaults to process.env. */
   env?: Record<string, string | undefined>;
@@ -139,23 +151,37 @@ type FileKey = keyof typeof FILES;
 interface Flavour {
   title: string;
   debianDir: string;
-  hint: string;
+  /** The Debian package that installs it into debianDir, if there is one. */
+  debianPackage: string;
 }
 
-const FASHION: Flavour = {
-  title: 'Fashion-MNIST',
-  debianDir: '/usr/share/datasets/fashion-mnist',
-  hint:
-    'install the Debian package with `apt-get install dataset-fashion-mnist`, ' +
-    'or pass `--data DIR` / set IKUN_DATA to a folder holding the four IDX files, ' +
-    'or use `--sample` for the bundled 4000/1000-image sample',
-};
+const FASHION: Flavour = { title: 'Fashion-MNIST', debianDir: '/usr/share/datasets/fashion-mnist', debianPackage: 'dataset-fashion-mnist' };
+const MNIST: Flavour = { title: 'MNIST', debianDir: '/usr/share/datasets/mnist', debianPackage: '' };
 
-const MNIST: Flavour = {
-  title: 'MNIST',
-  debianDir: '/usr/share/datasets/mnist',
-  hint: 'put the four MNIST IDX files (optionally .gz) in a folder and pass `--data DIR` or set IKUN_DATA to it',
-};
+/** How the caller names the two ways to point at data: a folder option, and the bundled sample. */
+export interface DataSourceWording {
+  dir: string;
+  sample: string;
+}
+
+/**
+ * The message of a DATA_NOT_FOUND error (details: dataset, searched, debianPackage) in the words of
+ * one caller: the data module's own (dir, loadSample()), train()'s config, or the command line's flags.
+ */
+export function dataNotFoundMessage(d: Readonly<ErrorDetails>, how: DataSourceWording): string {
+  const ways = d.debianPackage
+    ? `install the Debian package with \`apt-get install ${d.debianPackage}\`, or pass ${how.dir} (or set IKUN_DATA) to a folder ` +
+      `holding the four IDX files, or use ${how.sample} for the bundled 4000/1000-image sample`
+    : `put the four ${d.dataset} IDX files (optionally .gz) in a folder and pass ${how.dir} or set IKUN_DATA to it`;
+  return `${d.dataset} not found${String(d.searched).startsWith('Searched') ? '.' : ':'} ${d.searched}. To get the data: ${ways}.`;
+}
+
+const API_WORDING: DataSourceWording = { dir: '`{ dir }`', sample: '`loadSample()`' };
+
+function notFound(flavour: Flavour, searched: string): never {
+  const details = { dataset: flavour.title, searched, debianPackage: flavour.debianPackage };
+  return failWith('DATA_NOT_FOUND', details, dataNotFoundMessage(details, API_WORDING));
+}
 
 function isFile(path: string): boolean {
   try {
@@ -194,21 +220,18 @@ function whyNot(dir: string, missing: string[]): string {
 
 function locate(flavour: Flavour, options: LoadOptions): Record<FileKey, string> {
   const explicit: [string, string][] = [];
-  if (options.dir !== undefined) explicit.push(['the --data folder', options.dir]);
+  if (options.dir !== undefined) explicit.push(['the folder', options.dir]);
   else {
     const envDir = (options.env ?? process.env).IKUN_DATA;
     if (envDir !== undefined && envDir !== '') explicit.push(['IKUN_DATA', envDir]);
   }
-  // An explicit choice (--data, or IKUN_DATA when --data is absent) is the only place tried: a wrong path
-  // is reported instead of silently loading data from somewhere else.
+  // An explicit choice (dir, or IKUN_DATA when dir is absent) is the only place tried: a wrong path is
+  // reported instead of silently loading data from somewhere else.
   if (explicit.length > 0) {
     const [what, dir] = explicit[0];
     const found = filesIn(resolve(dir));
     if (found.files) return found.files;
-    fail(
-      `${flavour.title} not found: ${what} ${dir} ${whyNot(resolve(dir), found.missing)}. ` +
-        `To get the data: ${flavour.hint}.`,
-    );
+    notFound(flavour, `${what} ${dir} ${whyNot(resolve(dir), found.missing)}`);
   }
   const places = options.searchPaths ?? [flavour.debianDir, join(process.cwd(), 'data')];
   const tried: string[] = [];
@@ -217,11 +240,7 @@ function locate(flavour: Flavour, options: LoadOptions): Record<FileKey, string>
     if (found.files) return found.files;
     tried.push(`${dir} (${whyNot(resolve(dir), found.missing)})`);
   }
-  fail(
-    `${flavour.title} not found. Searched: --data (not given), IKUN_DATA (not set)` +
-      (tried.length ? `, ${tried.join(', ')}` : '') +
-      `. To get the data: ${flavour.hint}.`,
-  );
+  notFound(flavour, `Searched: IKUN_DATA (not set)${tried.length ? `, ${tried.join(', ')}` : ''}`);
 }
 
 function toDataset(imagesFile: string, labelsFile: string): Dataset {
@@ -264,7 +283,7 @@ function load(flavour: Flavour, name: string, options: unknown): DatasetSplits {
 }
 
 /**
- * Loads Fashion-MNIST (60000 training and 10000 test images). Looks in `dir` (--data) if given, else in
+ * Loads Fashion-MNIST (60000 training and 10000 test images). Looks in `dir` if given, else in
  * $IKUN_DATA if set, else in /usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist), then ./data.
  */
 export function loadFashionMnist(options?: LoadOptions): DatasetSplits {
@@ -309,15 +328,42 @@ function checkDataset(name: string, dataset: unknown): Dataset {
     !(d.labels instanceof Int32Array) ||
     !Number.isInteger(d.count) ||
     !Number.isInteger(d.height) ||
-    !Number.isInteger(d.width)
+    !Number.isInteger(d.width) ||
+    (d.channels !== undefined && !(Number.isInteger(d.channels) && d.channels >= 1))
   )
-    fail(`${name} must be a Dataset { images: Float32Array, labels: Int32Array, count, height, width }, got ${describe(dataset)}`);
-  if (d.labels.length !== d.count || d.images.length !== d.count * d.height * d.width)
+    fail(`${name} must be a Dataset { images: Float32Array, labels: Int32Array, count, channels?, height, width }, got ${describe(dataset)}`);
+  if (d.labels.length !== d.count || d.images.length !== d.count * imageSize(d))
     fail(
-      `${name} is inconsistent: count ${d.count}, ${d.height}x${d.width} images need ${d.count * d.height * d.width} pixels ` +
-        `and ${d.count} labels, got ${d.images.length} pixels and ${d.labels.length} labels`,
+      `${name} is inconsistent: count ${d.count}, ${d.channels ?? 1}x${d.height}x${d.width} images need ${d.count * imageSize(d)} values ` +
+        `and ${d.count} labels, got ${d.images.length} values and ${d.labels.length} labels`,
     );
   return d;
+}
+
+/**
+ * A Dataset from arrays you bring: images holding count * channels * height * width values (each image
+ * channel-major, [C, H, W]), one integer label per image.
+ */
+export function fromArrays(images: Float32Array | ArrayLike<number>, labels: Int32Array | ArrayLike<number>,
+  shape: readonly [number, number, number]): Dataset {
+  if (!Array.isArray(shape) || shape.length !== 3) fail(`fromArrays: shape must be [channels, height, width] of one image, got ${describe(shape)}`);
+  const [channels, height, width] = shape.map((v, i) => checkInteger(`fromArrays: shape[${i}]`, v, 1)) as [number, number, number];
+  const isArrayLike = (v: unknown): v is ArrayLike<number> => v !== null && typeof v === 'object' && typeof (v as ArrayLike<number>).length === 'number';
+  if (!isArrayLike(images)) fail(`fromArrays: images must be a Float32Array or a number[], got ${describe(images)}`);
+  if (!isArrayLike(labels)) fail(`fromArrays: labels must be an Int32Array or a number[], got ${describe(labels)}`);
+  const count = labels.length;
+  const ints = labels instanceof Int32Array ? labels : new Int32Array(count);
+  if (!(labels instanceof Int32Array)) {
+    for (let i = 0; i < count; i++) {
+      const l = labels[i];
+      if (typeof l !== 'number' || !Number.isInteger(l) || l < 0) fail(`fromArrays: labels[${i}] must be a class index (an integer >= 0), got ${describe(l)}`);
+      ints[i] = l;
+    }
+  }
+  const perImage = channels * height * width;
+  if (images.length !== count * perImage)
+    fail(`fromArrays: ${count} labels of ${channels}x${height}x${width} images need ${count * perImage} image values, got ${images.length}`);
+  return { images: images instanceof Float32Array ? images : Float32Array.from(images), labels: ints, count, channels, height, width };
 }
 
 /**
@@ -341,7 +387,7 @@ export function sampleIndices(total: number, count: number, seed: number): Int32
 }
 
 function gather(dataset: Dataset, indices: ArrayLike<number>, start: number, end: number) {
-  const pixels = dataset.height * dataset.width;
+  const pixels = imageSize(dataset);
   const size = end - start;
   const images = new Float32Array(size * pixels);
   const labels = new Int32Array(size);
@@ -359,13 +405,13 @@ export function subset(dataset: Dataset, count: number, seed: number): Dataset {
   checkInteger('seed', seed, 0, 2 ** 53 - 1);
   const indices = sampleIndices(dataset.count, count, seed);
   const { images, labels } = gather(dataset, indices, 0, count);
-  return { images, labels, count, height: dataset.height, width: dataset.width };
+  return { images, labels, count, ...(dataset.channels !== undefined ? { channels: dataset.channels } : {}), height: dataset.height, width: dataset.width };
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Mini-batches
 
-/** One mini-batch: `size` images (size*height*width pixels) and their labels. */
+/** One mini-batch: `size` images (size * channels * height * width values) and their labels. */
 export interface Batch {
   images: Float32Array;
   labels: Int32Array;

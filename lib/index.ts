@@ -15,8 +15,11 @@ export { save, load } from './serialization.js';
 export type { SaveOptions } from './serialization.js';
 export type { StateDict } from './nn/state-dict.js';
 export * as hessian from './hessian.js';
-export { train, resume, evaluate, DEFAULT_CONFIG, resolveConfig } from './train.js';
-export type { TrainConfig, EpochMetrics, TrainHooks, TrainResult, StepInfo } from './train.js';
+export { train, resume, DEFAULT_CONFIG, resolveConfig } from './train.js';
+export type { TrainConfig, TrainHooks, TrainResult } from './train.js';
+export { fit, evaluate } from './fit.js';
+export type { FitData, FitOptions, FitHooks, FitResult, ImageArrays, EpochMetrics, StepInfo, LossFunction } from './fit.js';
+export { IkunError } from './errors.js';
 export { Generator, manualSeed } from './random.js';
 export { native } from './native.js';
 

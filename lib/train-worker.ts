@@ -1,5 +1,6 @@
 // The worker thread behind train() and resume(): runs the loop here and reports back to the caller.
 import { parentPort, workerData } from 'node:worker_threads';
+import { IkunError } from './errors.js';
 import { GATE_CONTINUE, GATE_WAIT, resumeHere, trainHere, type TrainHooks, type WorkerMessage } from './train.js';
 
 const port = parentPort!;
@@ -22,5 +23,7 @@ const hooks: TrainHooks = {
 const run = request.kind === 'train' ? trainHere(request.config, hooks) : resumeHere(request.runDir, hooks, request.overrides);
 run.then(
   (result) => post({ kind: 'done', result }),
-  (error: unknown) => post({ kind: 'error', message: error instanceof Error ? error.message : String(error) }),
+  (error: unknown) => post(error instanceof IkunError
+    ? { kind: 'error', message: error.message, code: error.code, details: { ...error.details } }
+    : { kind: 'error', message: error instanceof Error ? error.message : String(error) }),
 );
