@@ -36,16 +36,23 @@ describe('stateDict', () => {
     const net = new nn.Sequential(...handBuilt(c));
     const reference = models.csnn({ channels: c });
     const result = net.loadStateDict(reference.stateDict());
-    expect(result).toEqual({ missingKeys: [], unexpectedKeys: [], matched: 'strip:conv_fc.' });
+    expect(result).toEqual({ missingKeys: [], unexpectedKeys: [], matched: 'prefix' });
     expect(values(net.stateDict()['9.weight']!)).toEqual(values(reference.stateDict()['conv_fc.9.weight']!));
     const other = models.csnn({ channels: c });
-    expect(other.loadStateDict(net.stateDict()).matched).toBe('add:conv_fc.');
+    expect(other.loadStateDict(net.stateDict()).matched).toBe('prefix');
     expect(values(other.stateDict()['conv_fc.0.weight']!)).toEqual(values(reference.stateDict()['conv_fc.0.weight']!));
-    // the whole user-built CSNN of the issue: same names as PyTorch gives its Sequential
+    // the whole user-built CSNN of the issue: names as PyTorch gives that Sequential ('1.weight' for the
+    // first conv); models.csnn's state dict loads into it by order (same layers, attributes and shapes)
     const whole = new nn.Sequential(new nn.RepeatOverTime(4), ...handBuilt(c), new nn.MeanOverTime());
+    expect(whole.loadStateDict(reference.stateDict()).matched).toBe('order');
+    expect(values(whole.stateDict()['10.weight']!)).toEqual(values(reference.stateDict()['conv_fc.9.weight']!));
+    expect(models.csnn({ channels: c }).loadStateDict(whole.stateDict()).matched).toBe('order');
     const copy = new nn.Sequential(new nn.RepeatOverTime(4), ...handBuilt(c), new nn.MeanOverTime());
-    expect(copy.loadStateDict(whole.stateDict()).matched).toBe('');
-    expect(values(copy.stateDict()['10.weight']!)).toEqual(values(whole.stateDict()['10.weight']!));
+    expect(copy.loadStateDict(whole.stateDict()).matched).toBe('name');
+    // nested: one leading name swapped ('1.' for 'conv_fc.')
+    const nested = new nn.Sequential(new nn.RepeatOverTime(4), new nn.Sequential(...handBuilt(c)), new nn.MeanOverTime());
+    expect(nested.loadStateDict(reference.stateDict()).matched).toBe('prefix');
+    expect(values(nested.stateDict()['1.9.weight']!)).toEqual(values(reference.stateDict()['conv_fc.9.weight']!));
   });
 
   it('strict loading lists every missing, unexpected and shape-mismatched key and loads nothing', () => {
@@ -65,6 +72,9 @@ describe('stateDict', () => {
     expect(message).toContain("unexpected keys: 'conv_fc.99.weight'");
     expect(message).toContain("shape mismatch for 'conv_fc.0.weight': the state dict has [4, 1, 3, 3], the model [2, 1, 3, 3]");
     expect(message).toContain("shape mismatch for 'conv_fc.9.weight'");
+    // a key renamed in place is not matched by order when its attribute name changes
+    const renamed = Object.fromEntries(Object.entries(models.csnn({ channels: 2 }).stateDict()).map(([k, t]) => [k.replace('0.weight', '0.weights'), t]));
+    expect(() => m.loadStateDict(renamed)).toThrow(/missing keys: 'conv_fc.0.weight'; unexpected keys: 'conv_fc.0.weights'/);
     expect(values(m.stateDict()['conv_fc.0.weight']!)).toEqual(before);
     // strict: false skips missing and unexpected keys, and still refuses shapes that differ
     const part = { 'conv_fc.0.weight': tensor(new Float32Array(18).fill(0.25), [2, 1, 3, 3]), extra: tensor([1]) };
@@ -104,7 +114,7 @@ describe('save and load', () => {
     fresh.loadStateDict(sd);
     for (const [name, t] of Object.entries(m.stateDict())) expect(values(fresh.stateDict()[name]!), name).toEqual(values(t));
     const net = new nn.Sequential(...handBuilt(2));
-    expect(net.loadStateDict(load(file)).matched).toBe('strip:conv_fc.');
+    expect(net.loadStateDict(load(file)).matched).toBe('prefix');
   });
 
   it('validates arguments', () => {

@@ -137,9 +137,10 @@ export abstract class Module {
   /**
    * Copies a state dict (from stateDict(), load(path) or PyTorch's names) into this model's parameters
    * and buffers, converting dtypes. strict (default true) refuses missing and unexpected keys; shape
-   * mismatches are refused always. Everything is checked before anything is copied. A state dict whose
-   * keys all carry one more (or one less) leading module name than the model's, such as models.csnn's
-   * 'conv_fc.0.weight' for a hand-built Sequential of those layers ('0.weight'), is matched with it.
+   * mismatches are refused always. Everything is checked before anything is copied. A state dict of the
+   * same layers under other module names (models.csnn's 'conv_fc.0.weight' for a hand-built Sequential's
+   * '0.weight' or '1.weight') loads too: by one leading name taken off, put on or swapped, or else by
+   * order when attribute names and shapes agree one for one (LoadStateDictResult.matched says which).
    */
   loadStateDict(stateDict: StateDict | Map<string, Tensor>, options: LoadStateDictOptions = {}): LoadStateDictResult {
     return loadInto(this.typeName, this.stateEntries(), stateDict, options);

@@ -16,11 +16,12 @@ export interface LoadStateDictResult {
   missingKeys: string[];
   unexpectedKeys: string[];
   /**
-   * How the keys were matched: '' by name; 'strip:P' when every key of the state dict carried the
-   * leading module name(s) P the model lacks; 'add:P' when every key of the model carries P and the
-   * state dict's keys lack it.
+   * How the state dict's keys were matched to the model's: 'name' (the same keys); 'prefix' (the same
+   * keys once one leading module name is taken off, put on or swapped, e.g. 'conv_fc.0.weight' for
+   * '0.weight'); 'order' (the same tensors in the same order, with the same attribute names and shapes:
+   * the same layers under other module names, e.g. models.csnn's into a hand-built nn.Sequential).
    */
-  matched: string;
+  matched: 'name' | 'prefix' | 'order';
 }
 
 function sameKeys(keys: Iterable<string>, wanted: Set<string>): boolean {
@@ -32,36 +33,42 @@ function sameKeys(keys: Iterable<string>, wanted: Set<string>): boolean {
   return n === wanted.size;
 }
 
-/** Leading whole segments ('conv_fc.', 'a.b.') shared by every key, longest first. */
+/** Leading whole segments ('conv_fc.', 'a.b.') shared by every key, longest first, and '' (none). */
 function sharedPrefixes(keys: string[]): string[] {
-  if (keys.length === 0) return [];
-  const segments = keys[0]!.split('.');
   const out: string[] = [];
+  const segments = keys[0]?.split('.') ?? [];
   for (let n = segments.length - 1; n >= 1; n--) {
     const prefix = segments.slice(0, n).join('.') + '.';
     if (keys.every((k) => k.startsWith(prefix))) out.push(prefix);
   }
-  return out;
+  return [...out, ''];
 }
 
+/** The attribute a key names ('weight', 'running_mean', ...): its last segment. */
+const attribute = (key: string): string => key.slice(key.lastIndexOf('.') + 1);
+
 /**
- * The state dict renamed to the model's keys: as given when the names agree, else with one leading
- * module prefix taken off (a whole model's state dict into one of its submodules, e.g. models.csnn's
- * into the 13 layers of conv_fc built as a Sequential) or put on (the other way round), when that makes
- * the key sets equal. PyTorch users do this by hand for 'module.' prefixes.
+ * The state dict under the model's keys (see LoadStateDictResult.matched), or as given when nothing
+ * matches; the caller then reports missing and unexpected keys by name.
  */
-function alignKeys(given: Map<string, Tensor>, wanted: Set<string>): { renamed: Map<string, Tensor>; matched: string } {
-  if (sameKeys(given.keys(), wanted)) return { renamed: given, matched: '' };
-  const keys = [...given.keys()];
-  for (const prefix of sharedPrefixes(keys)) {
-    if (sameKeys(keys.map((k) => k.slice(prefix.length)), wanted))
-      return { renamed: new Map(keys.map((k) => [k.slice(prefix.length), given.get(k)!])), matched: `strip:${prefix}` };
+function alignKeys(given: Array<[string, Tensor]>, target: Array<[string, Tensor]>): { renamed: Map<string, Tensor>; matched: LoadStateDictResult['matched'] } {
+  const wanted = new Set(target.map(([k]) => k));
+  const byName = new Map(given);
+  if (sameKeys(byName.keys(), wanted)) return { renamed: byName, matched: 'name' };
+  const keys = given.map(([k]) => k);
+  for (const from of sharedPrefixes(keys)) {
+    for (const to of sharedPrefixes([...wanted])) {
+      if (from === to) continue;
+      const moved = keys.map((k) => to + k.slice(from.length));
+      if (sameKeys(moved, wanted)) return { renamed: new Map(given.map(([, t], i) => [moved[i]!, t])), matched: 'prefix' };
+    }
   }
-  for (const prefix of sharedPrefixes([...wanted])) {
-    if (sameKeys(keys.map((k) => prefix + k), wanted))
-      return { renamed: new Map(keys.map((k) => [prefix + k, given.get(k)!])), matched: `add:${prefix}` };
-  }
-  return { renamed: given, matched: '' };
+  const sameLayers = given.length === target.length && given.every(([k, t], i) => {
+    const [wk, wt] = target[i]!;
+    return attribute(k) === attribute(wk) && sameShape(t.shape, wt.shape);
+  });
+  if (sameLayers) return { renamed: new Map(target.map(([k], i) => [k, given[i]![1]])), matched: 'order' };
+  return { renamed: byName, matched: 'name' };
 }
 
 /** The module's own tensors and its children's, in PyTorch's order. */
@@ -99,7 +106,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 
 /**
  * Copies every tensor of stateDict into the model's tensor of the same name (dtypes convert; see
- * alignKeys for prefixed names). All keys and shapes are checked first; on a problem nothing is copied
+ * LoadStateDictResult.matched for state dicts of the same layers under other names). All keys and shapes are checked first; on a problem nothing is copied
  * and the error lists every bad key.
  */
 export function loadInto(modelName: string, target: Array<[string, Tensor]>, stateDict: unknown, options: unknown): LoadStateDictResult {
@@ -111,7 +118,7 @@ export function loadInto(modelName: string, target: Array<[string, Tensor]>, sta
   if (o.strict !== undefined && typeof o.strict !== 'boolean') fail(`${who}: strict must be a boolean, got ${describe(o.strict)}`);
   const strict = o.strict ?? true;
   const wanted = new Map(target);
-  const { renamed: given, matched } = alignKeys(new Map(stateDictEntries(stateDict, who)), new Set(wanted.keys()));
+  const { renamed: given, matched } = alignKeys(stateDictEntries(stateDict, who), target);
   const missingKeys = [...wanted.keys()].filter((k) => !given.has(k));
   const unexpectedKeys = [...given.keys()].filter((k) => !wanted.has(k));
   const mismatched = [...wanted].filter(([k, t]) => given.has(k) && !sameShape(given.get(k)!.shape, t.shape));
