@@ -1,8 +1,7 @@
 // Sequential: children run in order, named '0', '1', ... as in PyTorch (or by name from a Map, as
 // PyTorch's OrderedDict form). Where its layers form the patterns of the fused kernels (fusion/plan.ts)
 // it runs those, in training and in evaluation; the numbers are those of the layers one by one.
-import { describe } from '../errors.js';
-import { checkInteger } from '../errors.js';
+import { checkInteger, describe } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import { planSteps } from './fusion/plan.js';
 import type { Dual, DualGrad, Entry, Step } from './fusion/steps.js';

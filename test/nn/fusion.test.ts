@@ -150,6 +150,22 @@ describe('Sequential fuses the CSNN patterns', () => {
     expect(pair.backward(tensor(new Float64Array(24).fill(1), [2, 3, 2, 2])).shape).toEqual([2, 3, 4, 4]);
   });
 
+  it.each([
+    ['an MLP (Linear in the static prefix)', () => [new nn.RepeatOverTime(3), new nn.Linear(12, 8, { dtype: 'float64' }),
+      new nn.IFNode({ surrogate: surrogate.atan({ spiking: false }) }), new nn.Linear(8, 3, { dtype: 'float64' }), new nn.IFNode(), new nn.MeanOverTime()], [2, 12]],
+    ['a max-pool on the images first', () => [new nn.RepeatOverTime(2), new nn.MaxPool2d(2), new nn.Conv2d(2, 3, 3, { padding: 1, bias: false, dtype: 'float64' }),
+      new nn.BatchNorm2d(3, { dtype: 'float64' }), new nn.LIFNode({ surrogate: surrogate.erf({ spiking: false }) }), new nn.MaxPool2d(2),
+      new nn.Flatten({ startDim: 2 }), new nn.Linear(12, 4, { dtype: 'float64' }), new nn.IFNode(), new nn.MeanOverTime()], [3, 2, 8, 8]],
+  ] as const)('other static prefixes agree with the layers one by one: %s', (_, layers, shape) => {
+    const fused = new nn.Sequential(...layers()), plain = new nn.Sequential(...layers());
+    copyWeights(fused, plain);
+    plain.fusion = false;
+    const x = randomTensor([...shape], 5, 1, 0.7);
+    const labels = Array.from({ length: shape[0] }, (_, i) => i % 3);
+    expectSamePass(trainPass(fused, x, labels), trainPass(plain, x, labels), 1e-12);
+    hvpOf(fused, x, labels).forEach((h, i) => expect(relativeError(h, hvpOf(plain, x, labels)[i]!)).toBeLessThanOrEqual(1e-12));
+  });
+
   it('nested Sequentials are opened up; a prefix layer that is not per-sample leaves the layers unfused', () => {
     const s = surrogate.atan({ spiking: false });
     // no conv bias before BatchNorm: its gradient is zero up to rounding, which a relative comparison cannot test

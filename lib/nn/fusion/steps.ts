@@ -3,7 +3,7 @@
 // every step, and a neuron fused with the max-pool after it. Every step has the forward, backward and
 // Hessian-vector (dual) passes of the layers it stands for, with the same numbers.
 import * as F from '../../functional.js';
-import { describe, fail } from '../../errors.js';
+import { IkunError, describe, fail } from '../../errors.js';
 import { Tensor, formatShape } from '../../tensor.js';
 import { BatchNorm2d, MaxPool2d } from '../layers.js';
 import { outputWatcher, type Module } from '../module.js';
@@ -47,8 +47,9 @@ export function inLayer<R>(label: string, fn: () => R): R {
     return fn();
   } catch (error) {
     if (!(error instanceof Error)) throw error;
-    const wrapped = new Error(`ikun: ${label}: ${error.message.replace(/^ikun: /, '')}`, { cause: error });
-    Object.assign(wrapped, { code: (error as { code?: unknown }).code });
+    const message = `ikun: ${label}: ${error.message.replace(/^ikun: /, '')}`;
+    const wrapped = error instanceof IkunError ? new IkunError(error.code, message, { ...error.details }) : new Error(message);
+    wrapped.cause = error;
     throw wrapped;
   }
 }
