@@ -84,13 +84,12 @@ using Accumulator = std::conditional_t<std::is_floating_point_v<T>, double, int6
 
 template <class T>
 void binaryBroadcast(BinaryOp op, const BroadcastShape& s, const T* a, const T* b, T* out) {
-  const Arith<T> fn{op};
   forEachRow(s, a, b, out, [&](const T* ar, const T* br, T* o, int64_t n, int64_t as, int64_t bs) {
-    switch (op) {  // one branch per op outside the loop keeps the loop body branch-free
+    switch (op) {  // one loop per op, so the loop body has no branch
       case BinaryOp::Add: rowLoop(ar, br, o, n, as, bs, [](T x, T y) { return Arith<T>{BinaryOp::Add}(x, y); }); break;
       case BinaryOp::Sub: rowLoop(ar, br, o, n, as, bs, [](T x, T y) { return Arith<T>{BinaryOp::Sub}(x, y); }); break;
       case BinaryOp::Mul: rowLoop(ar, br, o, n, as, bs, [](T x, T y) { return Arith<T>{BinaryOp::Mul}(x, y); }); break;
-      default: rowLoop(ar, br, o, n, as, bs, fn);
+      case BinaryOp::Div: rowLoop(ar, br, o, n, as, bs, [](T x, T y) { return Arith<T>{BinaryOp::Div}(x, y); }); break;
     }
   });
 }
