@@ -1,6 +1,7 @@
 // npm run bench:cpu — CSNN-128 (T=4, batch 128) training step on the CPU next to the BLAS sgemm rate
-// measured in the same run. Prints a table; nothing here is asserted.
-import { loss, models, native, getCpuKernels, getNumThreads, Tensor } from '../lib/index.js';
+// measured in the same run, and the same network built by hand as an nn.Sequential (the fusion is
+// Sequential's, so the two should take the same time). Prints a table; nothing here is asserted.
+import { loss, models, native, nn, surrogate, getCpuKernels, getNumThreads, Tensor } from '../lib/index.js';
 
 interface Row { what: string; value: string }
 
@@ -40,6 +41,16 @@ function csnnStepFlops(c: number, T: number, n: number): { executed: number; ref
   return { executed, reference };
 }
 
+/** RepeatOverTime(T), the 13 layers of models.csnn's conv_fc, MeanOverTime(): the CSNN as a user builds it. */
+function handBuiltCsnn(c: number, T: number): nn.Sequential {
+  const node = (): nn.Module => new nn.IFNode({ surrogate: surrogate.atan({ alpha: 2 }) });
+  return new nn.Sequential(new nn.RepeatOverTime(T),
+    new nn.Conv2d(1, c, 3, { padding: 1, bias: false }), new nn.BatchNorm2d(c), node(), new nn.MaxPool2d(2),
+    new nn.Conv2d(c, c, 3, { padding: 1, bias: false }), new nn.BatchNorm2d(c), node(), new nn.MaxPool2d(2),
+    new nn.Flatten({ startDim: 2 }), new nn.Linear(c * 49, c * 16, { bias: false }), node(), new nn.Linear(c * 16, 10, { bias: false }), node(),
+    new nn.MeanOverTime());
+}
+
 function main(): void {
   const channels = Number(process.env.IKUN_BENCH_CHANNELS ?? 128);
   const T = 4, batch = 128, rounds = Number(process.env.IKUN_BENCH_ROUNDS ?? 5);
@@ -54,23 +65,31 @@ function main(): void {
   const x = Tensor.empty([batch, 1, 28, 28], 'float32');
   x.copyFrom(images);
   const labels = Int32Array.from({ length: batch }, (_, i) => i % 10);
+  const handBuilt = handBuiltCsnn(channels, T);
+  handBuilt.train();
+  handBuilt.parameters().forEach((p, i) => p.copyFrom(model.parameters()[i]!));
   let forwardMs = 0;
-  const step = (): void => {
-    model.zeroGrad();
+  const stepOf = (m: nn.Module) => (): void => {
+    m.zeroGrad();
     const t0 = performance.now();
-    const rate = model.forward(x);
+    const rate = m.forward(x);
     forwardMs = performance.now() - t0;
     const { grad } = loss.mseRate(rate, labels);
-    model.backwardImpl(grad, false);
-    model.resetState();
+    m.backwardImpl(grad, false);
+    m.resetState();
   };
-  // sgemm and the step alternate, so a shared or throttled machine slows both alike and the ratio holds.
-  const stepTimes: number[] = [], gemmRates: number[] = [], forwardTimes: number[] = [];
+  const step = stepOf(model), handBuiltStep = stepOf(handBuilt);
+  // sgemm and the steps alternate, so a shared or throttled machine slows all alike and the ratios hold.
+  const stepTimes: number[] = [], gemmRates: number[] = [], forwardTimes: number[] = [], handBuiltTimes: number[] = [];
   step();
+  handBuiltStep();
   for (let r = 0; r < rounds; r++) {
     gemmRates.push(sgemmRate(2048));
+    // the two models take turns going first, so neither always runs right after the sgemm
+    if (r % 2 === 1) handBuiltTimes.push(measure(handBuiltStep, 0, 1));
     stepTimes.push(measure(step, 0, 1));
     forwardTimes.push(forwardMs);
+    if (r % 2 === 0) handBuiltTimes.push(measure(handBuiltStep, 0, 1));
   }
   const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
   const stepMs = median(stepTimes);
@@ -89,6 +108,10 @@ function main(): void {
   rows.push({ what: 'achieved conv+linear GFLOP/s (whole step)', value: achieved.toFixed(1) });
   rows.push({ what: 'whole step vs sgemm rate (median of rounds)', value: `${(median(ratios) * 100).toFixed(1)}%  (goal >= 60%)` });
   rows.push({ what: 'epoch estimate, 156 steps (s)', value: ((156 * stepMs) / 1000).toFixed(1) });
+  const handBuiltMs = median(handBuiltTimes);
+  const perRound = handBuiltTimes.map((ms, i) => ms / stepTimes[i]!);
+  rows.push({ what: 'hand-built nn.Sequential CSNN step (ms, median)', value: handBuiltMs.toFixed(1) });
+  rows.push({ what: 'hand-built vs models.csnn step (median of rounds)', value: `${(median(perRound) * 100).toFixed(1)}%  (goal <= 110%)` });
 
   const width = Math.max(...rows.map((r) => r.what.length));
   console.log(`ikun bench:cpu  CSNN-${channels}, T=${T}, batch ${batch}, float32`);

@@ -9,6 +9,7 @@ import { describe, fail } from './errors.js';
 import type { Module } from './nn/module.js';
 import type { Optimizer, OptimizerState, Scheduler, SchedulerState } from './optim.js';
 import { readSafetensors, writeSafetensorsAtomic, type SafeTensor } from './safetensors.js';
+import { isBatchCounter, toSafeTensor } from './serialization.js';
 import { Tensor, formatShape } from './tensor.js';
 
 export const CHECKPOINT_FORMAT = 'ikun-checkpoint/1';
@@ -23,20 +24,8 @@ export function ikunVersion(): string {
   return cachedVersion;
 }
 
-function isCounter(name: string): boolean {
-  return name.endsWith('num_batches_tracked');
-}
-
-function toSafe(name: string, t: Tensor): SafeTensor {
-  const values = t.toArray();
-  if (isCounter(name)) return { dtype: 'I64', shape: [...t.shape], data: BigInt64Array.from(values, (v) => BigInt(Math.round(v))) };
-  return t.dtype === 'float32'
-    ? { dtype: 'F32', shape: [...t.shape], data: values as Float32Array }
-    : { dtype: 'F64', shape: [...t.shape], data: values as Float64Array };
-}
-
 function expectedDType(name: string, t: Tensor): string {
-  return isCounter(name) ? 'I64' : t.dtype === 'float32' ? 'F32' : 'F64';
+  return isBatchCounter(name) ? 'I64' : t.dtype === 'float32' ? 'F32' : 'F64';
 }
 
 /** The model's state dict: parameters then buffers, PyTorch names. */
@@ -56,11 +45,11 @@ export interface SaveOptions {
 }
 
 export function saveCheckpoint(path: string, model: Module, options: SaveOptions = {}): void {
-  const entries: Array<[string, SafeTensor]> = modelState(model).map(([name, t]) => [name, toSafe(name, t)]);
+  const entries: Array<[string, SafeTensor]> = modelState(model).map(([name, t]) => [name, toSafeTensor(name, t)]);
   const metadata: Record<string, string> = { format: CHECKPOINT_FORMAT, ikun_version: ikunVersion(), ...options.metadata };
   if (options.optimizer) {
     const state = options.optimizer.stateDict();
-    for (const [name, t] of state.tensors) entries.push([OPTIMIZER_PREFIX + name, toSafe(name, t)]);
+    for (const [name, t] of state.tensors) entries.push([OPTIMIZER_PREFIX + name, toSafeTensor(name, t)]);
     metadata.optimizer = JSON.stringify({ kind: state.kind, step: state.step, hyper: state.hyper });
   }
   if (options.scheduler) metadata.scheduler = JSON.stringify(options.scheduler.stateDict());

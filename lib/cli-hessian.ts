@@ -7,6 +7,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import * as checkpoint from './checkpoint.js';
 import { loadFashionMnist, loadMnist, loadSample, type Dataset } from './data.js';
 import { fail } from './errors.js';
+import { cliMessage } from './cli-errors.js';
 import { ensureWritableFolder, writeFileAtomic } from './files.js';
 import {
   densityCurve,
@@ -408,7 +409,7 @@ export async function hessianCommand(argv: string[]): Promise<number> {
       console.error(`ikun: ${error.message}\nRun 'ikun hessian --help' for the flags.`);
       return 2;
     }
-    console.error(error instanceof Error ? error.message : String(error));
+    console.error(cliMessage(error));
     return 1;
   }
 }

@@ -5,6 +5,7 @@ import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ikunVersion } from './checkpoint.js';
+import { cliMessage } from './cli-errors.js';
 import { hessianCommand } from './cli-hessian.js';
 import { INIT_METHODS, BETA_MODES } from './init.js';
 import { setNumThreads } from './index.js';
@@ -217,7 +218,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`ikun: ${error.message}\nRun 'ikun ${command === 'train' ? 'train ' : ''}--help' for the flags.`);
       return 2;
     }
-    console.error(error instanceof Error ? error.message : String(error));
+    console.error(cliMessage(error));
     return 1;
   }
 }

@@ -53,3 +53,36 @@ export function checkOptionsObject(name: string, options: unknown): Record<strin
     fail(`${name} must be an options object, got ${describe(options)}`);
   return options as Record<string, unknown>;
 }
+
+/** The facts behind an IkunError, for callers that phrase it their own way. */
+export type ErrorDetails = Record<string, string | number>;
+
+/**
+ * An error with a stable code ('RUN_EXISTS', 'DATA_NOT_FOUND', ...) and the facts behind it. The message
+ * speaks of the API's arguments; the command line rephrases it in its flags (lib/cli-errors.ts).
+ */
+export class IkunError extends Error {
+  readonly code: string;
+  readonly details: Readonly<ErrorDetails>;
+
+  constructor(code: string, message: string, details: ErrorDetails = {}) {
+    super(message.startsWith('ikun: ') ? message : `ikun: ${message}`);
+    this.name = 'IkunError';
+    this.code = code;
+    this.details = Object.freeze({ ...details });
+  }
+}
+
+export function failWith(code: string, details: ErrorDetails, message: string): never {
+  throw new IkunError(code, message, details);
+}
+
+/** Phrasings of coded errors for one audience: code -> message from the details. */
+export type Wording = Readonly<Record<string, (details: Readonly<ErrorDetails>) => string>>;
+
+/** The error with its message rephrased when wording knows its code; any other error as it is. */
+export function rephrase(error: unknown, wording: Wording): unknown {
+  if (!(error instanceof IkunError)) return error;
+  const phrase = wording[error.code];
+  return phrase ? new IkunError(error.code, phrase(error.details), { ...error.details }) : error;
+}

@@ -1,7 +1,7 @@
 // File helpers shared by the commands that write run folders and reports.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fail } from './errors.js';
+import { fail, failWith } from './errors.js';
 
 /** mkdir -p, one level at a time (Node's recursive mkdir can spin forever under /proc). */
 export function makeDirectories(dir: string): void {
@@ -11,15 +11,19 @@ export function makeDirectories(dir: string): void {
   mkdirSync(dir);
 }
 
-/** Creates dir if needed and proves it writable, before any long work starts. */
-export function ensureWritableFolder(dir: string): void {
+/**
+ * Creates dir if needed and proves it writable, before any long work starts. `option` names the
+ * argument the folder came from, for the message (code OUT_UNWRITABLE).
+ */
+export function ensureWritableFolder(dir: string, option = 'out'): void {
   try {
     makeDirectories(dir);
     const probe = join(dir, `.ikun-write-test-${process.pid}`);
     writeFileSync(probe, 'ok');
     rmSync(probe);
   } catch (error) {
-    fail(`cannot write to the output folder '${dir}': ${(error as Error).message}. Choose another --out.`);
+    const reason = (error as Error).message;
+    failWith('OUT_UNWRITABLE', { dir, reason }, `cannot write to the output folder '${dir}': ${reason}. Choose another ${option}.`);
   }
 }
 

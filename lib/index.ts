@@ -1,5 +1,6 @@
 export { Tensor, Parameter, tensor, zeros, full } from './tensor.js';
-export type { DType, Device, TensorOptions, TensorData } from './tensor.js';
+export type { DType, FloatDType, Device, TensorOptions, TensorData, TensorValues } from './tensor.js';
+export type { ReduceOptions } from './tensor-math.js';
 export * as nn from './nn/index.js';
 export * as surrogate from './surrogate.js';
 export * as loss from './loss.js';
@@ -10,10 +11,16 @@ export * as data from './data.js';
 export * as optim from './optim.js';
 export * as checkpoint from './checkpoint.js';
 export * as safetensors from './safetensors.js';
+export { save, load } from './serialization.js';
+export type { SaveOptions } from './serialization.js';
+export type { StateDict } from './nn/state-dict.js';
 export * as hessian from './hessian.js';
 export * as cuda from './cuda.js';
-export { train, resume, evaluate, DEFAULT_CONFIG, resolveConfig } from './train.js';
-export type { TrainConfig, EpochMetrics, TrainHooks, TrainResult, StepInfo } from './train.js';
+export { train, resume, DEFAULT_CONFIG, resolveConfig } from './train.js';
+export type { TrainConfig, TrainHooks, TrainResult } from './train.js';
+export { fit, evaluate } from './fit.js';
+export type { FitData, FitOptions, FitHooks, FitResult, ImageArrays, EpochMetrics, StepInfo, LossFunction } from './fit.js';
+export { IkunError } from './errors.js';
 export { Generator, manualSeed } from './random.js';
 export { native } from './native.js';
 

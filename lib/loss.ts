@@ -2,6 +2,7 @@
 import { native } from './native.js';
 import { describe, fail } from './errors.js';
 import { Tensor, formatShape } from './tensor.js';
+import type { Accumulation } from './functional.js';
 
 export interface LossResult {
   loss: number;
@@ -43,6 +44,28 @@ export function ceRate(rate: Tensor, labels: Labels): LossResult {
   const loss = native.crossEntropyRateLoss(rate.storage, ints, grad.storage, [...rate.shape]);
   return { loss, grad };
 }
+
+/**
+ * @internal a built-in loss as the training loop runs it on any device: the gradient is returned and the
+ * loss added into `into` (on the rate's device, without waiting for it). labels: an int32 tensor [N] on
+ * the rate's device, checked by the caller against the classes; a label out of range makes the loss NaN.
+ */
+export type AccumulatingLoss = (rate: Tensor, labels: Tensor, into: Accumulation) => Tensor;
+
+function accumulating(name: string, kernel: typeof native.mseRateLoss): AccumulatingLoss {
+  return (rate, labels, into) => {
+    if (rate.rank !== 2 || labels.dtype !== 'int32' || labels.size !== rate.shape[0] || labels.device !== rate.device)
+      fail(`${name}: rate must be [N, classes] and labels an int32 [N] tensor on its device, got ${formatShape(rate.shape)} and ${labels.dtype} ${formatShape(labels.shape)} on ${labels.device}`);
+    const grad = Tensor.empty(rate.shape, rate.dtype, rate.device);
+    kernel(rate.storage, labels.storage, grad.storage, [...rate.shape], into.accumulator.storage, into.slot, into.scale);
+    return grad;
+  };
+}
+
+/** @internal mseRate for the training loop (see AccumulatingLoss). */
+export const accumulateMseRate: AccumulatingLoss = accumulating('loss.mseRate', native.mseRateLoss);
+/** @internal ceRate for the training loop (see AccumulatingLoss). */
+export const accumulateCeRate: AccumulatingLoss = accumulating('loss.ceRate', native.crossEntropyRateLoss);
 
 /** Index of the largest rate per sample (the first on ties). */
 export function predict(rate: Tensor): Int32Array {

@@ -87,6 +87,9 @@ export interface CudaMemoryStats {
   peakAllocated: number;
 }
 
+/** Elementwise arithmetic of the tensor basics: add, sub, mul, div. */
+export type BinaryOpCode = 0 | 1 | 2 | 3;
+
 type S = NativeStorage;
 type Dims = number[];
 /**
@@ -147,6 +150,13 @@ export interface NativeAddon {
   /** The L2 norm of all the tensors together. */
   gradNorm(tensors: S[]): number;
   gradNorm(tensors: S[], ...acc: Accumulate | []): number | undefined;
+  binaryOp(op: BinaryOpCode, a: S, b: S, out: S, dims: Dims): void;
+  binaryScalarOp(op: BinaryOpCode, a: S, scalar: number, out: S): void;
+  equal(a: S, b: S, out: S, dims: Dims): void;
+  equalScalar(a: S, scalar: number, out: S): void;
+  argmaxAxis(x: S, out: S, dims: Dims): void;
+  sumAxis(x: S, out: S, dims: Dims, scale: number): void;
+  cast(x: S, out: S): void;
   threadCount(): number;
   setThreadCount(threads: number): void;
   cpuKernels(): CpuKernelsInfo;

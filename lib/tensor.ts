@@ -1,30 +1,45 @@
 // Tensor: a shape, a dtype and a device over native memory. Views (reshape) share their storage.
+// Float tensors carry activations and parameters; int32 tensors hold indices, labels and 0/1 masks.
+import { inspect } from 'node:util';
 import { native, type DTypeCode, type NativeStorage } from './native.js';
 import { checkOptionsObject, checkKnownKeys, describe, fail } from './errors.js';
+import * as TM from './tensor-math.js';
+import { formatTensor } from './tensor-format.js';
 
-export type DType = 'float32' | 'float64';
+export type FloatDType = 'float32' | 'float64';
+export type DType = FloatDType | 'int32';
 /** A device as given: 'cpu', 'cuda' (device 0) or 'cuda:N'. A tensor's own device is 'cpu' or 'cuda:N'. */
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 export type TensorData = ArrayLike<number>;
+export type TensorValues = Float32Array | Float64Array | Int32Array;
 
 export interface TensorOptions {
   dtype?: DType;
   device?: Device;
 }
 
-const DTYPES: readonly DType[] = ['float32', 'float64'];
+const FLOAT_DTYPES: readonly DType[] = ['float32', 'float64'];
+const DTYPES: readonly DType[] = ['float32', 'float64', 'int32'];
 
 export function dtypeCode(dtype: DType): DTypeCode {
-  return dtype === 'float32' ? 0 : 1;
+  return dtype === 'float32' ? 0 : dtype === 'float64' ? 1 : 2;
 }
 
-export function checkDType(name: string, dtype: unknown): DType {
-  if (!DTYPES.includes(dtype as DType)) fail(`${name} must be 'float32' or 'float64', got ${describe(dtype)}`);
+/** A floating-point dtype (what modules, parameters and activations use). */
+export function checkDType(name: string, dtype: unknown): FloatDType {
+  if (!FLOAT_DTYPES.includes(dtype as DType)) fail(`${name} must be 'float32' or 'float64', got ${describe(dtype)}`);
+  return dtype as FloatDType;
+}
+
+/** Any dtype a tensor can have: the float ones, or int32 for indices, labels and masks. */
+export function checkTensorDType(name: string, dtype: unknown): DType {
+  if (!DTYPES.includes(dtype as DType)) fail(`${name} must be 'float32', 'float64' or 'int32', got ${describe(dtype)}`);
   return dtype as DType;
 }
 
-export function isDType(value: unknown): value is DType {
-  return DTYPES.includes(value as DType);
+/** Whether value is one of the floating-point dtypes (what modules and parameters use). */
+export function isDType(value: unknown): value is FloatDType {
+  return FLOAT_DTYPES.includes(value as DType);
 }
 
 /** Why CUDA devices cannot be used here (no GPU, no driver, a build without CUDA), with what lies behind it. */
@@ -72,8 +87,8 @@ export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-function typedArrayFor(dtype: DType, data: TensorData): Float32Array | Float64Array {
-  const Target = dtype === 'float32' ? Float32Array : Float64Array;
+function typedArrayFor(dtype: DType, data: TensorData): TensorValues {
+  const Target = dtype === 'float32' ? Float32Array : dtype === 'float64' ? Float64Array : Int32Array;
   if (data instanceof Target) return data;
   // The typed-array constructor converts natively; .from() iterates element by element in JS.
   return ArrayBuffer.isView(data) ? new Target(data as unknown as ArrayLike<number>) : Target.from(data);
@@ -118,10 +133,10 @@ export class Tensor {
     return this.storage.disposed;
   }
 
-  /** A copy of the elements in row-major order (from a CUDA tensor: waits for the queued work first). */
-  toArray(): Float32Array | Float64Array {
+  /** A copy of the elements in row-major order (Float32Array, Float64Array or Int32Array by dtype); from a CUDA tensor this waits for the queued work. */
+  toArray(): TensorValues {
     this.checkAlive('toArray');
-    return this.storage.read() as Float32Array | Float64Array;
+    return this.storage.read();
   }
 
   /** The single value of a one-element tensor. */
@@ -130,14 +145,15 @@ export class Tensor {
     return this.toArray()[0]!;
   }
 
-  /** Overwrites the elements from another tensor (on any device) or an array of the same element count (dtype converts). */
+  /** Overwrites the elements from another tensor or an array of the same element count (dtype converts). */
   copyFrom(source: Tensor | TensorData): this {
     this.checkAlive('copyFrom');
     if (source instanceof Tensor) {
       source.checkAlive('copyFrom source');
       if (source.size !== this.size)
         fail(`copyFrom: source has ${source.size} elements (shape ${formatShape(source.shape)}), this tensor has ${this.size} (shape ${formatShape(this.shape)})`);
-      this.storage.copyFrom(source.storage);
+      if (source.dtype === this.dtype || (source.dtype !== 'int32' && this.dtype !== 'int32')) this.storage.copyFrom(source.storage);
+      else native.cast(source.storage, this.storage);
       return this;
     }
     if (source === null || typeof source !== 'object' || typeof (source as ArrayLike<number>).length !== 'number')
@@ -180,16 +196,53 @@ export class Tensor {
   }
 
   /**
-   * This tensor on another device and/or with another dtype, as a new tensor: `to('cuda')`, `to('float64')`,
-   * `to({ dtype, device })`. The tensor itself when nothing changes, as in PyTorch.
+   * This tensor converted to another dtype and/or device: `to('float64')`, `to('cpu')`,
+   * `to({ dtype, device })`. Returns the tensor itself when nothing changes, as in PyTorch. Float to
+   * int32 truncates toward zero.
    */
   to(target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
     this.checkAlive('to');
-    const { dtype, device } = placementOf('to', target, this);
-    if (dtype === this.dtype && device === this.device) return this;
-    const out = Tensor.empty(this.shape, dtype, device);
-    out.storage.copyFrom(this.storage);
-    return out;
+    return TM.convert(this, target);
+  }
+
+  /** Index of the largest element (the first on ties; NaN counts as largest): along dim, or of the flattened tensor. int32. */
+  argmax(dim?: number, options?: TM.ReduceOptions): Tensor {
+    return TM.argmax(this, dim, options);
+  }
+
+  /** Sum of all elements (a 0-dim tensor), or along dim. Float sums are accumulated in double. */
+  sum(dim?: number, options?: TM.ReduceOptions): Tensor {
+    return TM.sum(this, dim, options);
+  }
+
+  /** Mean of all elements, or along dim (float tensors). */
+  mean(dim?: number, options?: TM.ReduceOptions): Tensor {
+    return TM.mean(this, dim, options);
+  }
+
+  /** Elementwise this + other (a tensor broadcast as in PyTorch, or a number); dtypes promote int32 < float32 < float64. */
+  add(other: Tensor | number): Tensor {
+    return TM.arithmetic('add', this, other);
+  }
+
+  /** Elementwise this - other (broadcast, as add). */
+  sub(other: Tensor | number): Tensor {
+    return TM.arithmetic('sub', this, other);
+  }
+
+  /** Elementwise this * other (broadcast, as add). */
+  mul(other: Tensor | number): Tensor {
+    return TM.arithmetic('mul', this, other);
+  }
+
+  /** Elementwise this / other (broadcast, as add); int32 operands are divided as float32, as in PyTorch. */
+  div(other: Tensor | number): Tensor {
+    return TM.arithmetic('div', this, other);
+  }
+
+  /** Elementwise this == other (broadcast) as an int32 tensor of 0 and 1 (ikun has no bool dtype). */
+  eq(other: Tensor | number): Tensor {
+    return TM.equal(this, other);
   }
 
   /** A copy in host memory (the tensor itself when it is there already). */
@@ -209,8 +262,7 @@ export class Tensor {
   moveTo(dtype: DType, device: Device): void {
     this.checkAlive('to');
     if (dtype === this.dtype && device === this.device) return;
-    const moved = Tensor.empty(this.shape, dtype, device);
-    moved.storage.copyFrom(this.storage);
+    const moved = this.to({ dtype, device });
     this.storage.dispose();
     const self = this as { storage: NativeStorage; dtype: DType; device: Device };
     self.storage = moved.storage;
@@ -228,8 +280,15 @@ export class Tensor {
     if (this.storage.disposed) fail(`${what}: tensor of shape ${formatShape(this.shape)} has been disposed and can no longer be used`);
   }
 
+  /** The values as PyTorch prints them (long tensors shortened with ...), then shape, dtype and device. */
   toString(): string {
-    return `Tensor(shape=${formatShape(this.shape)}, dtype=${this.dtype}, device=${this.device})`;
+    if (this.disposed) return `tensor(<disposed>, shape=${formatShape(this.shape)}, dtype=${this.dtype}, device=${this.device})`;
+    return formatTensor(this);
+  }
+
+  /** console.log(t) prints toString(). */
+  [inspect.custom](): string {
+    return this.toString();
   }
 }
 
@@ -251,6 +310,10 @@ export class Parameter extends Tensor {
     if (!this.grad) this.grad = Tensor.zeros(this.shape, this.dtype, this.device);
     return this.grad;
   }
+
+  override toString(): string {
+    return `Parameter containing:\n${super.toString()}`;
+  }
 }
 
 function normalDevice(device: Device): Device {
@@ -262,8 +325,8 @@ function checkIndex(index: unknown): number {
   return index;
 }
 
-/** The dtype and device asked for by to(...), filled from `current` where left out; every value checked. */
-export function placementOf(name: string, target: unknown, current: { dtype: DType; device: Device }): { dtype: DType; device: Device } {
+/** The float dtype and device asked for by a module's to(...), filled from `current` where left out; every value checked. */
+export function placementOf(name: string, target: unknown, current: { dtype: FloatDType; device: Device }): { dtype: FloatDType; device: Device } {
   if (typeof target === 'string') {
     if (isDType(target)) return { dtype: target, device: current.device };
     if (target === 'cpu' || target.startsWith('cuda')) return { dtype: current.dtype, device: checkDevice(`${name}: device`, target) };
@@ -284,26 +347,60 @@ function parseOptions(name: string, options: unknown, fallbackDType: DType): { d
   const o = checkOptionsObject(name, options);
   checkKnownKeys(name, o, ['dtype', 'device']);
   return {
-    dtype: o.dtype === undefined ? fallbackDType : checkDType(`${name}.dtype`, o.dtype),
+    dtype: o.dtype === undefined ? fallbackDType : checkTensorDType(`${name}.dtype`, o.dtype),
     device: o.device === undefined ? 'cpu' : checkDevice(`${name}.device`, o.device),
   };
 }
 
-/** A tensor holding a copy of data. dtype defaults to the typed array's (Float64Array: float64), else float32. */
-export function tensor(data: TensorData, shape: readonly number[], options?: TensorOptions): Tensor {
+/** The shape and row-major values of a nested number array such as [[1, 2], [3, 4]]. */
+function flattenNested(data: readonly unknown[]): { values: number[]; shape: number[] } {
+  const shape: number[] = [];
+  for (let level: unknown = data; Array.isArray(level); level = level[0]) shape.push(level.length);
+  const values: number[] = [];
+  const walk = (node: unknown, depth: number, path: string): void => {
+    if (depth === shape.length) {
+      if (typeof node !== 'number') fail(`tensor: data${path} is not a number (${describe(node)})`);
+      values.push(node);
+      return;
+    }
+    if (!Array.isArray(node) || node.length !== shape[depth])
+      fail(`tensor: data${path} must be an array of ${shape[depth]} entries like its siblings (nested arrays must be rectangular), got ${describe(node)}`);
+    node.forEach((child, i) => walk(child, depth + 1, `${path}[${i}]`));
+  };
+  walk(data, 0, '');
+  return { values, shape };
+}
+
+function defaultDType(data: TensorData): DType {
+  return data instanceof Float64Array ? 'float64' : data instanceof Int32Array ? 'int32' : 'float32';
+}
+
+/**
+ * A tensor holding a copy of data: a typed array or number[] with its shape, or a nested array whose
+ * shape is read from it (`tensor([[1, 2], [3, 4]])`). dtype defaults to the typed array's (Float64Array:
+ * float64, Int32Array: int32), else float32.
+ */
+export function tensor(data: TensorData | readonly unknown[], shape?: readonly number[], options?: TensorOptions): Tensor {
   if (data === null || typeof data !== 'object' || typeof (data as ArrayLike<number>).length !== 'number')
-    fail(`tensor: data must be a typed array or a number[], got ${describe(data)}`);
-  const dims = checkShape('tensor: shape', shape);
-  const { dtype, device } = parseOptions('tensor: options', options, data instanceof Float64Array ? 'float64' : 'float32');
-  if (data.length !== shapeSize(dims))
-    fail(`tensor: data has ${data.length} elements but shape ${formatShape(dims)} needs ${shapeSize(dims)}`);
-  if (!ArrayBuffer.isView(data)) {
-    for (let i = 0; i < data.length; i++) {
-      if (typeof data[i] !== 'number') fail(`tensor: data[${i}] is not a number (${describe(data[i])})`);
+    fail(`tensor: data must be a typed array or a number[] (or a nested number array), got ${describe(data)}`);
+  let values = data as TensorData;
+  let dims: number[];
+  if (shape === undefined) {
+    if (Array.isArray(data)) ({ values, shape: dims } = flattenNested(data));
+    else dims = [data.length as number];
+  } else dims = checkShape('tensor: shape', shape);
+  const { dtype, device } = parseOptions('tensor: options', options, defaultDType(values));
+  if (values.length !== shapeSize(dims))
+    fail(`tensor: data has ${values.length} elements but shape ${formatShape(dims)} needs ${shapeSize(dims)}`);
+  if (!ArrayBuffer.isView(values)) {
+    for (let i = 0; i < values.length; i++) {
+      if (typeof values[i] !== 'number') fail(`tensor: data[${i}] is not a number (${describe(values[i])})`);
+      if (dtype === 'int32' && !(Number.isInteger(values[i]) && Math.abs(values[i]!) <= 2 ** 31 - 1))
+        fail(`tensor: data[${i}] is ${values[i]}, not an int32 value (dtype int32)`);
     }
   }
   const t = Tensor.empty(dims, dtype, device);
-  t.storage.write(typedArrayFor(dtype, data));
+  t.storage.write(typedArrayFor(dtype, values));
   return t;
 }
 

@@ -1,5 +1,6 @@
 // The worker thread behind train() and resume(): runs the loop here and reports back to the caller.
 import { parentPort, workerData } from 'node:worker_threads';
+import { IkunError } from './errors.js';
 import { GATE_CONTINUE, GATE_WAIT, resumeHere, trainHere, type TrainHooks, type WorkerMessage } from './train.js';
 
 const port = parentPort!;
@@ -7,9 +8,17 @@ const post = (message: WorkerMessage): void => port.postMessage(message);
 const request = workerData as ({ kind: 'train'; config: object } | { kind: 'resume'; runDir: string; overrides: { epochs?: number } }) & {
   gate: Int32Array;
 };
+// Steps go to the caller at most every 100 ms (and the last of each pass): each message reads the step's
+// loss, which on a GPU waits for the device, and a progress display needs no more.
+let lastStepPost = 0;
 const hooks: TrainHooks = {
   log: (line) => post({ kind: 'log', line }),
-  onStep: (info) => post({ kind: 'step', info }),
+  onStep: (info) => {
+    const now = performance.now();
+    if (now - lastStepPost < 100 && info.step !== info.steps && info.step !== 1) return;
+    lastStepPost = now;
+    post({ kind: 'step', info: { ...info, loss: info.loss } });
+  },
   onEpoch: (metrics) => {
     // Wait for the caller's hook: it may stop the run here (the epoch is already on disk).
     Atomics.store(request.gate, 0, GATE_WAIT);
@@ -22,5 +31,7 @@ const hooks: TrainHooks = {
 const run = request.kind === 'train' ? trainHere(request.config, hooks) : resumeHere(request.runDir, hooks, request.overrides);
 run.then(
   (result) => post({ kind: 'done', result }),
-  (error: unknown) => post({ kind: 'error', message: error instanceof Error ? error.message : String(error) }),
+  (error: unknown) => post(error instanceof IkunError
+    ? { kind: 'error', message: error.message, code: error.code, details: { ...error.details } }
+    : { kind: 'error', message: error instanceof Error ? error.message : String(error) }),
 );

@@ -51,6 +51,24 @@ describe('ikun train', () => {
     expect(run(['train', '--surrogate', 'tanh:2']).stderr).toMatch(/unknown surrogate "tanh"/);
   });
 
+  it("rephrases the API's coded errors in flags: --out, --resume, --data, --sample, --device", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ikun-cli-'));
+    writeFileSync(join(dir, 'last.safetensors'), '');
+    const exists = run(['train', '--sample', '--out', dir]);
+    expect(exists.status).toBe(1);
+    expect(exists.stderr).toContain(`'${dir}' already holds a run (last.safetensors); continue it with --resume ${dir} or choose another --out`);
+    const empty = mkdtempSync(join(tmpdir(), 'ikun-cli-'));
+    expect(run(['train', '--resume', empty]).stderr).toContain(`--resume: '${empty}' is not a run folder (no config.json)`);
+    const noData = run(['train', '--data', join(empty, 'absent'), '--out', join(empty, 'r')]);
+    expect(noData.status).toBe(1);
+    expect(noData.stderr).toMatch(/Fashion-MNIST not found: the folder .*absent does not exist/);
+    expect(noData.stderr).toContain('`--data DIR`');
+    expect(noData.stderr).toContain('`--sample`');
+    const gpu = run(['train', '--sample', '--device', 'cuda', '--out', join(empty, 'g')]);
+    expect(gpu.status).toBe(1);
+    expect(gpu.stderr).toMatch(/device 'cuda' cannot be used: .*Use --device cpu\./);
+  });
+
   it('parses the paper defaults and values', () => {
     expect(parseTrainArgs(['--init', 'kaiming', '--lr=0.05', '--nesterov', '--T', '8']).config).toEqual({ init: 'kaiming', lr: 0.05, nesterov: true, T: 8 });
     expect(() => parseTrainArgs(['--T', '4', '--T', '5'])).toThrow(/--T given twice/);

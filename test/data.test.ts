@@ -167,9 +167,10 @@ describe('loading', () => {
     expect(message).toMatch(/^ikun: Fashion-MNIST not found/);
     expect(message).toContain('dataset-fashion-mnist');
     expect(message).toContain('apt-get install');
-    expect(message).toContain('--data');
+    expect(message).toContain('`{ dir }`');
     expect(message).toContain('IKUN_DATA');
-    expect(message).toContain('--sample');
+    expect(message).toContain('`loadSample()`');
+    expect(message).not.toContain('--');
     expect(message).toContain(join(tmp, 'absent'));
     expect(message).toContain('does not exist');
     expect(message).toContain('lacks train-images-idx3-ubyte(.gz)');
@@ -181,10 +182,10 @@ describe('loading', () => {
     const good = join(tmp, 'small-fallback');
     writeSet(good, 2, 2);
     expect(() => loadFashionMnist({ dir: empty, searchPaths: [good] })).toThrow(
-      /^ikun: Fashion-MNIST not found: the --data folder .*empty lacks .*dataset-fashion-mnist.*--data/,
+      /^ikun: Fashion-MNIST not found: the folder .*empty lacks .*dataset-fashion-mnist.*\{ dir \}/,
     );
     expect(() => loadFashionMnist({ env: { IKUN_DATA: empty }, searchPaths: [good] })).toThrow(
-      /^ikun: Fashion-MNIST not found: IKUN_DATA .*empty lacks .*dataset-fashion-mnist.*--data/,
+      /^ikun: Fashion-MNIST not found: IKUN_DATA .*empty lacks .*dataset-fashion-mnist.*\{ dir \}/,
     );
     const saved = process.env.IKUN_DATA;
     process.env.IKUN_DATA = empty;
@@ -194,7 +195,7 @@ describe('loading', () => {
       if (saved === undefined) delete process.env.IKUN_DATA;
       else process.env.IKUN_DATA = saved;
     }
-    expect(() => loadMnist({ dir: join(tmp, 'absent') })).toThrow(/^ikun: MNIST not found: .*does not exist.*--data/);
+    expect(() => loadMnist({ dir: join(tmp, 'absent') })).toThrow(/^ikun: MNIST not found: .*does not exist.*pass `\{ dir \}` or set IKUN_DATA/);
   });
 
   it('validates options', () => {

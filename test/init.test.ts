@@ -23,7 +23,7 @@ function moments(values: ArrayLike<number>): { mean: number; std: number; min: n
   return { mean, std: Math.sqrt(sq / (values.length - 1)), min, max };
 }
 
-function weightOf(model: nn.Module, name: string): Float32Array | Float64Array {
+function weightOf(model: nn.Module, name: string): ArrayLike<number> & Iterable<number> {
   const p = model.namedParameters().find(([n]) => n === `${name}.weight`);
   if (!p) throw new Error(`no parameter ${name}.weight`);
   return p[1].toArray();

@@ -48,7 +48,7 @@ describe('tensor', () => {
 
   it('rejects bad input with errors naming the argument', () => {
     expect(() => tensor([1, 2, 3], [2, 2])).toThrow(/3 elements but shape \[2, 2\] needs 4/);
-    expect(() => tensor([1, 2], [2], { dtype: 'int8' as never })).toThrow(/dtype must be 'float32' or 'float64'/);
+    expect(() => tensor([1, 2], [2], { dtype: 'int8' as never })).toThrow(/dtype must be 'float32', 'float64' or 'int32'/);
     expect(() => tensor([1, 2], [2], { device: 'tpu' as never })).toThrow(/device must be 'cpu', 'cuda' or 'cuda:N'/);
     expect(() => tensor([1, 2], [-2] as never)).toThrow(/shape must be an array of non-negative integers/);
     expect(() => tensor('abc' as never, [3])).toThrow(/data must be a typed array or a number\[\]/);

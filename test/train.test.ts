@@ -60,7 +60,7 @@ describe('training on the bundled sample', () => {
     const base = { sample: true, channels: 2, subset: 256, batch: 64, device: 'cpu' as const, epochs: 1 };
     const dir = join(tmp(), 'run');
     await train({ ...base, out: dir });
-    await expect(resume(dir)).rejects.toThrow(/has finished all 1 epochs; pass --epochs/);
+    await expect(resume(dir)).rejects.toThrow(/^ikun: resume: '.*' has finished all 1 epochs; pass \{ epochs \} with a larger total/);
     const more = await resume(dir, {}, { epochs: 2 });
     expect(more.metrics.map((m) => m.epoch)).toEqual([1, 2]);
     expect(more.metrics[1]!.lr).toBeCloseTo(0.05, 12); // cosine over the new total of 2 epochs
@@ -83,7 +83,11 @@ describe('training on the bundled sample', () => {
     const dir = tmp();
     writeFileSync(join(dir, 'config.json'), '{}');
     writeFileSync(join(dir, 'last.safetensors'), '');
-    await expect(train({ sample: true, epochs: 1, channels: 2, out: dir })).rejects.toThrow(/already holds a run/);
+    await expect(train({ sample: true, epochs: 1, channels: 2, out: dir })).rejects.toThrow(/already holds a run \(last.safetensors\); continue it with resume\('.*'\) or choose another out$/);
+    // the API speaks of its own arguments, not of CLI flags
+    const noData = await train({ data: join(dir, 'absent'), out: join(tmp(), 'r') }).catch((e: Error) => e.message);
+    expect(noData).toMatch(/Fashion-MNIST not found: the folder .*absent does not exist.*pass `data` \(or set IKUN_DATA\).*use `sample: true`/);
+    expect(noData).not.toMatch(/--[a-z]/);
     const file = join(tmp(), 'file');
     writeFileSync(file, 'x');
     await expect(train({ sample: true, epochs: 1, out: join(file, 'run') })).rejects.toThrow(/cannot write to the output folder/);

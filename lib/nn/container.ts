@@ -1,25 +1,52 @@
-// Containers and the time-axis layers that turn a static input into a multi-step one and back.
-import * as F from '../functional.js';
+// Sequential: children run in order, named '0', '1', ... as in PyTorch (or by name from a Map, as
+// PyTorch's OrderedDict form). Where its layers form the patterns of the fused kernels (fusion/plan.ts)
+// it runs those, in training and in evaluation; the numbers are those of the layers one by one.
 import { checkInteger, describe } from '../errors.js';
 import { Tensor } from '../tensor.js';
+import { planSteps } from './fusion/plan.js';
+import type { Dual, DualGrad, Entry, Step } from './fusion/steps.js';
 import { Module } from './module.js';
-import { fail, formatShapeOf } from './util.js';
+import { fail } from './util.js';
 
-/** Runs children in order; they are named '0', '1', ... as in PyTorch. */
+/** What the last forward produced and keeps for backward. */
+interface RunState {
+  steps: Step[];
+  /** Outputs of every step but the last (inputs of the next ones); freed at the next forward. */
+  intermediates: Tensor[];
+  input: Tensor;
+  output: Tensor;
+  outputShape: readonly number[];
+  tangents: Array<Tensor | null>;
+  dual: boolean;
+}
+
+function isPlainSequential(m: Module): m is Sequential {
+  return m instanceof Sequential && m.forward === Sequential.prototype.forward && m.backwardImpl === Sequential.prototype.backwardImpl;
+}
+
 export class Sequential extends Module {
   private readonly layers: Module[];
-  private intermediates: Tensor[] = [];
-  private lastInput: Tensor | null = null;
-  private lastOutput: Tensor | null = null;
-  private lastTangents: Array<Tensor | null> = [];
+  /**
+   * Whether forward runs the fused kernels where the layers allow (default true). false runs each layer
+   * on its own: the same numbers, more memory traffic; for checks and comparisons.
+   */
+  fusion = true;
+  private plans = new Map<boolean, Step[]>();
+  private state: RunState | null = null;
 
-  constructor(...layers: Module[]) {
+  /** new Sequential(a, b, c) names the children '0', '1', '2'; new Sequential(new Map([['conv', a], ...])) by name. */
+  constructor(...layers: Module[] | [Map<string, Module>]) {
     super();
-    layers.forEach((m, i) => {
-      if (!(m instanceof Module)) fail(`Sequential: argument ${i} must be a Module, got ${describe(m)}`);
-      this.registerModule(String(i), m);
+    const named: Array<[string, unknown]> = layers.length === 1 && layers[0] instanceof Map
+      ? [...(layers[0] as Map<string, Module>).entries()]
+      : (layers as Module[]).map((m, i) => [String(i), m]);
+    named.forEach(([name, m], i) => {
+      if (!(m instanceof Module)) fail(`Sequential: ${layers[0] instanceof Map ? `entry '${name}'` : `argument ${i}`} must be a Module, got ${describe(m)}`);
+      if (typeof name !== 'string' || name === '' || name.includes('.'))
+        fail(`Sequential: child names must be non-empty strings without '.', got ${describe(name)}`);
+      this.registerModule(name, m);
     });
-    this.layers = layers;
+    this.layers = named.map(([, m]) => m as Module);
   }
 
   get length(): number {
@@ -31,75 +58,86 @@ export class Sequential extends Module {
     return this.layers[index]!;
   }
 
-  forward(x: Tensor): Tensor {
-    return this.forwardFrom(x, 0);
+  /** The layers in run order with their names below this module; nested plain Sequentials are opened up. */
+  private entries(prefix = ''): Entry[] {
+    const out: Entry[] = [];
+    for (const [name, m] of this._modules) {
+      if (isPlainSequential(m)) out.push(...m.entries(`${prefix}${name}.`));
+      else out.push({ name: `${prefix}${name}`, module: m });
+    }
+    return out;
   }
 
-  /** @internal runs children start.. on x (a model that runs the first children itself uses this). */
-  forwardFrom(x: Tensor, start: number): Tensor {
-    this.releaseIntermediates();
-    this.lastTangents = [];
+  private plan(): Step[] {
+    let steps = this.plans.get(this.fusion);
+    if (!steps) {
+      steps = planSteps(this.entries(), this.fusion);
+      this.plans.set(this.fusion, steps);
+    }
+    return steps;
+  }
+
+  forward(x: Tensor): Tensor {
+    this.releaseState();
+    const steps = this.plan();
+    if (steps.length === 0) return this.finish(steps, x, x, [], [], false);
     let y = x;
     const produced: Tensor[] = [];
-    for (let i = start; i < this.layers.length; i++) {
-      y = this.layers[i]!.forward(y);
+    for (const step of steps) {
+      y = step.forward(y);
       produced.push(y);
     }
     produced.pop();
-    this.intermediates = produced;
-    this.lastInput = x;
-    this.lastOutput = y;
-    return y;
+    return this.finish(steps, x, y, produced, [], false);
+  }
+
+  private finish(steps: Step[], input: Tensor, output: Tensor, intermediates: Tensor[], tangents: Array<Tensor | null>, dual: boolean): Tensor {
+    this.state = { steps, intermediates, input, output, outputShape: output.shape, tangents, dual };
+    return output;
+  }
+
+  private checkBackward(gradOut: unknown, dual: boolean, what: string): RunState {
+    const s = this.state;
+    if (!s) return fail(`${this.typeName}.${what}: call forward first (no saved activations; resetState() clears them)`);
+    if (s.dual !== dual)
+      fail(`${this.typeName}.${what}: the last forward was ${s.dual ? 'forwardDual; use backwardDual' : 'forward; use backward (backwardDual needs forwardDual)'}`);
+    this.checkGradOut(gradOut, s.outputShape, s.output.dtype);
+    return s;
   }
 
   backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null {
-    return this.backwardTo(gradOut, 0, needInputGrad);
-  }
-
-  /** @internal backward through children from the last down to `stop`; returns the gradient of child stop's input. */
-  backwardTo(gradOut: Tensor, stop: number, needInputGrad: boolean): Tensor | null {
+    const { steps } = this.checkBackward(gradOut, false, 'backward');
     let grad: Tensor | null = gradOut;
-    for (let i = this.layers.length - 1; i >= stop; i--) {
-      const next: Tensor | null = this.layers[i]!.backwardImpl(grad!, i > stop || needInputGrad);
+    for (let i = steps.length - 1; i >= 0 && grad; i--) {
+      const next: Tensor | null = steps[i]!.backward(grad, i > 0 || needInputGrad);
       // Gradients between layers are ours alone: free them now instead of waiting for the GC.
-      if (grad!.storage !== gradOut.storage && grad!.storage !== next?.storage) grad!.dispose();
+      if (grad.storage !== gradOut.storage && grad.storage !== next?.storage) grad.dispose();
       grad = next;
-      if (!grad) break;
     }
     return grad;
   }
 
-  override forwardDual(x: Tensor, xDot: Tensor | null): [Tensor, Tensor] {
-    return this.forwardDualFrom(x, xDot, 0);
-  }
-
-  /** @internal forwardDual over children start.. (activations and tangents are freed at the next forward). */
-  forwardDualFrom(x: Tensor, xDot: Tensor | null, start: number): [Tensor, Tensor] {
-    this.releaseIntermediates();
+  override forwardDual(x: Tensor, xDot: Tensor | null): Dual {
+    this.releaseState();
+    const steps = this.plan();
     let y = x, yDot = xDot;
     const produced: Tensor[] = [];
-    for (let i = start; i < this.layers.length; i++) {
-      [y, yDot] = this.layers[i]!.forwardDual(y, yDot);
+    for (const step of steps) {
+      [y, yDot] = step.forwardDual(y, yDot);
       produced.push(y, yDot);
     }
     produced.splice(-2);
-    this.intermediates = produced;
-    this.lastInput = x;
-    this.lastOutput = y;
-    this.lastTangents = [xDot, yDot];
-    return [y, yDot!];
+    if (!yDot) yDot = Tensor.zeros(y.shape, y.dtype, y.device);
+    this.finish(steps, x, y, produced, [xDot, yDot], true);
+    return [y, yDot];
   }
 
-  override backwardDual(dy: Tensor, dyDot: Tensor, needInputGrad: boolean): [Tensor | null, Tensor | null] {
-    return this.backwardDualTo(dy, dyDot, 0, needInputGrad);
-  }
-
-  /** @internal backwardDual through children from the last down to `stop`. */
-  backwardDualTo(dy: Tensor, dyDot: Tensor, stop: number, needInputGrad: boolean): [Tensor | null, Tensor | null] {
+  override backwardDual(dy: Tensor, dyDot: Tensor, needInputGrad: boolean): DualGrad {
+    const { steps } = this.checkBackward(dy, true, 'backwardDual');
     let grad: Tensor | null = dy, gradDot: Tensor | null = dyDot;
-    for (let i = this.layers.length - 1; i >= stop && grad && gradDot; i--) {
-      const [next, nextDot]: [Tensor | null, Tensor | null] = this.layers[i]!.backwardDual(grad, gradDot, i > stop || needInputGrad);
-      // as in backwardTo: gradients between layers are ours alone (unless a layer passed a view through)
+    for (let i = steps.length - 1; i >= 0 && grad && gradDot; i--) {
+      const [next, nextDot]: DualGrad = steps[i]!.backwardDual(grad, gradDot, i > 0 || needInputGrad);
+      // as in backward: gradients between layers are ours alone (unless a layer passed a view through)
       const keep = new Set([dy.storage, dyDot.storage, next?.storage, nextDot?.storage]);
       for (const t of [grad, gradDot]) if (!keep.has(t.storage)) t.dispose();
       [grad, gradDot] = [next, nextDot];
@@ -107,93 +145,17 @@ export class Sequential extends Module {
     return [grad, gradDot];
   }
 
-  /** Frees activations of the previous forward that only the children's saved state still refers to. */
-  private releaseIntermediates(): void {
-    const keep = new Set([this.lastInput?.storage, this.lastOutput?.storage, ...this.lastTangents.map((t) => t?.storage)]);
-    for (const t of this.intermediates) if (!keep.has(t.storage)) t.dispose();
-    this.intermediates = [];
+  /** Frees activations of the previous forward that only the layers' saved state still refers to. */
+  private releaseState(): void {
+    const s = this.state;
+    if (!s) return;
+    const keep = new Set([s.input.storage, s.output.storage, ...s.tangents.map((t) => t?.storage)]);
+    for (const t of s.intermediates) if (!keep.has(t.storage)) t.dispose();
+    for (const step of s.steps) step.release();
+    this.state = null;
   }
 
   protected override clearState(): void {
-    this.releaseIntermediates();
-    this.lastInput = null;
-    this.lastOutput = null;
-    this.lastTangents = [];
-  }
-}
-
-/** Direct encoding: [N, ...] -> [T, N, ...], the same input at every step. */
-export class RepeatOverTime extends Module {
-  readonly steps: number;
-  private inputShape: readonly number[] | null = null;
-  private outShape: readonly number[] | undefined;
-
-  constructor(steps: number) {
-    super();
-    this.steps = checkInteger('RepeatOverTime: steps', steps, 1);
-  }
-
-  forward(x: Tensor): Tensor {
-    if (!(x instanceof Tensor)) fail(`RepeatOverTime.forward: input must be a Tensor, got ${describe(x)}`);
-    x.checkAlive('RepeatOverTime.forward');
-    this.inputShape = x.shape;
-    const y = F.repeatOverTime(x, this.steps);
-    this.outShape = y.shape;
-    return y;
-  }
-
-  backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null {
-    const dy = this.checkGradOut(gradOut, this.outShape, gradOut instanceof Tensor ? gradOut.dtype : 'float32');
-    return needInputGrad ? F.sumOverTime(dy).reshape(this.inputShape!) : null;
-  }
-
-  override forwardDual(x: Tensor, xDot: Tensor | null): [Tensor, Tensor] {
-    const y = this.forward(x);
-    return [y, xDot ? F.repeatOverTime(xDot, this.steps) : Tensor.zeros(y.shape, y.dtype, y.device)];
-  }
-
-  override backwardDual(dy: Tensor, dyDot: Tensor, needInputGrad: boolean): [Tensor | null, Tensor | null] {
-    const dx = this.backwardImpl(dy, needInputGrad);
-    return dx ? [dx, F.sumOverTime(dyDot).reshape(this.inputShape!)] : [null, null];
-  }
-
-  protected override clearState(): void {
-    this.inputShape = null;
-    this.outShape = undefined;
-  }
-}
-
-/** Firing rate: the mean over T of [T, N, ...] -> [N, ...]. */
-export class MeanOverTime extends Module {
-  private outShape: readonly number[] | undefined;
-  private steps = 0;
-
-  forward(x: Tensor): Tensor {
-    if (!(x instanceof Tensor)) fail(`MeanOverTime.forward: input must be a Tensor, got ${describe(x)}`);
-    x.checkAlive('MeanOverTime.forward');
-    if (x.rank < 2) fail(`MeanOverTime.forward: input must be [T, N, ...], got shape ${formatShapeOf(x.shape)}`);
-    this.steps = x.shape[0]!;
-    const y = F.sumOverTime(x, 1 / this.steps);
-    this.outShape = y.shape;
-    return y;
-  }
-
-  backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null {
-    const dy = this.checkGradOut(gradOut, this.outShape, gradOut instanceof Tensor ? gradOut.dtype : 'float32');
-    return needInputGrad ? F.repeatOverTime(dy, this.steps, 1 / this.steps) : null;
-  }
-
-  override forwardDual(x: Tensor, xDot: Tensor | null): [Tensor, Tensor] {
-    const y = this.forward(x);
-    return [y, xDot ? F.sumOverTime(xDot, 1 / this.steps) : Tensor.zeros(y.shape, y.dtype, y.device)];
-  }
-
-  override backwardDual(dy: Tensor, dyDot: Tensor, needInputGrad: boolean): [Tensor | null, Tensor | null] {
-    const dx = this.backwardImpl(dy, needInputGrad);
-    return dx ? [dx, F.repeatOverTime(dyDot, this.steps, 1 / this.steps)] : [null, null];
-  }
-
-  protected override clearState(): void {
-    this.outShape = undefined;
+    this.releaseState();
   }
 }

@@ -5,7 +5,13 @@ import { checkBoolean, checkFiniteNumber, checkInteger, describe } from '../erro
 import { defaultGenerator } from '../random.js';
 import { Parameter, Tensor, type DType, type Device } from '../tensor.js';
 import { Module } from './module.js';
+import { settings } from './format.js';
 import { fail, formatShapeOf, moduleOptions, type FactoryOptions } from './util.js';
+
+/** dtype and device for String(model), shown when they are not the defaults (float32 on the CPU). */
+function placement(dtype: DType, device: Device): { dtype?: DType; device?: Device } {
+  return { ...(dtype !== 'float32' ? { dtype } : {}), ...(device !== 'cpu' ? { device } : {}) };
+}
 
 /** Uniform(-bound, bound) parameter from the default generator (PyTorch's default layer init). */
 function uniformParameter(shape: number[], bound: number, dtype: DType, device: Device): Parameter {
@@ -82,6 +88,12 @@ export class Conv2d extends Module {
     this.bias = hasBias ? this.registerParameter('bias', uniformParameter([this.outChannels], bound, this.dtype, this.device)) : null;
   }
 
+  override extraRepr(): string {
+    const [kh, kw] = this.kernelSize;
+    return settings({ kernelSize: kh === kw ? kh : this.kernelSize, stride: this.stride, padding: this.padding, bias: this.bias !== null,
+      ...placement(this.dtype, this.device) }, [this.inChannels, this.outChannels]);
+  }
+
   forward(input: Tensor): Tensor {
     const { folded: x, lead } = foldTime(this.checkInput(input, this.dtype, this.device), 4, 'Conv2d');
     if (x.shape[1] !== this.inChannels)
@@ -153,6 +165,10 @@ export class Linear extends Module {
     const bound = 1 / Math.sqrt(this.inFeatures);
     this.weight = this.registerParameter('weight', uniformParameter([this.outFeatures, this.inFeatures], bound, this.dtype, this.device));
     this.bias = hasBias ? this.registerParameter('bias', uniformParameter([this.outFeatures], bound, this.dtype, this.device)) : null;
+  }
+
+  override extraRepr(): string {
+    return settings({ inFeatures: this.inFeatures, outFeatures: this.outFeatures, bias: this.bias !== null, ...placement(this.dtype, this.device) });
   }
 
   forward(input: Tensor): Tensor {
@@ -252,6 +268,10 @@ export class BatchNorm2d extends Module {
   }
   private one: Tensor | null = null;
 
+  override extraRepr(): string {
+    return settings({ eps: this.eps, momentum: this.momentum, affine: true, ...placement(this.dtype, this.device) }, [this.numFeatures]);
+  }
+
   forward(input: Tensor): Tensor {
     return this.forwardReplicated(input, 1);
   }
@@ -267,7 +287,7 @@ export class BatchNorm2d extends Module {
       fail(`BatchNorm2d.forward: input has ${x.shape[1]} channels (shape ${formatShapeOf(input.shape)}), expected numFeatures = ${this.numFeatures}`);
     let momentum = 0;
     if (this.training) {
-      if (x.size / this.numFeatures < 2)
+      if ((x.size * replicas) / this.numFeatures < 2)
         fail(`BatchNorm2d.forward: training needs more than one value per channel, got input shape ${formatShapeOf(input.shape)}`);
       this.countBatch();
       // the cumulative average (momentum null) needs the count: the one case that reads it
@@ -344,6 +364,10 @@ export class MaxPool2d extends Module {
     this.stride = o.stride === undefined ? this.kernelSize : checkInteger('MaxPool2d: stride', o.stride, 1);
   }
 
+  override extraRepr(): string {
+    return settings({ kernelSize: this.kernelSize, stride: this.stride });
+  }
+
   forward(input: Tensor): Tensor {
     if (!(input instanceof Tensor)) fail(`MaxPool2d.forward: input must be a Tensor, got ${describe(input)}`);
     input.checkAlive('MaxPool2d.forward');
@@ -401,6 +425,10 @@ export class Flatten extends Module {
     super();
     const o = moduleOptions('Flatten', options, ['startDim']);
     this.startDim = o.startDim === undefined ? 1 : checkInteger('Flatten: startDim', o.startDim, 0);
+  }
+
+  override extraRepr(): string {
+    return settings({ startDim: this.startDim });
   }
 
   forward(input: Tensor): Tensor {

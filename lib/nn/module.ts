@@ -2,7 +2,15 @@
 // forward(x) computes and keeps what backward needs; backward(gradOut) returns the input gradient and
 // accumulates parameter gradients into Parameter.grad.
 import { fail, formatShapeOf } from './util.js';
-import { Parameter, Tensor, isDType, placementOf, type DType, type Device } from '../tensor.js';
+import type { Accumulation } from '../functional.js';
+import { Parameter, Tensor, isDType, placementOf, type DType, type Device, type FloatDType } from '../tensor.js';
+import { inspect } from 'node:util';
+import { formatModule } from './format.js';
+import { summarise } from './summary.js';
+import { collectState, loadInto, shareOf, type LoadStateDictOptions, type LoadStateDictResult, type StateDict } from './state-dict.js';
+
+/** @internal set while model.summary() runs: Sequential reports each layer's output to it */
+export const outputWatcher: { current: ((module: Module, output: Tensor) => void) | null } = { current: null };
 
 export abstract class Module {
   training = true;
@@ -77,6 +85,49 @@ export abstract class Module {
     return [...this._modules.values()];
   }
 
+  /** Whether this module emits spikes (IFNode, LIFNode): its firing rate appears in lastFiringRates(). */
+  get emitsSpikes(): boolean {
+    return false;
+  }
+
+  /** @internal the mean firing rate of this module's last forward; null when it emits no spikes or has not run */
+  firingRate(): number | null {
+    return null;
+  }
+
+  /** @internal adds this module's firing rate times into.scale into into.accumulator[into.slot] (on its device, without waiting); false when it emits no spikes or has not run */
+  accumulateFiringRate(into: Accumulation): boolean {
+    void into;
+    return false;
+  }
+
+  /**
+   * @internal the firing rates of the last forward, added on the device into accumulator[firstSlot + i]
+   * for spiking layer i (spikingLayers() order) times scale, without waiting for the device. Returns
+   * which layers reported one.
+   */
+  accumulateFiringRates(accumulator: Tensor, firstSlot: number, scale = 1): boolean[] {
+    return this.spikingLayers().map(([, m], i) => m.accumulateFiringRate({ accumulator, slot: firstSlot + i, scale }));
+  }
+
+  /** The spiking layers in namedModules order (their rates after a forward: lastFiringRates()). */
+  spikingLayers(): Array<[string, Module]> {
+    return this.namedModules().filter(([, m]) => m.emitsSpikes);
+  }
+
+  /**
+   * Mean firing rate (spikes per neuron and step) of each spiking layer in the last forward, by module
+   * name, whether the layer ran on its own or inside a fused kernel. Read it before resetState().
+   */
+  lastFiringRates(): Record<string, number> {
+    const rates: Record<string, number> = {};
+    for (const [name, m] of this.spikingLayers()) {
+      const rate = m.firingRate();
+      if (rate !== null) rates[name] = rate;
+    }
+    return rates;
+  }
+
   /** Sets every parameter's gradient to zero. */
   zeroGrad(): void {
     for (const p of this.parameters()) p.grad?.fill(0);
@@ -90,7 +141,7 @@ export abstract class Module {
    */
   to(target: DType | Device | { dtype?: DType; device?: Device }): this {
     const first = this.namedParameters()[0]?.[1] ?? this.namedBuffers()[0]?.[1];
-    const current = { dtype: first?.dtype ?? 'float32', device: first?.device ?? 'cpu' } as { dtype: DType; device: Device };
+    const current = { dtype: first && isDType(first.dtype) ? first.dtype : 'float32', device: first?.device ?? 'cpu' } as { dtype: FloatDType; device: Device };
     const { dtype, device } = placementOf(`${this.typeName}.to`, target, current);
     const convert = typeof target === 'string' ? isDType(target) : (target as { dtype?: DType }).dtype !== undefined;
     this.resetState();
@@ -99,7 +150,7 @@ export abstract class Module {
   }
 
   /** @internal moves this module's own tensors (not its children's) and updates its dtype/device fields */
-  protected applyPlacement(dtype: DType | null, device: Device): void {
+  protected applyPlacement(dtype: FloatDType | null, device: Device): void {
     for (const p of this._parameters.values()) {
       p.moveTo(dtype ?? p.dtype, device);
       p.grad?.moveTo(dtype ?? p.grad.dtype, device);
@@ -119,6 +170,53 @@ export abstract class Module {
 
   eval(): this {
     return this.train(false);
+  }
+
+  /**
+   * Every parameter and buffer by its PyTorch state-dict name, module by module as PyTorch orders them.
+   * The tensors share the model's memory (as in PyTorch): copy them (t.clone()) to keep a snapshot.
+   */
+  stateDict(): StateDict {
+    return Object.fromEntries(this.stateEntries().map(([name, t]) => [name, shareOf(t)]));
+  }
+
+  /**
+   * Copies a state dict (from stateDict(), load(path) or PyTorch's names) into this model's parameters
+   * and buffers, converting dtypes. strict (default true) refuses missing and unexpected keys; shape
+   * mismatches are refused always. Everything is checked before anything is copied. A state dict of the
+   * same layers under other module names (models.csnn's 'conv_fc.0.weight' for a hand-built Sequential's
+   * '0.weight' or '1.weight') loads too: by one leading name taken off, put on or swapped, or else by
+   * order when attribute names and shapes agree one for one (LoadStateDictResult.matched says which).
+   */
+  loadStateDict(stateDict: StateDict | Map<string, Tensor>, options: LoadStateDictOptions = {}): LoadStateDictResult {
+    return loadInto(this.typeName, this.stateEntries(), stateDict, options);
+  }
+
+  private stateEntries(): Array<[string, Tensor]> {
+    return collectState(this, (m) => ({ parameters: m._parameters, buffers: m._buffers, modules: m._modules }));
+  }
+
+  /** The module's settings for String(model), e.g. 'inFeatures=784, outFeatures=10, bias=true'; override in your own modules. */
+  extraRepr(): string {
+    return '';
+  }
+
+  /** The module tree with each layer's settings, as PyTorch prints models. */
+  toString(): string {
+    return formatModule(this, this._modules);
+  }
+
+  /** console.log(model) prints toString(). */
+  [inspect.custom](): string {
+    return this.toString();
+  }
+
+  /**
+   * A table of each layer's output shape and parameter count for an input of inputShape (batch
+   * included, e.g. [1, 1, 28, 28]), from one forward pass on zeros that changes nothing in the model.
+   */
+  summary(inputShape: readonly number[]): string {
+    return summarise(this, inputShape);
   }
 
   /** Total number of parameter elements. */

@@ -1,11 +1,13 @@
 // Multi-step IF and LIF neurons over [T, N, ...]. Every forward starts from the reset membrane (the whole
 // sequence is one call), as SpikingJelly's multi-step mode after reset(). Equations: ikun-paper.md.
 import * as F from '../functional.js';
-import type { NeuronParamsNative } from '../native.js';
+import type { Accumulation } from '../functional.js';
+import { native, type NeuronParamsNative } from '../native.js';
 import { checkBoolean, checkFiniteNumber, checkInteger, describe } from '../errors.js';
 import { Surrogate, atan } from '../surrogate.js';
 import { Tensor } from '../tensor.js';
 import { Module } from './module.js';
+import { settings } from './format.js';
 import { fail, formatShapeOf, moduleOptions } from './util.js';
 
 export interface NeuronOptions {
@@ -26,7 +28,8 @@ export interface LIFNodeOptions extends NeuronOptions {
   decayInput?: boolean;
 }
 
-abstract class BaseNode extends Module {
+/** The multi-step spiking neurons (IFNode, LIFNode); fused kernels run any of them. */
+export abstract class BaseNode extends Module {
   readonly vThreshold: number;
   readonly vReset: number | null;
   readonly surrogate: Surrogate;
@@ -35,6 +38,9 @@ abstract class BaseNode extends Module {
   private savedDual: { hDot: Tensor } | null = null;
   /** Spikes of the last forward, for firing-rate metrics. */
   lastSpikes: Tensor | null = null;
+  /** Spike count of the last forward when a fused kernel ran this neuron (its spikes never exist whole). */
+  // A fused kernel's spike count: a float64 [1] tensor on the layer's device, read only when asked for.
+  private spikeTally: { count: Tensor; neurons: number } | null = null;
 
   protected constructor(name: string, o: Record<string, unknown>) {
     super();
@@ -52,6 +58,46 @@ abstract class BaseNode extends Module {
   /** @internal the kernel parameters, for fused paths that run this neuron inside another op */
   nativeParams(steps: number, width: number, staticInput: boolean): NeuronParamsNative {
     return this.kernelParams(steps, width, staticInput);
+  }
+
+  override get emitsSpikes(): boolean {
+    return true;
+  }
+
+  override extraRepr(): string {
+    return settings({ vThreshold: this.vThreshold, vReset: this.vReset, detachReset: this.detachReset, ...this.ownSettings(),
+      surrogate: this.surrogate });
+  }
+
+  /** @internal settings of the neuron kind (LIF: tau, decayInput) */
+  protected ownSettings(): Record<string, unknown> {
+    return {};
+  }
+
+  /**
+   * @internal a fused kernel ran this neuron: forget the state of any earlier unfused forward and keep
+   * the spike count over neurons x steps for the firing rate.
+   */
+  recordFusedRun(spikeCount: Tensor, neuronSteps: number): void {
+    this.clearState();
+    this.spikeTally = { count: spikeCount, neurons: neuronSteps };
+  }
+
+  /** @internal (on a GPU this waits for the layer's kernels) */
+  override firingRate(): number | null {
+    if (this.spikeTally) return this.spikeTally.neurons === 0 ? 0 : this.spikeTally.count.item() / this.spikeTally.neurons;
+    const spikes = this.lastSpikes;
+    if (!spikes || spikes.disposed) return null;
+    return spikes.size === 0 ? 0 : native.sum(spikes.storage) / spikes.size;
+  }
+
+  /** @internal adds the firing rate times `scale` into accumulator[slot] on the device, without waiting; false when the layer has not run */
+  override accumulateFiringRate(into: Accumulation): boolean {
+    const source = this.spikeTally?.count ?? (this.lastSpikes && !this.lastSpikes.disposed ? this.lastSpikes : null);
+    if (!source) return false;
+    const neurons = this.spikeTally ? this.spikeTally.neurons : source.size;
+    native.sum(source.storage, into.accumulator.storage, into.slot, neurons === 0 ? 0 : into.scale / neurons);
+    return true;
   }
 
   /** @internal */
@@ -88,6 +134,8 @@ abstract class BaseNode extends Module {
     this.savedDual = null;
     this.saved = { h, outShape: spikes.shape, staticInput };
     this.lastSpikes = spikes;
+    this.spikeTally?.count.dispose();
+    this.spikeTally = null;
     return spikes;
   }
 
@@ -134,6 +182,8 @@ abstract class BaseNode extends Module {
     this.saved?.h.dispose();
     this.saved = null;
     this.lastSpikes = null;
+    this.spikeTally?.count.dispose();
+    this.spikeTally = null;
   }
 }
 
@@ -163,5 +213,9 @@ export class LIFNode extends BaseNode {
 
   protected kernelParams(steps: number, width: number, staticInput: boolean): NeuronParamsNative {
     return { ...this.baseParams(steps, width, staticInput), kind: 1, tau: this.tau, decayInput: this.decayInput };
+  }
+
+  protected override ownSettings(): Record<string, unknown> {
+    return { tau: this.tau, decayInput: this.decayInput };
   }
 }

@@ -30,6 +30,23 @@ struct Pool2dShape {
   int64_t outWidth() const { return (inWidth - kernel) / stride + 1; }
 };
 
+// Elementwise op of two operands broadcast to a contiguous output: shape[d] is the output size of dim d,
+// aStride[d] / bStride[d] each operand's stride there (0 where it is broadcast). rank >= 1.
+constexpr int kMaxBroadcastRank = 8;
+struct BroadcastShape {
+  int rank;
+  int64_t shape[kMaxBroadcastRank];
+  int64_t aStride[kMaxBroadcastRank];
+  int64_t bStride[kMaxBroadcastRank];
+};
+
+// A reduction over the middle axis of x viewed as [outer, axis, inner]; the result is [outer, inner].
+struct AxisShape {
+  int64_t outer, axis, inner;
+};
+
+enum class BinaryOp : int { Add = 0, Sub = 1, Mul = 2, Div = 3 };
+
 enum class NeuronKind : int { IF = 0, LIF = 1 };
 
 // Multi-step neuron over [steps, width]; softReset when vReset is absent.

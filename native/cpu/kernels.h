@@ -96,4 +96,20 @@ template <class T> void repeatLeading(int64_t steps, int64_t width, T scale, con
 // y[i] = scale * sum_t x[t, i].
 template <class T> void sumLeading(int64_t steps, int64_t width, T scale, const T* x, T* y);
 
+// tensor_math.cpp: the tensor basics of training and evaluation scripts (argmax, sums, arithmetic,
+// comparison, dtype casts), for float, double and int32_t. Integer arithmetic wraps around like int32
+// in PyTorch; division of integers is not offered (the TypeScript layer promotes to float first).
+template <class T> void binaryBroadcast(BinaryOp op, const BroadcastShape& s, const T* a, const T* b, T* out);
+template <class T> void binaryScalar(BinaryOp op, int64_t n, const T* a, T scalar, T* out);
+// out = (a == b) as 0/1.
+template <class T> void equalBroadcast(const BroadcastShape& s, const T* a, const T* b, int32_t* out);
+template <class T> void equalScalar(int64_t n, const T* a, T scalar, int32_t* out);
+// out[o, i] = index along the axis of the first maximum (a NaN counts as the maximum, as in PyTorch).
+template <class T> void argmaxAxis(const AxisShape& s, const T* x, int32_t* out);
+// out[o, i] = scale * sum over the axis, accumulated in double (int64 for int32, where scale must be 1)
+// in a fixed order, so results do not depend on the thread count.
+template <class T> void sumAxis(const AxisShape& s, double scale, const T* x, T* out);
+// y = x converted; float to int32 truncates toward zero, saturates at the int32 range, NaN gives 0.
+template <class From, class To> void cast(int64_t n, const From* x, To* y);
+
 }  // namespace ikun::cpu

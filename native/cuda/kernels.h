@@ -120,4 +120,15 @@ template <class T> void convert(int64_t n, const T* x, float* yf, double* yd);
 template <class T> void repeatLeading(int64_t steps, int64_t width, T scale, const T* x, T* y);
 template <class T> void sumLeading(int64_t steps, int64_t width, T scale, const T* x, T* y);
 
+// tensor_math.cu: the tensor basics (argmax, sums, arithmetic, comparison, casts), for float, double and
+// int32_t, with the CPU's semantics (int32 arithmetic wraps around; NaN is the maximum of argmax; casts to
+// int32 truncate and saturate).
+template <class T> void binaryBroadcast(BinaryOp op, const BroadcastShape& s, const T* a, const T* b, T* out);
+template <class T> void binaryScalar(BinaryOp op, int64_t n, const T* a, T scalar, T* out);
+template <class T> void equalBroadcast(const BroadcastShape& s, const T* a, const T* b, int32_t* out);
+template <class T> void equalScalar(int64_t n, const T* a, T scalar, int32_t* out);
+template <class T> void argmaxAxis(const AxisShape& s, const T* x, int32_t* out);
+template <class T> void sumAxis(const AxisShape& s, double scale, const T* x, T* out);
+template <class From, class To> void cast(int64_t n, const From* x, To* y);
+
 }  // namespace ikun::cuda

@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerOptimOps(env, exports);
   registerTangentOps(env, exports);
   registerCudaOps(env, exports);
+  registerTensorOps(env, exports);
   exports.Set("abiVersion", Napi::Number::New(env, 2));
   return exports;
 }

@@ -97,6 +97,27 @@ void dispatch(Napi::Env env, const char* op, std::initializer_list<Storage*> flo
   dispatch(env, op, floats, {}, std::forward<Fn>(fn));
 }
 
+// The dispatch of ops that also take int32 tensors (the tensor basics): T = float, double or int32_t by
+// the dtype of `typed`; the device from all of `storages` (which must share it).
+template <class Fn>
+void dispatchNumeric(Napi::Env env, const char* op, Storage* typed, std::initializer_list<Storage*> storages, Fn&& fn) {
+  const int device = commonDevice(env, op, storages);
+  auto run = [&](auto device) {
+    switch (typed->dtype()) {
+      case DType::Float32: fn(float{}, device); break;
+      case DType::Float64: fn(double{}, device); break;
+      default: fn(int32_t{}, device); break;
+    }
+  };
+  if (device < 0) return run(OnCpu{});
+#if defined(IKUN_WITH_CUDA)
+  cuda::DeviceGuard guard(device);
+  run(OnCuda{});
+#else
+  throw Napi::Error::New(env, std::string(op) + ": this build of ikun has no CUDA support");
+#endif
+}
+
 // Where an op that computes a number puts it. The binding's optional trailing arguments
 // (accumulator: float64 Storage on the op's device, slot: index, scale: number) make it add
 // value * scale to accumulator[slot] and return undefined, without waiting for the device; without
@@ -148,5 +169,6 @@ void registerUtilOps(Napi::Env env, Napi::Object exports);
 void registerOptimOps(Napi::Env env, Napi::Object exports);
 void registerTangentOps(Napi::Env env, Napi::Object exports);
 void registerCudaOps(Napi::Env env, Napi::Object exports);
+void registerTensorOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace ikun::napi
