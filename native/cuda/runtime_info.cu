@@ -1,4 +1,4 @@
-#include <cuda_runtime.h>
+#include "device.cuh"
 
 #include <string>
 
