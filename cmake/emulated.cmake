@@ -29,6 +29,12 @@ set_source_files_properties(${IKUN_EMULATED_CU_SOURCES} PROPERTIES LANGUAGE CXX)
 set(IKUN_SOURCES ${IKUN_COMMON_SOURCES} ${IKUN_CUDA_SOURCES} ${IKUN_CUDA_EMULATOR_SOURCES})
 message(STATUS "ikun: building for the emulated CUDA device (tests only; no nvcc, no GPU)")
 
+# The CPU kernels (sources.json "common" without the N-API bindings) in the sanitizer programs, for cases that
+# compare a CUDA kernel with its CPU counterpart. OFF while no case needs them: they double the programs' build
+# time (neuron*.cpp alone take about a minute each per sanitizer). OpenBLAS is not instrumented: its own threads
+# are invisible to ThreadSanitizer, so such cases should run it with OPENBLAS_NUM_THREADS=1.
+option(IKUN_EMULATOR_TESTS_CPU_KERNELS "Link the CPU kernels and OpenBLAS into the emulator's sanitizer test programs" OFF)
+
 # Called by CMakeLists.txt once the addon target exists.
 function(ikun_add_emulated_targets addon)
   target_compile_definitions(${addon} PRIVATE IKUN_WITH_CUDA=1 IKUN_CUDA_EMULATED=1)
@@ -60,6 +66,18 @@ function(ikun_add_emulated_targets addon)
     # -rdynamic: kernels in the dynamic symbol table, so the emulator's hard errors can name them.
     target_link_options(${target} PRIVATE ${sanitize} -rdynamic)
     target_link_libraries(${target} PRIVATE Threads::Threads ${CMAKE_DL_LIBS})
+    if(IKUN_EMULATOR_TESTS_CPU_KERNELS)
+      set(cpu ${IKUN_COMMON_SOURCES})
+      list(FILTER cpu EXCLUDE REGEX "/native/napi/")
+      target_sources(${target} PRIVATE ${cpu})
+      target_compile_definitions(${target} PRIVATE IKUN_TESTS_CPU_KERNELS=1)
+      target_include_directories(${target} PRIVATE ${IKUN_CBLAS_INCLUDE})
+      if(IKUN_OPENBLAS_STATIC)
+        target_link_libraries(${target} PRIVATE ${IKUN_OPENBLAS_STATIC} m)
+      else()
+        target_link_libraries(${target} PRIVATE ${IKUN_OPENBLAS_SHARED})
+      endif()
+    endif()
     set_target_properties(${target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${dir}")
   endforeach()
 endfunction()

@@ -768,6 +768,27 @@ IKUN_TEST_CASE(schedule_order, "serial runs threads (and blocks) in index order,
     }
   }
 }
+
+IKUN_TEST_CASE(serial_schedules_expose_missing_barrier,
+               "without its barrier, the neighbour kernel reads NaN fill: threads 0-254 in serial order, 255 in reverse") {
+  // Deterministic where a race is not: in serial order thread t reads s[t + 1] before thread t + 1 has run;
+  // in reverse order only the last thread reads ahead (s[0]). Each order exposes what the other hides. (No
+  // ThreadSanitizer report here: a serial schedule hands the turn through a mutex, which orders everything.)
+  std::vector<float> host = iota(256);
+  DeviceBuffer<float> in(host), out(256);
+  for (Schedule s : {Schedule::Serial, Schedule::Reverse}) {
+    ScheduleGuard g(s);
+    launch(neighbour<false>, dim3(1), dim3(256), 0, nullptr, in.get(), out.get());
+    std::vector<float> got = out.download();
+    for (unsigned t = 0; t < 256; ++t) {
+      bool stale = s == Schedule::Serial ? t < 255 : t == 255;
+      if (stale)
+        IKUN_CHECK(std::isnan(got[t]), "thread %u under %s read %f", t, ikun::emu::scheduleName(s), double(got[t]));
+      else
+        IKUN_CHECK_EQ(got[t], host[(t + 1) % 256], "thread %u under %s", t, ikun::emu::scheduleName(s));
+    }
+  }
+}
 #endif
 
 IKUN_TEST_CASE(launch_configuration_errors, "bad launches are reported by cudaGetLastError and run nothing") {
@@ -1038,6 +1059,22 @@ IKUN_TEST_CASE(device_queries, "device count, properties, attributes, versions, 
   IKUN_CHECK(std::strcmp(cudaGetErrorString(cudaErrorInvalidValue), "invalid argument") == 0);
   cudaGetLastError();
 }
+
+#if defined(IKUN_TESTS_CPU_KERNELS)
+#include "../cpu/kernels.h"
+
+// Only with IKUN_EMULATOR_TESTS_CPU_KERNELS=ON: the pattern for checking a CUDA kernel against its CPU kernel.
+IKUN_TEST_CASE(cpu_kernels_linked, "a CUDA reduction agrees with the CPU kernel ikun::cpu::sum; the BLAS runs") {
+  std::vector<float> host = iota(1000);
+  std::vector<float> sums = runBlockSum();
+  double gpu = 0;
+  for (float v : sums) gpu += v;
+  IKUN_CHECK_EQ(gpu, ikun::cpu::sum<float>(int64_t(host.size()), host.data()));
+  std::vector<float> a(6, 1.0f), b(6, 2.0f), c(4, 0.0f);  // [2x3] x [3x2]
+  ikun::cpu::gemm<float>(false, false, 2, 2, 3, 1.0f, a.data(), 3, b.data(), 2, 0.0f, c.data(), 2);
+  for (float v : c) IKUN_CHECK_EQ(v, 6.0f);
+}
+#endif
 
 #if defined(IKUN_CUDA_EMULATED)
 namespace {

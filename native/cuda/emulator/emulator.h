@@ -587,7 +587,7 @@ IKUN_EMU_ATOMIC_CAS(unsigned int)
 IKUN_EMU_ATOMIC_CAS(unsigned long long)
 #undef IKUN_EMU_ATOMIC_CAS
 
-// Fences: the C++ fence (x86 needs none for most orders; see the limits in docs/cuda-emulator.md).
+// Fences: the C++ fence (x86 needs none for most orders; see the limits in native/cuda/emulator/README.md).
 inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 inline void __threadfence_system() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
