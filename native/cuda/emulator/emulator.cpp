@@ -7,7 +7,11 @@
 // - __syncthreads() is a mutex/condition-variable barrier (all threads of the block), warp collectives use a
 //   mutex per warp (a collective orders the lanes of one warp only);
 // - the bookkeeping counters that other threads read (deadlock detection) are relaxed atomics, which
-//   ThreadSanitizer does not count as synchronisation.
+//   ThreadSanitizer does not count as synchronisation;
+// - the bookkeeping that needs a lock but is no synchronisation on a GPU (a thread's exit, the first use of a
+//   shared array) runs Unobserved: otherwise a thread that exits before another reaches a shared-array
+//   declaration would be ordered before it, and a missing barrier between them would go unreported whenever
+//   the OS happens to run the threads one after another (seen on a loaded 2-core machine).
 #include "emulator.h"
 
 #include <cxxabi.h>
@@ -42,8 +46,41 @@ struct CUevent_st {
   std::chrono::steady_clock::time_point when;
 };
 
+#if defined(__SANITIZE_THREAD__)
+extern "C" {
+void AnnotateIgnoreSyncBegin(const char* file, int line);
+void AnnotateIgnoreSyncEnd(const char* file, int line);
+void AnnotateIgnoreReadsBegin(const char* file, int line);
+void AnnotateIgnoreReadsEnd(const char* file, int line);
+void AnnotateIgnoreWritesBegin(const char* file, int line);
+void AnnotateIgnoreWritesEnd(const char* file, int line);
+}
+#endif
+
 namespace ikun::emu {
 namespace {
+
+// While one exists, ThreadSanitizer ignores this thread's synchronisation (its mutex operations order nothing)
+// and memory accesses (allocations and fills included). Create it before taking the locks it covers.
+class Unobserved {
+ public:
+  Unobserved() {
+#if defined(__SANITIZE_THREAD__)
+    AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
+    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+#endif
+  }
+  ~Unobserved() {
+#if defined(__SANITIZE_THREAD__)
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+    AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
+#endif
+  }
+  Unobserved(const Unobserved&) = delete;
+  Unobserved& operator=(const Unobserved&) = delete;
+};
 
 // Limits of a compute capability 9.0 device (H100/H200).
 constexpr unsigned kMaxThreadsPerBlock = 1024;
@@ -737,7 +774,9 @@ void* sharedArray(const SharedSite* site, size_t bytes, size_t align) {
   BlockRun& r = *c.run;
   for (const SharedBuffer& b : r.known)
     if (b.site == site) return b.data;
-  // First seen in this block (the kernel's first block, or a branch not taken before).
+  // First seen in this block (the kernel's first block, or a branch not taken before). Unobserved: the lock
+  // (and the first thread's allocation and fill) must not order the threads that meet here.
+  Unobserved unobserved;
   std::lock_guard<std::mutex> lock(r.m);
   for (const SharedBuffer& b : r.discovered)
     if (b.site == site) return b.data;
@@ -884,7 +923,10 @@ uint64_t warpCollective(Collective op, unsigned mask, uint64_t value, int type, 
 
 namespace {
 
+// Unobserved: on a GPU an exit orders nothing (the locks here would order this thread before every later
+// barrier arrival or shared-array lookup of the block).
 void threadExit(BlockRun& r, ThreadContext& c) {
+  Unobserved unobserved;
   Warp& w = r.warps[c.warp];
   auto checkWarp = [&] {
     ++w.exited;
