@@ -1060,6 +1060,7 @@ IKUN_TEST_CASE(device_queries, "device count, properties, attributes, versions, 
   IKUN_CHECK(std::strcmp(cudaGetErrorName(cudaErrorMemoryAllocation), "cudaErrorMemoryAllocation") == 0);
   IKUN_CHECK(std::strcmp(cudaGetErrorString(cudaErrorMemoryAllocation), "out of memory") == 0);
   IKUN_CHECK(std::strcmp(cudaGetErrorString(cudaErrorInvalidValue), "invalid argument") == 0);
+  IKUN_CHECK(std::strcmp(cudaGetErrorName(static_cast<cudaError_t>(555)), "unrecognized error code") == 0);
   cudaGetLastError();
 }
 

@@ -1491,7 +1491,7 @@ const char* cudaGetErrorName(cudaError_t error) {
     IKUN_EMU_NAME(cudaErrorUnknown)
 #undef IKUN_EMU_NAME
   }
-  return "cudaErrorUnknown";
+  return "unrecognized error code";  // as CUDA's, for a code it does not know
 }
 
 const char* cudaGetErrorString(cudaError_t error) {
