@@ -1,4 +1,4 @@
-// The emulated CUDA device (see emulator.h for the model and docs/cuda-emulator.md for what it can and cannot
+// The emulated CUDA device (see emulator.h for the model and README.md here for what it can and cannot
 // check). Built only with IKUN_CUDA_EMULATE=ON (tests); never part of a shipped binary.
 //
 // ThreadSanitizer must see exactly the ordering a GPU guarantees and no more, or it misses races:
