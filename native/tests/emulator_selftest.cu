@@ -1017,7 +1017,7 @@ IKUN_TEST_CASE(streams_and_events, "streams, events, timing and invalid handles"
 }
 
 IKUN_TEST_CASE(device_queries, "device count, properties, attributes, versions, error names") {
-  int count = 0, device = -1, version = 0;
+  int count = 0, device = -1;
   IKUN_CUDA_OK(cudaGetDeviceCount(&count));
   IKUN_CHECK_EQ(count, 1);
   IKUN_CUDA_OK(cudaSetDevice(0));
@@ -1028,6 +1028,7 @@ IKUN_TEST_CASE(device_queries, "device count, properties, attributes, versions, 
   IKUN_CUDA_OK(cudaGetDeviceProperties(&p, 0));
   IKUN_CUDA_FAILS(cudaGetDeviceProperties(&p, 1), cudaErrorInvalidDevice);
 #if defined(IKUN_CUDA_EMULATED)
+  int version = 0;
   IKUN_CHECK(std::strcmp(p.name, "ikun emulated CUDA device (host threads)") == 0, "name '%s'", p.name);
   IKUN_CHECK_EQ(p.multiProcessorCount, 132);
   IKUN_CUDA_OK(cudaRuntimeGetVersion(&version));
