@@ -352,6 +352,20 @@ function modelCases(dtype: DType, channels: number, batch: number): OpCase[] {
   ];
 }
 
+// The tensor basics of users' scripts (argmax, sum, mean, arithmetic with broadcasting, eq, casts).
+function tensorBasicsCases(dtype: DType, rows: number, cols: number): OpCase[] {
+  const shape = `[${rows},${cols}] and [${cols}], [${rows},1]`;
+  return [
+    { op: 'tensor basics: add/sub/mul/div broadcast, eq, argmax, sum, mean, casts', shape, dtype, tolerance: tolerance(dtype), run: (d) => {
+      const a = random([rows, cols], 100, dtype, d), row = random([cols], 101, dtype, d, 1, 2), column = random([rows, 1], 102, dtype, d);
+      const ints = a.mul(10).to('int32');
+      const sums = [a.sum(), a.sum(0), a.sum(1, { keepdim: true }), a.mean(), a.mean(0)];
+      return out(a.add(row), a.sub(column), a.mul(row), a.div(row), a.add(2.5), a.mul(-3), a.eq(a.mul(1)), a.argmax(1), a.argmax(0), a.argmax(),
+        ...sums, ints, ints.add(ints), ints.sub(7), ints.sum(1), ints.to(dtype === 'float32' ? 'float64' : 'float32'));
+    } },
+  ];
+}
+
 // Reductions in a fixed order: the same inputs give the same bits every run. The outputs are the
 // differences between two runs of each op (all zero, on every device).
 function determinismCase(dtype: DType, size: CaseSize): OpCase {
@@ -400,6 +414,7 @@ export function opCases(size: CaseSize): OpCase[] {
     if (all) cases.push(...poolCases(dtype, small ? 2 : 16, small ? 3 : 32, small ? 7 : 28));
     cases.push(...neuronCases(dtype, 3, small ? 3 : 64, small ? 6 : 28, all));
     cases.push(...lossCases(dtype, small ? 9 : 128, 10));
+    cases.push(...tensorBasicsCases(dtype, small ? 13 : 1000, small ? 300 : 5000));
     cases.push(...optimiserCases(dtype, small ? [70000, 5, 33] : [1 << 20, 1000, 7]));
     cases.push(...modelCases(dtype, small ? 2 : 16, small ? 2 : 16));
     cases.push(determinismCase(dtype, size));
