@@ -179,7 +179,7 @@ const DTYPE_NAMES: readonly string[] = ['float32', 'float64', 'int32'];
 export function convert(t: Tensor, target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
   let dtype: DType = t.dtype;
   let device: Device = t.device;
-  const expected = `a dtype ('float32', 'float64', 'int32'), a device ('cpu', 'cuda:N') or { dtype, device }`;
+  const expected = `a dtype ('float32', 'float64', 'int32'), a device ('cpu', 'cuda', 'cuda:N') or { dtype, device }`;
   if (typeof target === 'string' && DTYPE_NAMES.includes(target)) dtype = target as DType;
   else if (typeof target === 'string' && /^(cpu|cuda)/.test(target)) device = checkDevice('to: device', target);
   else if (target !== null && typeof target === 'object' && !Array.isArray(target)) {

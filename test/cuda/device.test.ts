@@ -34,7 +34,7 @@ describe('CUDA tensors', () => {
 
   it('refuse devices that do not exist and bad to() targets, naming what to use', () => {
     expect(() => zeros([2], { device: 'cuda:3' })).toThrow(/'cuda:3' does not exist: 1 CUDA device is visible \(cuda:0\)/);
-    expect(() => zeros([2]).to('tpu' as never)).toThrow(/expected a dtype \('float32', 'float64'\), a device \('cpu', 'cuda', 'cuda:N'\) or \{ dtype, device \}/);
+    expect(() => zeros([2]).to('tpu' as never)).toThrow(/expected a dtype \('float32', 'float64', 'int32'\), a device \('cpu', 'cuda', 'cuda:N'\) or \{ dtype, device \}/);
     expect(() => zeros([2]).to({ device: 'cuda', colour: 1 } as never)).toThrow(/unknown option 'colour'/);
   });
 
