@@ -23,6 +23,8 @@ export interface OpCase {
   dtype: DType;
   /** largest relative error accepted (max |cuda - cpu| / max |cpu| per output) */
   tolerance: number;
+  /** the CUDA precision of convolutions and matrix products while it runs (default 'fp32': exact) */
+  precision?: 'tf32' | 'fp32';
   /** runs the op on `device` from the case's own seeded data; returns every output */
   run(device: Device): ArrayLike<number>[];
 }
@@ -53,11 +55,15 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
 export function checkCase(c: OpCase, device: Device): CaseResult {
   const base = { op: c.op, shape: c.shape, dtype: c.dtype, tolerance: c.tolerance };
   let expected: ArrayLike<number>[], actual: ArrayLike<number>[];
+  const before = native.cudaPrecision();
   try {
     expected = c.run('cpu');
+    native.cudaSetPrecision(c.precision ?? 'fp32');
     actual = c.run(device);
   } catch (error) {
     return { ...base, error: NaN, pass: false, problem: (error as Error).message };
+  } finally {
+    native.cudaSetPrecision(before);
   }
   if (expected.length !== actual.length) return { ...base, error: NaN, pass: false, problem: `${actual.length} outputs, expected ${expected.length}` };
   let error = 0;
@@ -419,5 +425,9 @@ export function opCases(size: CaseSize): OpCase[] {
     cases.push(...modelCases(dtype, small ? 2 : 16, small ? 2 : 16));
     cases.push(determinismCase(dtype, size));
   }
+  // The tensor-core path (TF32 inputs, fp32 sums: relative error <= 5e-3) of every float32 op that has one.
+  const tensorCore = /^(gemm|conv2d|linear|CSNN training step)/;
+  for (const c of cases.filter((c) => c.dtype === 'float32' && tensorCore.test(c.op)))
+    cases.push({ ...c, op: `${c.op} (TF32 tensor cores)`, precision: 'tf32', tolerance: 5e-3 });
   return cases;
 }

@@ -3,7 +3,7 @@
 // the same random data, prints one table (op, shape, dtype, max relative error, pass) and exits 1 when any
 // check fails, 2 on bad flags, 3 when no CUDA device can be used. Plain node: a GPU machine may have no
 // vitest. --small runs the sizes the emulated device of the tests uses (IKUN_CUDA_EMULATE=1).
-import { cuda } from '../lib/index.js';
+import { cuda, native } from '../lib/index.js';
 import { checkCase, opCases, type CaseResult } from './gpu-cases.js';
 
 interface Flags {
@@ -52,6 +52,11 @@ function main(): number {
   const props = cuda.getDeviceProperties(index);
   console.log(`gpu-check on cuda:${index}: ${props.name} (compute capability ${props.major}.${props.minor}, ` +
     `${(props.totalMemory / 2 ** 30).toFixed(1)} GiB, ${props.multiprocessors} SMs), ${flags.small ? 'small' : 'medium'} sizes`);
+  // The fragment layouts of the tensor-core wrappers first: the emulation the test suite relies on follows
+  // the PTX ISA's layouts, and this is where the real instruction confirms them.
+  const layoutError = native.cudaMmaLayoutCheck(index);
+  const layoutOk = layoutError === 0;
+  console.log(`mma.m16n8k8 TF32 fragment layout (exact small-integer product): max error ${layoutError}, ${layoutOk ? 'pass' : 'FAIL'}`);
   const cases = opCases(flags.small ? 'small' : 'medium').filter((c) => !flags.filter || `${c.op} ${c.shape}`.includes(flags.filter));
   const start = performance.now();
   const results: CaseResult[] = [];
@@ -69,7 +74,7 @@ function main(): number {
   const stats = cuda.memoryStats(index);
   console.log(`\n${results.length - failed.length} of ${results.length} checks passed in ${((performance.now() - start) / 1000).toFixed(1)} s; ` +
     `peak device memory ${(stats.peakAllocated / 2 ** 20).toFixed(1)} MiB`);
-  return failed.length === 0 ? 0 : 1;
+  return failed.length === 0 && layoutOk ? 0 : 1;
 }
 
 process.exitCode = main();

@@ -45,6 +45,7 @@ const TRAIN_FLAGS: Record<string, Flag> = {
   '--surrogate': { key: 'surrogate', kind: 'string', help: `surrogate gradient NAME[:ALPHA], e.g. atan:2, sigmoid:4 (default ${DEFAULT_CONFIG.surrogate})` },
   '--loss': { key: 'loss', kind: 'string', choices: ['mse', 'ce'], help: `loss on firing rates (default ${DEFAULT_CONFIG.loss})` },
   '--device': { key: 'device', kind: 'string', help: `auto, cpu, cuda or cuda:N (default ${DEFAULT_CONFIG.device})` },
+  '--precision': { key: 'precision', kind: 'string', choices: ['tf32', 'fp32'], help: `CUDA convolutions and matrix products: tf32 tensor cores or exact fp32 (default ${DEFAULT_CONFIG.precision})` },
   '--dataset': { key: 'dataset', kind: 'string', choices: ['fashion-mnist', 'mnist'], help: `data set (default ${DEFAULT_CONFIG.dataset})` },
   '--data': { key: 'data', kind: 'string', help: 'folder with the IDX files (default: $IKUN_DATA, then /usr/share/datasets/fashion-mnist, then ./data)' },
   '--sample': { key: 'sample', kind: 'boolean', help: 'use the bundled sample (4,000 train / 1,000 test images)' },

@@ -34,6 +34,24 @@ export function cudaInfo(): CudaInfo {
   return native.cudaInfo();
 }
 
+/** How CUDA convolutions and matrix products of float32 tensors run: 'tf32' or 'fp32'. */
+export type CudaPrecision = 'tf32' | 'fp32';
+
+/**
+ * Sets the precision of CUDA convolutions and matrix products (float32 tensors) for the whole process:
+ * 'tf32' (the default) runs them on tensor cores with TF32 inputs and fp32 accumulation, as PyTorch's cuDNN
+ * default for convolutions (relative error about 1e-3 against fp32); 'fp32' runs the exact fp32 kernels.
+ * float64 tensors and the CPU always compute exactly.
+ */
+export function setCudaPrecision(precision: CudaPrecision): void {
+  if (precision !== 'tf32' && precision !== 'fp32') throw new Error(`ikun: setCudaPrecision: precision must be 'tf32' or 'fp32', got ${describe(precision)}`);
+  native.cudaSetPrecision(precision);
+}
+
+export function getCudaPrecision(): CudaPrecision {
+  return native.cudaPrecision();
+}
+
 /** Threads used by ikun's CPU loops. */
 export function getNumThreads(): number {
   return native.threadCount();

@@ -171,6 +171,10 @@ export interface NativeAddon {
   cudaResetPeakMemory(device: number): void;
   cudaEmptyCache(device: number): void;
   cudaSynchronize(device: number): void;
+  cudaSetPrecision(precision: 'tf32' | 'fp32'): void;
+  cudaPrecision(): 'tf32' | 'fp32';
+  /** The largest error of the tensor-core wrappers on known matrices (0 when the fragment layouts are right). */
+  cudaMmaLayoutCheck(device: number): number;
   abiVersion: number;
 }
 

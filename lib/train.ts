@@ -52,6 +52,8 @@ export interface TrainConfig {
   surrogate: string;
   loss: 'mse' | 'ce';
   device: 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
+  /** CUDA convolutions and matrix products: 'tf32' tensor cores (default) or exact 'fp32' (no effect on the CPU). */
+  precision: 'tf32' | 'fp32';
   /** The run folder. */
   out: string;
 }
@@ -60,7 +62,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   dataset: 'fashion-mnist', data: null, sample: false, init: 'ikun_v1', betaMode: 'code', opt: 'sgd', lr: null,
   momentum: 0.9, nesterov: false, weightDecay: 0, schedule: 'cosine', etaMin: 0, stepSize: 30, gamma: 0.1, warmup: 0,
   epochs: 64, batch: 128, testBatch: null, T: 4, channels: 128, subset: null, seed: 42, neuron: 'if',
-  surrogate: 'atan:2', loss: 'mse', device: 'auto', out: 'runs/run',
+  surrogate: 'atan:2', loss: 'mse', device: 'auto', precision: 'tf32', out: 'runs/run',
 });
 
 const KEYS = Object.keys(DEFAULT_CONFIG) as Array<keyof TrainConfig>;
@@ -95,6 +97,7 @@ export function resolveConfig(partial: Partial<TrainConfig>): TrainConfig {
   checkOneOf('neuron', c.neuron, ['if', 'lif'] as const);
   surrogate.parse(c.surrogate);
   checkOneOf('loss', c.loss, ['mse', 'ce'] as const);
+  checkOneOf('precision', c.precision, ['tf32', 'fp32'] as const);
   if (typeof c.device !== 'string' || !/^(auto|cpu|cuda(:\d+)?)$/.test(c.device))
     fail(`device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got ${describe(c.device)}`);
   if (typeof c.out !== 'string' || c.out === '') fail(`out must be a folder path, got ${describe(c.out)}`);
@@ -181,6 +184,7 @@ function trainingData(c: TrainConfig): { train: Dataset; test: Dataset; name: st
 }
 
 function buildModel(c: TrainConfig, device: Device): CSNN {
+  native.cudaSetPrecision(c.precision); // process-wide (worker threads share it): the run's setting from here on
   return new CSNN({ channels: c.channels, T: c.T, neuron: c.neuron, surrogate: surrogate.parse(c.surrogate), dtype: 'float32', device });
 }
 

@@ -8,7 +8,11 @@
 // Split-K (splits > 1) gives split z the k range [z * kChunk, (z + 1) * kChunk) and passes z to the
 // store, which writes partial sums that a second pass adds in split order (still deterministic).
 #pragma once
+#include <type_traits>
+
 #include "common.cuh"
+#include "mma.cuh"
+#include "precision.h"
 
 namespace ikun::cuda {
 
@@ -73,12 +77,106 @@ __global__ void __launch_bounds__(kGemmThreads) gemmTileKernel(int64_t M, int64_
     }
 }
 
-// Launches the tile kernel over an M x N output with `splits` k-splits (1: no split).
+// ---- the tensor-core twin: TF32 inputs, fp32 accumulation -------------------------------------------------
+// 128x128 output tiles, 16-deep k slices staged in shared memory as TF32 (rounded once, when stored), 8 warps
+// of 64x32 each: per k8 step a warp issues 4 x 4 mma.m16n8k8 (mma.cuh). The next slice is loaded into
+// registers while the current one is multiplied. Same loaders, stores and k order per output as above.
+constexpr int kTf32TileM = 128, kTf32TileN = 128, kTf32TileK = 16, kTf32Threads = 256;
+constexpr int kTf32Pad = 8;  // row stride 136 floats: the lanes of a fragment load hit 32 different banks
+
+template <class ALoad, class BLoad, class Store>
+__global__ void __launch_bounds__(kTf32Threads) gemmTf32Kernel(int64_t M, int64_t N, int64_t K, int64_t kChunk, ALoad a,
+                                                               BLoad b, Store store) {
+  IKUN_SHARED_ARRAY2(uint32_t, tileA, kTf32TileK, kTf32TileM + kTf32Pad);  // [k][m], TF32 bits
+  IKUN_SHARED_ARRAY2(uint32_t, tileB, kTf32TileK, kTf32TileN + kTf32Pad);  // [k][n]
+  const int tid = int(threadIdx.x), lane = tid % 32, warp = tid / 32;
+  const int warpM = (warp / 4) * 64, warpN = (warp % 4) * 32;  // 2 x 4 warps
+  const int g = lane / 4, t = lane % 4;
+  const int64_t m0 = int64_t(blockIdx.y) * kTf32TileM, n0 = int64_t(blockIdx.x) * kTf32TileN;
+  const int64_t kBegin = int64_t(blockIdx.z) * kChunk, kEnd = minIndex(K, kBegin + kChunk);
+
+  float acc[4][4][4];  // [m16 tile][n8 tile][fragment register]
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
+
+  // Each thread loads 8 elements of each tile: element e = tid + 256 r is (k = e / 128, m or n = e % 128).
+  float nextA[8], nextB[8];
+  auto loadSlice = [&](int64_t k0) {
+#pragma unroll
+    for (int r = 0; r < 8; ++r) {
+      const int e = tid + kTf32Threads * r, kk = e / kTf32TileM, mn = e % kTf32TileM;
+      const int64_t gk = k0 + kk, gm = m0 + mn, gn = n0 + mn;
+      nextA[r] = gk < kEnd && gm < M ? float(a(gm, gk)) : 0.0f;
+      nextB[r] = gk < kEnd && gn < N ? float(b(gk, gn)) : 0.0f;
+    }
+  };
+  auto storeSlice = [&]() {
+#pragma unroll
+    for (int r = 0; r < 8; ++r) {
+      const int e = tid + kTf32Threads * r, kk = e / kTf32TileM, mn = e % kTf32TileM;
+      tileA[kk][mn] = toTf32(nextA[r]);
+      tileB[kk][mn] = toTf32(nextB[r]);
+    }
+  };
+
+  if (kBegin < kEnd) loadSlice(kBegin);
+  for (int64_t k0 = kBegin; k0 < kEnd; k0 += kTf32TileK) {
+    storeSlice();
+    __syncthreads();
+    if (k0 + kTf32TileK < kEnd) loadSlice(k0 + kTf32TileK);  // global loads in flight during the mma below
+#pragma unroll
+    for (int ks = 0; ks < kTf32TileK; ks += 8) {
+      uint32_t fa[4][4], fb[4][2];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int row = warpM + 16 * i + g;
+        fa[i][0] = tileA[ks + t][row];
+        fa[i][1] = tileA[ks + t][row + 8];
+        fa[i][2] = tileA[ks + t + 4][row];
+        fa[i][3] = tileA[ks + t + 4][row + 8];
+      }
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int col = warpN + 8 * j + g;
+        fb[j][0] = tileB[ks + t][col];
+        fb[j][1] = tileB[ks + t + 4][col];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) mmaTf32(acc[i][j], fa[i], fb[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const int64_t gm = m0 + warpM + 16 * i + g + (r >= 2 ? 8 : 0), gn = n0 + warpN + 8 * j + 2 * t + (r & 1);
+        if (gm < M && gn < N) store(int(blockIdx.z), gm, gn, acc[i][j][r]);
+      }
+}
+
+// Launches the tile kernel over an M x N output with `splits` k-splits (1: no split): on tensor cores for
+// float under the TF32 precision (the default on CUDA), the exact SIMT tiles otherwise.
 template <class T, class ALoad, class BLoad, class Store>
 void gemmTiles(int64_t M, int64_t N, int64_t K, int splits, ALoad a, BLoad b, Store store) {
   if (M <= 0 || N <= 0) return;
   if (splits < 1) splits = 1;
   const int64_t kChunk = K > 0 ? (K + splits - 1) / splits : 0;
+  if (std::is_same_v<T, float> && cudaPrecision() == CudaPrecision::Tf32) {
+    const int64_t tilesN = (N + kTf32TileN - 1) / kTf32TileN, tilesM = (M + kTf32TileM - 1) / kTf32TileM;
+    if (tilesN > 0x7fffffff || tilesM > 65535) throw std::invalid_argument("gemm: matrix too large for the CUDA tiles");
+    launch(gemmTf32Kernel<ALoad, BLoad, Store>, dim3(unsigned(tilesN), unsigned(tilesM), unsigned(splits)), dim3(kTf32Threads), 0,
+           currentStream(), M, N, K, kChunk, a, b, store);
+    return;
+  }
   const int64_t tilesN = (N + kGemmTileN - 1) / kGemmTileN, tilesM = (M + kGemmTileM - 1) / kGemmTileM;
   if (tilesN > 0x7fffffff || tilesM > 65535) throw std::invalid_argument("gemm: matrix too large for the CUDA tiles");
   launch(gemmTileKernel<T, ALoad, BLoad, Store>, dim3(unsigned(tilesN), unsigned(tilesM), unsigned(splits)),

@@ -131,4 +131,8 @@ template <class T> void argmaxAxis(const AxisShape& s, const T* x, int32_t* out)
 template <class T> void sumAxis(const AxisShape& s, double scale, const T* x, T* out);
 template <class From, class To> void cast(int64_t n, const From* x, To* y);
 
+// mma_check.cu: the largest error of the tensor-core wrappers on known matrices (0 when the fragment
+// layouts are right), on the current device; waits for it.
+double mmaLayoutCheck();
+
 }  // namespace ikun::cuda

@@ -1,5 +1,6 @@
 // Devices, streams, the caching device allocator and host/device copies (runtime.h).
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -11,6 +12,7 @@
 
 #include "device.cuh"
 #include "errors.h"
+#include "precision.h"
 #include "runtime.h"
 #include "stream.cuh"
 
@@ -308,5 +310,12 @@ int currentDevice() {
 }
 
 cudaStream_t currentStream() { return state(currentDevice()).stream; }
+
+namespace {
+std::atomic<int> precisionSetting{int(CudaPrecision::Tf32)};
+}  // namespace
+
+CudaPrecision cudaPrecision() { return CudaPrecision(precisionSetting.load(std::memory_order_relaxed)); }
+void setCudaPrecision(CudaPrecision precision) { precisionSetting.store(int(precision), std::memory_order_relaxed); }
 
 }  // namespace ikun::cuda

@@ -1,4 +1,6 @@
 // Linked instead of runtime.cu when the addon is built without CUDA: no device is usable.
+#include "kernels.h"
+#include "precision.h"
 #include "runtime.h"
 
 namespace ikun::cuda {
@@ -25,5 +27,8 @@ void synchronize(int) { noCuda(); }
 DeviceGuard::DeviceGuard(int) : previous_(-1) { noCuda(); }
 DeviceGuard::~DeviceGuard() {}
 int currentDevice() { noCuda(); }
+double mmaLayoutCheck() { noCuda(); }
+CudaPrecision cudaPrecision() { return CudaPrecision::Tf32; }
+void setCudaPrecision(CudaPrecision) {}
 
 }  // namespace ikun::cuda

@@ -1,5 +1,6 @@
 // Bindings for the CUDA devices: how many, what they are, the caching allocator's statistics and cache,
 // and waiting for queued work. Kernels are not here: every op binding dispatches by device itself.
+#include "../cuda/precision.h"
 #include "args.h"
 
 namespace ikun::napi {
@@ -54,6 +55,26 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// cudaSetPrecision('tf32' | 'fp32') / cudaPrecision(): how CUDA convolutions and matrix products run (float32)
+Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string name = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (name != "tf32" && name != "fp32") throw Napi::RangeError::New(env, "precision must be 'tf32' or 'fp32'");
+  cuda::setCudaPrecision(name == "tf32" ? cuda::CudaPrecision::Tf32 : cuda::CudaPrecision::Fp32);
+  return env.Undefined();
+}
+
+Napi::Value Precision(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), cuda::cudaPrecision() == cuda::CudaPrecision::Tf32 ? "tf32" : "fp32");
+}
+
+// cudaMmaLayoutCheck(device) -> the largest error of the tensor-core wrappers on known matrices (0: right)
+Napi::Value MmaLayoutCheck(const Napi::CallbackInfo& info) {
+  const int device = deviceArg(info, 0);
+  cuda::DeviceGuard guard(device);
+  return Napi::Number::New(info.Env(), cuda::mmaLayoutCheck());
+}
+
 }  // namespace
 
 void registerCudaOps(Napi::Env env, Napi::Object exports) {
@@ -64,6 +85,9 @@ void registerCudaOps(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaResetPeakMemory", Napi::Function::New<guarded<ResetPeakMemory>>(env, "cudaResetPeakMemory"));
   exports.Set("cudaEmptyCache", Napi::Function::New<guarded<EmptyCache>>(env, "cudaEmptyCache"));
   exports.Set("cudaSynchronize", Napi::Function::New<guarded<Synchronize>>(env, "cudaSynchronize"));
+  exports.Set("cudaSetPrecision", Napi::Function::New<guarded<SetPrecision>>(env, "cudaSetPrecision"));
+  exports.Set("cudaPrecision", Napi::Function::New<guarded<Precision>>(env, "cudaPrecision"));
+  exports.Set("cudaMmaLayoutCheck", Napi::Function::New<guarded<MmaLayoutCheck>>(env, "cudaMmaLayoutCheck"));
 }
 
 }  // namespace ikun::napi

@@ -1,7 +1,7 @@
 // Device tensors, moving models and optimisers, the caching allocator and its errors, on the emulated CUDA
 // device (IKUN_CUDA_EMULATE=1, IKUN_EMULATED_MEMORY_MB from vitest.config.ts).
 import { describe, expect, it } from 'vitest';
-import { cuda, loss, models, native, optim, surrogate, tensor, zeros, Tensor, functional as F } from '../../lib/index.js';
+import { cuda, getCudaPrecision, loss, models, native, optim, setCudaPrecision, surrogate, tensor, zeros, Tensor, functional as F } from '../../lib/index.js';
 
 const values = (t: Tensor): number[] => Array.from(t.toArray());
 
@@ -126,5 +126,31 @@ describe('models and optimisers on CUDA', () => {
     const rates = m.lastFiringRates();
     expect(Object.keys(rates)).toHaveLength(4);
     for (const r of Object.values(rates)) expect(r).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('tensor cores', () => {
+  it('the emulated mma.m16n8k8 follows the fragment layouts of the PTX ISA (exact on small integers)', () => {
+    expect(native.cudaMmaLayoutCheck(0)).toBe(0);
+  });
+
+  it('setCudaPrecision switches float32 convolutions between TF32 tensor cores and exact fp32', () => {
+    const x = tensor(Float32Array.from({ length: 2 * 3 * 9 * 9 }, (_, i) => Math.sin(i)), [2, 3, 9, 9]);
+    const w = tensor(Float32Array.from({ length: 5 * 3 * 3 * 3 }, (_, i) => Math.cos(i)), [5, 3, 3, 3]);
+    const reference = F.conv2dForward(x, w, null, { stride: 1, padding: 1 }).toArray();
+    const errorWith = (precision: 'tf32' | 'fp32'): number => {
+      setCudaPrecision(precision);
+      const y = F.conv2dForward(x.to('cuda'), w.to('cuda'), null, { stride: 1, padding: 1 }).toArray();
+      let diff = 0, scale = 0;
+      for (let i = 0; i < y.length; i++) diff = Math.max(diff, Math.abs(y[i]! - reference[i]!)), scale = Math.max(scale, Math.abs(reference[i]!));
+      return diff / scale;
+    };
+    expect(getCudaPrecision()).toBe('tf32');
+    const tf32 = errorWith('tf32'), fp32 = errorWith('fp32');
+    expect(fp32).toBeLessThan(1e-5);
+    expect(tf32).toBeLessThan(5e-3);
+    expect(tf32).toBeGreaterThan(1e-5); // TF32 rounds the inputs to 10 mantissa bits: it is not the fp32 path
+    setCudaPrecision('tf32');
+    expect(() => setCudaPrecision('bf16' as never)).toThrow(/precision must be 'tf32' or 'fp32'/);
   });
 });

@@ -1,0 +1,86 @@
+// The tensor-core instructions ikun uses, behind __device__ wrappers: inline PTX on the GPU, and in the
+// emulated build a host emulation that follows the fragment layouts the PTX ISA documents (9.7.14.5,
+// "Matrix Fragments for mma.m16n8k8", .tf32 operands, .f32 accumulators). gpu-check's fragment-layout
+// test runs the real instruction on known matrices first, so a layout the emulation got wrong shows there.
+//
+// mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32: D (16x8) = A (16x8, row) * B (8x8, col) + C. With
+// g = lane / 4 and t = lane % 4, a lane holds
+//   A: a0 = A[g][t], a1 = A[g + 8][t], a2 = A[g][t + 4], a3 = A[g + 8][t + 4]
+//   B: b0 = B[t][g], b1 = B[t + 4][g]
+//   C, D: c0 = C[g][2t], c1 = C[g][2t + 1], c2 = C[g + 8][2t], c3 = C[g + 8][2t + 1]
+// Operands are TF32 (fp32 with 10 mantissa bits) in 32-bit registers; products are exact in fp32 and the
+// sums accumulate in fp32.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "device.cuh"
+
+namespace ikun::cuda {
+
+struct MmaTf32Fragments {
+  uint32_t a[4];
+  uint32_t b[2];
+  float c[4];
+};
+
+// x rounded to TF32 (round to nearest, ties away from zero: PTX cvt.rna.tf32.f32), as the bits of an fp32.
+__device__ __forceinline__ uint32_t toTf32(float x) {
+#if defined(IKUN_CUDA_EMULATED)
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  if ((u & 0x7f800000u) == 0x7f800000u) return (u & 0x7fffffu) ? (u | 0x400000u) & 0xffffe000u : u;  // NaN stays NaN, Inf stays
+  return (u + 0x1000u) & 0xffffe000u;  // half of the dropped 13 bits added to the magnitude: ties away from zero
+#else
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+  return r;
+#endif
+}
+
+__device__ __forceinline__ float fromBits(uint32_t u) {
+#if defined(IKUN_CUDA_EMULATED)
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+#else
+  return __uint_as_float(u);
+#endif
+}
+
+// d = A * B + c for the warp (every lane of a full warp calls it with its fragments).
+__device__ __forceinline__ void mmaTf32(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+#if defined(IKUN_CUDA_EMULATED)
+  // Each lane posts its registers where the warp can read them, and computes its four outputs from the
+  // whole A and B, rebuilt with the layout above.
+  IKUN_SHARED_ARRAY2(uint32_t, posted, 32 * 32, 6);  // [warp * 32 + lane][a0..a3, b0, b1]
+  const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32, base = warp * 32;
+  for (int r = 0; r < 4; ++r) posted[base + lane][r] = a[r];
+  posted[base + lane][4] = b[0];
+  posted[base + lane][5] = b[1];
+  __syncwarp();
+  const unsigned g = lane / 4, t = lane % 4;
+  auto A = [&](unsigned row, unsigned col) {  // A[row][col] lives in lane (row % 8) * 4 + col % 4
+    const unsigned reg = (row >= 8 ? 1u : 0u) + (col >= 4 ? 2u : 0u);
+    return fromBits(posted[base + (row % 8) * 4 + col % 4][reg]);
+  };
+  auto B = [&](unsigned row, unsigned col) {  // B[row][col] lives in lane col * 4 + row % 4
+    return fromBits(posted[base + col * 4 + row % 4][row >= 4 ? 5 : 4]);
+  };
+  for (int i = 0; i < 4; ++i) {
+    const unsigned row = g + (i >= 2 ? 8 : 0), col = 2 * t + (i & 1);
+    float sum = c[i];
+    for (unsigned k = 0; k < 8; ++k) sum += A(row, k) * B(k, col);
+    d[i] = sum;
+  }
+  __syncwarp();  // the posted registers may be overwritten by the next call only after every lane read them
+#else
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%10, %11, %12, %13};\n"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#endif
+}
+
+}  // namespace ikun::cuda
