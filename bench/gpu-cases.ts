@@ -276,6 +276,19 @@ function neuronCases(dtype: DType, steps: number, planes: number, hw: number, al
           return [...out(fused.pooled, dx, acc), fused.ctx.argmax.read(), Float64Array.of(fused.spikeCount!)];
         },
       })),
+      ...([[2, 2], [3, 2]] as const).map(([kernel, stride]): OpCase => ({
+        op: `batchnorm + neuron + max-pool fused${kernel === 2 ? '' : ' (unfused twin)'}`, shape: `${shape}, pool ${kernel}/${stride}`, dtype,
+        tolerance: tolerance(dtype), run: (d) => {
+          const x = random(inputShape, 42, dtype, d, 2, 0.3);
+          const folded = x.reshape([x.size / (planes * hw * hw), planes, hw, hw]);
+          const gamma = random([planes], 43, dtype, d, 0.5, 1), beta = random([planes], 44, dtype, d, 0.5, 0.6);
+          const stats = F.batchNormStatistics(folded, gamma, beta, Tensor.zeros([planes], dtype, d), Tensor.zeros([planes], dtype, d).fill(1),
+            true, 0.1, 1e-5, v.staticInput ? steps : 1);
+          const fused = F.neuronPoolForward(x, p, kernel, stride, undefined, { gamma, beta, stats });
+          const dx = F.neuronPoolBackward(fused.ctx, random([...fused.pooled.shape], 45, dtype, d));
+          return [...out(fused.pooled, dx, stats.savedMean, stats.savedInvStd), fused.ctx.argmax.read(), Float64Array.of(fused.spikeCount!)];
+        },
+      })),
     ];
   });
 }

@@ -3,14 +3,15 @@
 // norm, optimiser step, membranes reset after every batch; then a test pass in evaluation mode, the
 // schedule stepped, metrics and checkpoints written to the run folder. Runs on the calling thread,
 // yielding to the event loop after every batch; train() runs it in a worker thread.
-import { DataLoader, fromArrays, imageSize, type Batch, type Dataset } from './data.js';
+import { DataLoader, fromArrays, imageSize, type Dataset } from './data.js';
 import { describe, fail } from './errors.js';
 import { EpochAccumulator } from './fit/metrics.js';
+import { EpochBatches } from './fit/batches.js';
 import { resolveFitOptions, type FitOptions, type LossFunction, type StepInfo } from './fit/options.js';
 import type { AccumulatingLoss } from './loss.js';
 import { prepareRunDir, restoreRun, writeEpoch, writeRunConfig, type EpochMetrics } from './fit/run-folder.js';
 import { Module } from './nn/module.js';
-import { Tensor, type DType, type Device } from './tensor.js';
+import type { DType, Device } from './tensor.js';
 import { resolve } from 'node:path';
 
 export type { EpochMetrics } from './fit/run-folder.js';
@@ -57,14 +58,6 @@ function placementOf(model: Module): { dtype: DType; device: Device } {
   return { dtype: p?.dtype ?? 'float32', device: p?.device ?? 'cpu' };
 }
 
-function batchTensors(batch: Batch, dataset: Dataset, place: { dtype: DType; device: Device }): { x: Tensor; labels: Tensor } {
-  const x = Tensor.empty([batch.size, dataset.channels ?? 1, dataset.height, dataset.width], place.dtype, place.device);
-  x.copyFrom(batch.images);
-  const labels = Tensor.empty([batch.size], 'int32', place.device);
-  labels.copyFrom(batch.labels);
-  return { x, labels };
-}
-
 const yieldToEventLoop = (): Promise<void> => new Promise((done) => setImmediate(done));
 
 /** A step's progress; its loss is read from the device only when a hook asks for it. */
@@ -77,24 +70,28 @@ function stepInfo(epoch: number, step: number, steps: number, phase: 'train' | '
  * batch: the mean loss and the accuracy.
  */
 export async function evaluate(model: Module, loader: DataLoader, lossFn: LossFunction,
-  onStep?: (step: number, steps: number, loss: () => number) => void, deviceLoss: AccumulatingLoss | null = null):
-  Promise<{ loss: number; accuracy: number }> {
+  onStep?: (step: number, steps: number, loss: () => number) => void, deviceLoss: AccumulatingLoss | null = null,
+  batches: EpochBatches | null = null): Promise<{ loss: number; accuracy: number }> {
   if (!(model instanceof Module)) fail(`evaluate: model must be an ikun Module, got ${describe(model)}`);
   model.eval();
   const place = placementOf(model);
   const totals = new EpochAccumulator([], place.device);
   let step = 0;
   const steps = loader.batchCount();
-  for (const batch of loader.epoch(0)) {
-    const { x, labels } = batchTensors(batch, loader.dataset, place);
-    const out = model.forward(x);
-    const grad = totals.addLoss(out, labels, batch.labels, lossFn, deviceLoss);
-    totals.addBatch(batch.size);
-    totals.addCorrect(out, labels);
-    model.resetState();
-    for (const t of [x, labels, out, grad]) t.dispose();
-    onStep?.(++step, steps, () => totals.stepLoss());
-    await yieldToEventLoop();
+  const source = batches ?? new EpochBatches(loader, place);
+  try {
+    for (const batch of source.epoch(0)) {
+      const out = model.forward(batch.x);
+      const grad = totals.addLoss(out, batch.labels, batch.hostLabels, lossFn, deviceLoss);
+      totals.addBatch(batch.size);
+      totals.addCorrect(out, batch.labels);
+      model.resetState();
+      for (const t of [batch.x, batch.labels, out, grad]) t.dispose();
+      onStep?.(++step, steps, () => totals.stepLoss());
+      await yieldToEventLoop();
+    }
+  } finally {
+    if (!batches) source.dispose();
   }
   const { loss, accuracy } = totals.read();
   return { loss, accuracy };
@@ -136,7 +133,8 @@ export async function fit(model: Module, data: FitData, options: FitOptions = {}
   const layers = model.spikingLayers().map(([name]) => name);
   const params = model.parameters();
   const place = placementOf(model);
-
+  // On a GPU the data sets stay on the device for the whole run (batches gathered there).
+  const trainBatches = new EpochBatches(trainLoader, place), testBatches = new EpochBatches(testLoader, place);
   for (let epoch = metrics.length + 1; epoch <= o.epochs; epoch++) {
     const lr = optimizer.lr;
     const start = performance.now();
@@ -146,26 +144,26 @@ export async function fit(model: Module, data: FitData, options: FitOptions = {}
     const totals = new EpochAccumulator(layers, place.device);
     const steps = trainLoader.batchCount();
     let step = 0;
-    for (const batch of trainLoader.epoch(epoch - 1)) {
-      const { x, labels } = batchTensors(batch, trainSet, place);
+    for (const batch of trainBatches.epoch(epoch - 1)) {
       optimizer.zeroGrad();
-      const out = model.forward(x);
+      const out = model.forward(batch.x);
       totals.addFiringRates(model);
-      const grad = totals.addLoss(out, labels, batch.labels, o.loss, o.deviceLoss);
+      const grad = totals.addLoss(out, batch.labels, batch.hostLabels, o.loss, o.deviceLoss);
       model.backwardImpl(grad, false);
       totals.addGradNorm(params);
       optimizer.step();
       totals.addBatch(batch.size);
-      totals.addCorrect(out, labels);
+      totals.addCorrect(out, batch.labels);
       model.resetState(); // the paper resets membranes after every batch
-      for (const t of [x, labels, out, grad]) t.dispose();
+      for (const t of [batch.x, batch.labels, out, grad]) t.dispose();
       hooks.onStep(stepInfo(epoch, ++step, steps, 'train', () => totals.stepLoss()));
       await yieldToEventLoop();
     }
     const trained = totals.read();
     const trainSeconds = (performance.now() - start) / 1000;
     const testStart = performance.now();
-    const test = await evaluate(model, testLoader, o.loss, (s, n, l) => hooks.onStep(stepInfo(epoch, s, n, 'test', l)), o.deviceLoss);
+    const test = await evaluate(model, testLoader, o.loss, (s, n, l) => hooks.onStep(stepInfo(epoch, s, n, 'test', l)), o.deviceLoss,
+      testBatches);
     const testSeconds = (performance.now() - testStart) / 1000;
     scheduler?.step();
     const m: EpochMetrics = {
@@ -187,5 +185,8 @@ export async function fit(model: Module, data: FitData, options: FitOptions = {}
     if (runDir !== null) writeEpoch(runDir, { model, optimizer, scheduler, metrics, layers, bestTestAcc, improved, config: o.config, seed: o.seed });
     hooks.onEpoch(m);
   }
+  // (a run that throws leaves its device copies to the garbage collector)
+  trainBatches.dispose();
+  testBatches.dispose();
   return { runDir, metrics, bestTestAcc };
 }

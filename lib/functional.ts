@@ -2,7 +2,7 @@
 // backward that consumes that context. Modules hold contexts; a later forward-mode (R-op) pass for
 // Hessian-vector products adds tangent functions beside these without changing them.
 // Callers (the nn modules) have validated shapes and dtypes.
-import { native, type NativeStorage, type NeuronParamsNative } from './native.js';
+import { native, type InputNormalisationNative, type NativeStorage, type NeuronParamsNative } from './native.js';
 import { Tensor, deviceIndex, type DType, type Device } from './tensor.js';
 
 function out(shape: readonly number[], like: { dtype: DType; device: Device }): Tensor {
@@ -111,6 +111,20 @@ export function batchNormForward(x: Tensor, gamma: Tensor, beta: Tensor, running
   return { y, ctx: { x, savedMean, savedInvStd, training, dims } };
 }
 
+/**
+ * The statistics of batchNormForward without its output (running estimates updated in training): for a
+ * neuron kernel that normalises its input as it reads it (neuronPoolForward with `norm`).
+ */
+export function batchNormStatistics(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor,
+  training: boolean, momentum: number, eps: number, replicas = 1): BatchNormContext {
+  const [n, c] = x.shape as [number, number];
+  const dims = [n, c, x.size / Math.max(1, n * c)];
+  const savedMean = out([c], x), savedInvStd = out([c], x);
+  native.batchNormForward(x.storage, gamma.storage, beta.storage, runningMean.storage, runningVar.storage, null,
+    savedMean.storage, savedInvStd.storage, dims, training, momentum, eps, replicas);
+  return { x, savedMean, savedInvStd, training, dims };
+}
+
 export function batchNormBackward(ctx: BatchNormContext, gamma: Tensor, dy: Tensor, dGamma: Tensor, dBeta: Tensor,
   needInputGrad: boolean): Tensor | null {
   const dx = needInputGrad ? out(ctx.x.shape, ctx.x) : null;
@@ -169,34 +183,53 @@ export function neuronBackward(h: Tensor, dSpikes: Tensor, params: NeuronParamsN
 // ---- neuron + max-pool, fused for training ---------------------------------------------------------------
 
 export interface NeuronPoolContext {
-  x: Tensor; // the neuron's input, from which backward recomputes the membrane
+  x: Tensor; // the neuron's input (or, normalised, the BatchNorm's), from which backward recomputes the membrane
   argmax: NativeStorage;
   params: NeuronParamsNative;
   dims: number[];
   inputShape: readonly number[];
+  norm: InputNormalisationNative | null;
+}
+
+/** A BatchNorm applied by the fused kernels to the neuron's input as they read it: its parameters and statistics. */
+export interface InputNormalisation {
+  gamma: Tensor;
+  beta: Tensor;
+  stats: BatchNormContext;
+}
+
+function normalisationOf(norm: InputNormalisation | undefined): InputNormalisationNative | null {
+  return norm
+    ? { gamma: norm.gamma.storage, beta: norm.beta.storage, mean: norm.stats.savedMean.storage, invStd: norm.stats.savedInvStd.storage }
+    : null;
 }
 
 /**
  * A multi-step neuron followed by max-pool in one pass: x is [T, N, C, H, W] (or [N, C, H, W] read at
  * every one of params.steps steps when params.staticInput). Returns the pooled spikes [T, N, C, oh, ow]
- * and the number of spikes (for firing rates; null when it went to `count`). Same numbers as the two
+ * and the number of spikes (for firing rates; null when it went to `count`). With `norm`, x is the input
+ * of a BatchNorm whose output the neuron reads (normalised on the fly, never stored). Same numbers as the
  * layers one after the other.
  */
-export function neuronPoolForward(x: Tensor, params: NeuronParamsNative, kernel: number, stride: number, count?: Accumulation):
-  { pooled: Tensor; spikeCount: number | null; ctx: NeuronPoolContext } {
+export function neuronPoolForward(x: Tensor, params: NeuronParamsNative, kernel: number, stride: number, count?: Accumulation,
+  norm?: InputNormalisation): { pooled: Tensor; spikeCount: number | null; ctx: NeuronPoolContext } {
   const [n, c, h, w] = (params.staticInput ? x.shape : x.shape.slice(1)) as [number, number, number, number];
   const dims = [n * c, h, w, kernel, stride];
   const oh = Math.floor((h - kernel) / stride) + 1, ow = Math.floor((w - kernel) / stride) + 1;
   const pooled = out([params.steps, n, c, oh, ow], x);
   const argmax = new native.Storage(2, pooled.size, false, deviceIndex(x.device));
-  const spikeCount = native.neuronPoolForward(x.storage, pooled.storage, argmax, params, dims, ...accumulationArgs(count)) ?? null;
-  return { pooled, spikeCount, ctx: { x, argmax, params, dims, inputShape: x.shape } };
+  const n2 = normalisationOf(norm);
+  const spikeCount = native.neuronPoolForward(x.storage, pooled.storage, argmax, params, dims, n2, ...accumulationArgs(count)) ?? null;
+  return { pooled, spikeCount, ctx: { x, argmax, params, dims, inputShape: x.shape, norm: n2 } };
 }
 
-/** The input gradient (summed over the steps for a static input) given the pooled spikes' gradient. */
+/**
+ * The input gradient (summed over the steps for a static input) given the pooled spikes' gradient; with a
+ * normalisation, the gradient of the BatchNorm's output (for its backward).
+ */
 export function neuronPoolBackward(ctx: NeuronPoolContext, dPooled: Tensor): Tensor {
   const dx = out(ctx.inputShape, ctx.x);
-  native.neuronPoolBackward(ctx.x.storage, ctx.argmax, dPooled.storage, dx.storage, ctx.params, ctx.dims);
+  native.neuronPoolBackward(ctx.x.storage, ctx.argmax, dPooled.storage, dx.storage, ctx.params, ctx.dims, ctx.norm);
   return dx;
 }
 

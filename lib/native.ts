@@ -92,6 +92,13 @@ export type BinaryOpCode = 0 | 1 | 2 | 3;
 
 type S = NativeStorage;
 type Dims = number[];
+/** A BatchNorm the fused neuron + max-pool kernels apply to their input as they read it (per channel). */
+export interface InputNormalisationNative {
+  gamma: S;
+  beta: S;
+  mean: S;
+  invStd: S;
+}
 /**
  * The optional trailing arguments of the ops that compute a number: with them the op adds value * scale to
  * accumulator[slot] (a float64 storage on the op's device) and returns undefined without waiting for the
@@ -108,7 +115,8 @@ export interface NativeAddon {
   linearForward(x: S, w: S, bias: S | null, y: S, dims: Dims): void;
   linearBackwardInput(dy: S, w: S, dx: S, dims: Dims): void;
   linearBackwardWeight(x: S, dy: S, dw: S, dbias: S | null, dims: Dims): void;
-  batchNormForward(x: S, gamma: S, beta: S, runningMean: S, runningVar: S, y: S, savedMean: S, savedInvStd: S,
+  /** y null: the statistics only (a fused neuron kernel normalises its input itself). */
+  batchNormForward(x: S, gamma: S, beta: S, runningMean: S, runningVar: S, y: S | null, savedMean: S, savedInvStd: S,
     dims: Dims, training: boolean, momentum: number, eps: number, replicas: number): void;
   batchNormBackward(dy: S, x: S, gamma: S, savedMean: S, savedInvStd: S, dx: S | null, dgamma: S, dbeta: S,
     dims: Dims, training: boolean): void;
@@ -116,9 +124,10 @@ export interface NativeAddon {
   maxPool2dBackward(dy: S, argmax: S, dx: S, dims: Dims): void;
   neuronForward(x: S, spikes: S, h: S, params: NeuronParamsNative): void;
   neuronBackward(dSpikes: S, h: S, dx: S, params: NeuronParamsNative): void;
-  neuronPoolForward(x: S, pooled: S, argmax: S, params: NeuronParamsNative, dims: Dims): number;
-  neuronPoolForward(x: S, pooled: S, argmax: S, params: NeuronParamsNative, dims: Dims, ...acc: Accumulate | []): number | undefined;
-  neuronPoolBackward(x: S, argmax: S, dPooled: S, dx: S, params: NeuronParamsNative, dims: Dims): void;
+  neuronPoolForward(x: S, pooled: S, argmax: S, params: NeuronParamsNative, dims: Dims, norm: InputNormalisationNative | null): number;
+  neuronPoolForward(x: S, pooled: S, argmax: S, params: NeuronParamsNative, dims: Dims, norm: InputNormalisationNative | null,
+    ...acc: Accumulate | []): number | undefined;
+  neuronPoolBackward(x: S, argmax: S, dPooled: S, dx: S, params: NeuronParamsNative, dims: Dims, norm: InputNormalisationNative | null): void;
   neuronForwardTangent(h: S, xDot: S, hDot: S, sDot: S, params: NeuronParamsNative): void;
   neuronBackwardTangent(h: S, hDot: S, dSpikes: S, dSpikesDot: S, dx: S, dxDot: S, params: NeuronParamsNative): void;
   maxPool2dGather(x: S, argmax: S, y: S, dims: Dims): void;
@@ -136,6 +145,8 @@ export interface NativeAddon {
   sumLeading(x: S, y: S, dims: Dims, scale: number): void;
   gemm(a: S, b: S, c: S, dims: Dims, transA: boolean, transB: boolean, alpha: number, beta: number): void;
   axpy(x: S, y: S, alpha: number): void;
+  /** out[r] = rows[indices[first + r]] for r < count; dims [rowCount, rowSize, first, count]. */
+  gatherRows(rows: S, indices: S, out: S, dims: Dims): void;
   /** One call (one launch on CUDA) updates every parameter of the lists. */
   sgdStep(params: S[], grads: S[], momentumBuffers: Array<S | null>, firstSteps: boolean[], hyper: SgdParamsNative): void;
   /** steps: each parameter's own update count, 1 on its first update. */
@@ -172,6 +183,10 @@ export interface NativeAddon {
   cudaEmptyCache(device: number): void;
   cudaSynchronize(device: number): void;
   cudaSetPrecision(precision: 'tf32' | 'fp32'): void;
+  /** CUDA events around every op queued on a device, for bench:gpu's per-op split (off by default). */
+  cudaSetOpProfiling(enabled: boolean): void;
+  /** The time of each op name since profiling began or the last take (waits for the device). */
+  cudaTakeOpProfile(device: number): Array<{ op: string; ms: number; calls: number }>;
   cudaPrecision(): 'tf32' | 'fp32';
   /** The largest error of the tensor-core wrappers on known matrices (0 when the fragment layouts are right). */
   cudaMmaLayoutCheck(device: number): number;

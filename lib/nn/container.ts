@@ -68,6 +68,11 @@ export class Sequential extends Module {
     return out;
   }
 
+  /** @internal the steps this Sequential runs, by their layers' names (fused layers joined with '+') */
+  planLabels(): string[] {
+    return this.plan().map((step) => step.label);
+  }
+
   private plan(): Step[] {
     let steps = this.plans.get(this.fusion);
     if (!steps) {

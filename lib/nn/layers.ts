@@ -282,6 +282,31 @@ export class BatchNorm2d extends Module {
    * backward that, given the gradient summed over the copies, returns the input gradient summed likewise.
    */
   forwardReplicated(input: Tensor, replicas: number): Tensor {
+    const { x, lead, momentum } = this.prepare(input, replicas);
+    const { y, ctx } = F.batchNormForward(x, this.weight, this.bias, this.runningMean, this.runningVar, this.training, momentum,
+      this.eps, replicas);
+    const out = unfoldTime(y, lead);
+    this.releaseSaved(); // also forgets the tangent state; forwardDual sets it again after this
+    this.saved = { ctx, outShape: out.shape, lead };
+    return out;
+  }
+
+  /**
+   * @internal forwardReplicated without the output: the statistics (and, training, the running estimates and
+   * the batch count) for a fused neuron kernel that normalises its input as it reads it. backward then takes
+   * the gradient of the output that was never stored (its shape is the input's).
+   */
+  forwardStatistics(input: Tensor, replicas: number): F.BatchNormContext {
+    const { x, lead, momentum } = this.prepare(input, replicas);
+    const ctx = F.batchNormStatistics(x, this.weight, this.bias, this.runningMean, this.runningVar, this.training, momentum, this.eps,
+      replicas);
+    this.releaseSaved();
+    this.saved = { ctx, outShape: input.shape, lead };
+    return ctx;
+  }
+
+  /** Checks the input and, in training, counts the batch; the momentum of this forward. */
+  private prepare(input: Tensor, replicas: number): { x: Tensor; lead: number[] | null; momentum: number } {
     const { folded: x, lead } = foldTime(this.checkInput(input, this.dtype, this.device), 4, 'BatchNorm2d');
     if (x.shape[1] !== this.numFeatures)
       fail(`BatchNorm2d.forward: input has ${x.shape[1]} channels (shape ${formatShapeOf(input.shape)}), expected numFeatures = ${this.numFeatures}`);
@@ -293,12 +318,7 @@ export class BatchNorm2d extends Module {
       // the cumulative average (momentum null) needs the count: the one case that reads it
       momentum = this.momentum ?? 1 / Math.round(this.numBatchesTracked.item());
     }
-    const { y, ctx } = F.batchNormForward(x, this.weight, this.bias, this.runningMean, this.runningVar, this.training, momentum,
-      this.eps, replicas);
-    const out = unfoldTime(y, lead);
-    this.releaseSaved(); // also forgets the tangent state; forwardDual sets it again after this
-    this.saved = { ctx, outShape: out.shape, lead };
-    return out;
+    return { x, lead, momentum };
   }
 
   backwardImpl(gradOut: Tensor, needInputGrad: boolean): Tensor | null {

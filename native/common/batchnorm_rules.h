@@ -4,6 +4,7 @@
 // caller rounds to its precision.
 #pragma once
 #include <cmath>
+#include <cstdint>
 
 #include "hd.h"
 
@@ -37,12 +38,45 @@ IKUN_HD double runningAverage(double running, double value, double momentum) {
 // Evaluation mode normalises with the running variance.
 IKUN_HD double evalInvStd(double runningVar, double eps) { return 1.0 / std::sqrt(runningVar + eps); }
 
-// y = gamma (x - mean) invStd + beta as one multiply-add per element, in the working precision.
+// y = gamma (x - mean) invStd + beta as one multiply-add per element, in the working precision. On the GPU
+// the multiply-adds are explicit fused ones, so that every kernel that normalises (BatchNorm's own, and the
+// neuron kernels that normalise their input on the fly) rounds alike whatever its contraction flags.
 template <class T>
 struct BatchNormAffine {
   T scale, shift;
-  IKUN_HD BatchNormAffine(T mean, T invStd, T gamma, T beta) : scale(gamma * invStd), shift(beta - mean * scale) {}
-  IKUN_HD T operator()(T x) const { return x * scale + shift; }
+  IKUN_HD BatchNormAffine(T mean, T invStd, T gamma, T beta) : scale(gamma * invStd), shift(shiftOf(mean, scale, beta)) {}
+  IKUN_HD T operator()(T x) const {
+#if defined(__CUDA_ARCH__)
+    return fma(x, scale, shift);
+#else
+    return x * scale + shift;
+#endif
+  }
+
+ private:
+  static IKUN_HD T shiftOf(T mean, T scale, T beta) {
+#if defined(__CUDA_ARCH__)
+    return fma(-mean, scale, beta);
+#else
+    return beta - mean * scale;
+#endif
+  }
+};
+
+// A BatchNorm applied to a neuron layer's input as the neuron reads it (the fused BatchNorm + neuron +
+// max-pool of training): plane q of the input is channel q % channels. gamma == nullptr: no normalisation.
+template <class T>
+struct InputNormalisation {
+  const T* gamma = nullptr;
+  const T* beta = nullptr;
+  const T* mean = nullptr;
+  const T* invStd = nullptr;
+  int64_t channels = 1;
+  IKUN_HD bool active() const { return gamma != nullptr; }
+  IKUN_HD BatchNormAffine<T> forPlane(int64_t plane) const {
+    const int64_t c = plane % channels;
+    return BatchNormAffine<T>(mean[c], invStd[c], gamma[c], beta[c]);
+  }
 };
 
 // Training backward: dx = g invStd (dy - mean(dy) - xhat mean(dy xhat)).

@@ -45,8 +45,10 @@ void sumPairOverChannel(const BatchNormShape& s, int64_t c, Fn&& terms, double& 
   second = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
 }
 
+// y == nullptr: the statistics only (a fused neuron kernel normalises its input itself).
 template <class T>
 void normalise(const BatchNormShape& s, int64_t c, const T* x, T mean, T invStd, T gamma, T beta, T* y) {
+  if (!y) return;
   const BatchNormAffine<T> affine(mean, invStd, gamma, beta);
   forEachInChannel<T>(s, c, [&](int64_t i) { y[i] = affine(x[i]); });
 }

@@ -61,7 +61,18 @@ void sumLeading(int64_t steps, int64_t width, T scale, const T* x, T* y) {
   });
 }
 
+template <class T>
+void gatherRows(int64_t rowCount, int64_t rowSize, const T* rows, const int32_t* indices, int64_t first, int64_t count, T* out) {
+  parallelFor(count, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, rowSize)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      std::memcpy(out + r * rowSize, rows + int64_t(indices[first + r]) * rowSize, size_t(rowSize) * sizeof(T));
+  });
+}
+
+template void gatherRows<int32_t>(int64_t, int64_t, const int32_t*, const int32_t*, int64_t, int64_t, int32_t*);
+
 #define IKUN_INSTANTIATE(T)                                                    \
+  template void gatherRows<T>(int64_t, int64_t, const T*, const int32_t*, int64_t, int64_t, T*); \
   template void fill<T>(int64_t, T, T*);                                       \
   template void copy<T>(int64_t, const T*, T*);                                \
   template void axpy<T>(int64_t, T, const T*, T*);                             \

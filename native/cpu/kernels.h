@@ -3,6 +3,7 @@
 // Inputs are validated by the TypeScript layer before any of these run.
 #pragma once
 #include <cstdint>
+#include "../common/batchnorm_rules.h"
 #include "../common/shapes.h"
 
 namespace ikun::cpu {
@@ -23,7 +24,8 @@ template <class T> void linearBackwardInput(const LinearShape& s, const T* dy, c
 template <class T> void linearBackwardWeight(const LinearShape& s, const T* x, const T* dy, T* dw, T* dbias);
 
 // batchnorm.cpp: training uses batch statistics (biased variance to normalise, unbiased for the running
-// estimate); evaluation uses the running statistics. Both write the mean and 1/sqrt(var + eps) they used.
+// estimate); evaluation uses the running statistics. Both write the mean and 1/sqrt(var + eps) they used;
+// y == nullptr computes those only (for a neuron kernel that normalises its input itself).
 template <class T>
 void batchNormForwardTrain(const BatchNormShape& s, const T* x, const T* gamma, const T* beta, T* runningMean,
                            T* runningVar, double momentum, double eps, int64_t replicas, T* y, T* savedMean,
@@ -60,11 +62,14 @@ template <class T> void neuronBackward(const NeuronParams& p, const T* dSpikes, 
 // A neuron layer followed by max-pool, fused for training: writes the pooled spikes [steps, planes, oh, ow]
 // and the window argmax (offsets in each plane), returns the spike count; stores no membrane. Backward
 // recomputes the membrane from x. p.width = planes * inHeight * inWidth.
+// With norm active, x is a BatchNorm's input, normalised on the fly (the fused BatchNorm + neuron + max-pool);
+// dx is then the gradient of the BatchNorm's output.
 template <class T>
-double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, int32_t* argmax);
+double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, int32_t* argmax,
+                         const InputNormalisation<T>& norm = {});
 template <class T>
 void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const int32_t* argmax,
-                        const T* dPooled, T* dx);
+                        const T* dPooled, T* dx, const InputNormalisation<T>& norm = {});
 // Forward-mode (R-op) tangents of the two above, for Hessian-vector products.
 template <class T> void neuronForwardTangent(const NeuronParams& p, const T* h, const T* xDot, T* hDot, T* sDot);
 template <class T>
@@ -95,6 +100,8 @@ template <class T> void convert(int64_t n, const T* x, float* yf, double* yd);
 template <class T> void repeatLeading(int64_t steps, int64_t width, T scale, const T* x, T* y);
 // y[i] = scale * sum_t x[t, i].
 template <class T> void sumLeading(int64_t steps, int64_t width, T scale, const T* x, T* y);
+// out[r] = rows[indices[first + r]] for r < count, rows of rowSize values (a mini-batch from a data set).
+template <class T> void gatherRows(int64_t rowCount, int64_t rowSize, const T* rows, const int32_t* indices, int64_t first, int64_t count, T* out);
 
 // tensor_math.cpp: the tensor basics of training and evaluation scripts (argmax, sums, arithmetic,
 // comparison, dtype casts), for float, double and int32_t. Integer arithmetic wraps around like int32

@@ -60,12 +60,18 @@ void dispatchBackward(const NeuronParams& p, Fn&& fn) {
 // through captured references, the constants had to be reloaded after each store (which might have
 // changed them), and GCC left the loops scalar.
 
-// One step of a plane: h = a v + b x + c, the spike, the reset of v. Writes h and/or the spikes.
-template <bool WriteH, bool WriteSpikes, class T, class Neuron>
-inline void chargeFireResetPlane(const Neuron neuron, const T* __restrict x, T* __restrict v, T* __restrict h,
+// The neuron's input as it reads it: as stored, or normalised on the fly by a fused BatchNorm.
+struct StoredInput {
+  template <class T>
+  T operator()(T x) const { return x; }
+};
+
+// One step of a plane: h = a v + b in(x) + c, the spike, the reset of v. Writes h and/or the spikes.
+template <bool WriteH, bool WriteSpikes, class T, class Neuron, class Input>
+inline void chargeFireResetPlane(const Neuron neuron, const Input in, const T* __restrict x, T* __restrict v, T* __restrict h,
                                  T* __restrict spikes, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    const T ht = neuron.charge(v[i], x[i]);
+    const T ht = neuron.charge(v[i], in(x[i]));
     const T s = neuron.fire(ht, v[i]);
     if constexpr (WriteH) h[i] = ht;
     if constexpr (WriteSpikes) spikes[i] = s;
@@ -213,8 +219,16 @@ void neuronBackwardTangent(const NeuronParams& p, const T* h, const T* hDot, con
 // buffer, and writes the pooled spikes and the window argmax. Neither h nor the full spikes are stored:
 // backward recomputes h from x (the same arithmetic, so the same numbers as the unfused layers).
 
+// Runs fn(in) with the input reader of plane q: as stored, or normalised by the fused BatchNorm.
+template <class T, class Fn>
+inline void withPlaneInput(const InputNormalisation<T>& norm, int64_t q, Fn&& fn) {
+  if (norm.active()) fn(norm.forPlane(q));
+  else fn(StoredInput{});
+}
+
 template <class T>
-double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, int32_t* argmax) {
+double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, int32_t* argmax,
+                         const InputNormalisation<T>& norm) {
   const int64_t plane = pool.inHeight * pool.inWidth, oh = pool.outHeight(), ow = pool.outWidth(), outPlane = oh * ow;
   const int64_t inputStride = p.staticInput ? 0 : p.width;
   std::vector<double> counts(size_t(pool.planes), 0.0);
@@ -227,7 +241,9 @@ double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T
         for (int64_t t = 0; t < p.steps; ++t) {
           const T* xt = x + t * inputStride + q * plane;
           T* sp = spikes.data();
-          chargeFireResetPlane<false, true>(neuron, xt, v.data(), static_cast<T*>(nullptr), sp, plane);
+          withPlaneInput(norm, q, [&](const auto in) {
+            chargeFireResetPlane<false, true>(neuron, in, xt, v.data(), static_cast<T*>(nullptr), sp, plane);
+          });
           count += spikeCount(sp, plane);
           T* out = pooled + (t * pool.planes + q) * outPlane;
           int32_t* arg = argmax + (t * pool.planes + q) * outPlane;
@@ -271,7 +287,7 @@ double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T
 
 template <class T>
 void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const int32_t* argmax,
-                        const T* dPooled, T* dx) {
+                        const T* dPooled, T* dx, const InputNormalisation<T>& norm) {
   const int64_t plane = pool.inHeight * pool.inWidth, outPlane = pool.outHeight() * pool.outWidth();
   const int64_t inputStride = p.staticInput ? 0 : p.width;
   dispatchBackward<T>(p, [&](const auto neuron) {
@@ -284,9 +300,11 @@ void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T*
         for (int64_t q = q0; q < q1; ++q) {
           // recompute the membrane of this plane at every step
           std::fill(v.begin(), v.end(), neuron.initialMembrane());
-          for (int64_t t = 0; t < p.steps; ++t)
-            chargeFireResetPlane<true, false>(neuron, x + t * inputStride + q * plane, v.data(), h.data() + t * plane,
-                                              static_cast<T*>(nullptr), plane);
+          withPlaneInput(norm, q, [&](const auto in) {
+            for (int64_t t = 0; t < p.steps; ++t)
+              chargeFireResetPlane<true, false>(neuron, in, x + t * inputStride + q * plane, v.data(), h.data() + t * plane,
+                                                static_cast<T*>(nullptr), plane);
+          });
           std::fill(dv.begin(), dv.end(), T(0));
           std::fill(sum.begin(), sum.end(), T(0));
           for (int64_t t = p.steps - 1; t >= 0; --t) {

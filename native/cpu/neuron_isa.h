@@ -2,6 +2,7 @@
 // and for AVX2 (neuron_avx2.cpp). neuron.cpp's public kernels (kernels.h) pick one at run time.
 #pragma once
 #include <cstdint>
+#include "../common/batchnorm_rules.h"
 #include "../common/neuron_step.h"
 #include "../common/shapes.h"
 #include "cpu_features.h"
@@ -11,10 +12,10 @@
   template <class T> void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx);     \
   template <class T>                                                                                      \
   double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled,          \
-                           int32_t* argmax);                                                              \
+                           int32_t* argmax, const InputNormalisation<T>& norm);                           \
   template <class T>                                                                                      \
   void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const int32_t* argmax, \
-                          const T* dPooled, T* dx);                                                       \
+                          const T* dPooled, T* dx, const InputNormalisation<T>& norm);                   \
   template <class T>                                                                                      \
   void neuronForwardTangent(const NeuronParams& p, const T* h, const T* xDot, T* hDot, T* sDot);          \
   template <class T>                                                                                      \
@@ -24,9 +25,10 @@
 #define IKUN_INSTANTIATE_NEURON_KERNELS(T)                                                                 \
   template void neuronForward<T>(const NeuronParams&, const T*, T*, T*);                                  \
   template void neuronBackward<T>(const NeuronParams&, const T*, const T*, T*);                           \
-  template double neuronPoolForward<T>(const NeuronParams&, const Pool2dShape&, const T*, T*, int32_t*);  \
+  template double neuronPoolForward<T>(const NeuronParams&, const Pool2dShape&, const T*, T*, int32_t*,  \
+                                       const InputNormalisation<T>&);                                     \
   template void neuronPoolBackward<T>(const NeuronParams&, const Pool2dShape&, const T*, const int32_t*,  \
-                                      const T*, T*);                                                      \
+                                      const T*, T*, const InputNormalisation<T>&);                        \
   template void neuronForwardTangent<T>(const NeuronParams&, const T*, const T*, T*, T*);                 \
   template void neuronBackwardTangent<T>(const NeuronParams&, const T*, const T*, const T*, const T*, T*, T*);
 

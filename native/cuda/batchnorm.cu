@@ -55,6 +55,7 @@ __global__ void forwardTrainKernel(ChannelView v, const T* x, const T* gamma, co
     runningVar[c] = T(runningAverage(runningVar[c], stats.unbiasedVar, momentum));
     mean = T(stats.mean), invStd = T(stats.invStd);
   }
+  if (!y) return;  // the statistics only: a fused neuron kernel normalises its input itself (uniform branch)
   broadcast2(mean, invStd);
   const BatchNormAffine<T> affine(mean, invStd, gamma[c], beta[c]);
   for (unsigned i = threadIdx.x; i < v.count; i += blockDim.x) {
@@ -69,6 +70,7 @@ __global__ void forwardEvalKernel(ChannelView v, const T* x, const T* gamma, con
   const unsigned c = blockIdx.x;
   const T mean = runningMean[c], invStd = T(evalInvStd(double(runningVar[c]), eps));
   if (threadIdx.x == 0) savedMean[c] = mean, savedInvStd[c] = invStd;
+  if (!y) return;
   const BatchNormAffine<T> affine(mean, invStd, gamma[c], beta[c]);
   for (unsigned i = threadIdx.x; i < v.count; i += blockDim.x) {
     const int64_t at = v.at(c, i);

@@ -42,7 +42,23 @@ __global__ void sumLeadingKernel(int64_t steps, int64_t width, T scale, const T*
   }
 }
 
+template <class T>
+__global__ void gatherRowsKernel(int64_t rowCount, int64_t rowSize, const T* rows, const int32_t* indices, int64_t first,
+                                 int64_t count, T* out) {
+  const int64_t n = rowSize * count;
+  for (int64_t i = globalThreadIndex(); i < n; i += globalThreadCount()) {
+    const int64_t r = i / rowSize, j = i - r * rowSize, source = indices[first + r];
+    out[i] = source >= 0 && source < rowCount ? rows[source * rowSize + j] : T(0);  // device indices cannot be checked on the host
+  }
+}
+
 }  // namespace
+
+template <class T>
+void gatherRows(int64_t rowCount, int64_t rowSize, const T* rows, const int32_t* indices, int64_t first, int64_t count, T* out) {
+  launch(gatherRowsKernel<T>, blocksFor(rowSize * count), dim3(kThreads), 0, currentStream(), rowCount, rowSize, rows, indices, first,
+         count, out);
+}
 
 template <class T>
 void fill(int64_t n, T value, T* y) {
@@ -90,6 +106,9 @@ void sumLeading(int64_t steps, int64_t width, T scale, const T* x, T* y) {
 IKUN_INSTANTIATE(float)
 IKUN_INSTANTIATE(double)
 #undef IKUN_INSTANTIATE
+template void gatherRows<float>(int64_t, int64_t, const float*, const int32_t*, int64_t, int64_t, float*);
+template void gatherRows<double>(int64_t, int64_t, const double*, const int32_t*, int64_t, int64_t, double*);
+template void gatherRows<int32_t>(int64_t, int64_t, const int32_t*, const int32_t*, int64_t, int64_t, int32_t*);
 template void fill<float>(int64_t, float, float*);
 template void fill<double>(int64_t, double, double*);
 template void fill<int32_t>(int64_t, int32_t, int32_t*);

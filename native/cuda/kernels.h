@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 
+#include "../common/batchnorm_rules.h"
 #include "../common/shapes.h"
 
 namespace ikun::cuda {
@@ -63,12 +64,13 @@ template <class T> void maxPool2dGather(const Pool2dShape& s, const T* x, const 
 // neuron.cu
 template <class T> void neuronForward(const NeuronParams& p, const T* x, T* spikes, T* h);
 template <class T> void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx);
+// With norm active, x is a BatchNorm's input normalised on the fly (the fused BatchNorm + neuron + max-pool).
 template <class T>
 void neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, int32_t* argmax,
-                       DeviceResult spikeCount);
+                       DeviceResult spikeCount, const InputNormalisation<T>& norm = {});
 template <class T>
 void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const int32_t* argmax,
-                        const T* dPooled, T* dx);
+                        const T* dPooled, T* dx, const InputNormalisation<T>& norm = {});
 template <class T> void neuronForwardTangent(const NeuronParams& p, const T* h, const T* xDot, T* hDot, T* sDot);
 template <class T>
 void neuronBackwardTangent(const NeuronParams& p, const T* h, const T* hDot, const T* dSpikes, const T* dSpikesDot,
@@ -119,6 +121,8 @@ template <class T> void scale(int64_t n, T alpha, T* y);
 template <class T> void convert(int64_t n, const T* x, float* yf, double* yd);
 template <class T> void repeatLeading(int64_t steps, int64_t width, T scale, const T* x, T* y);
 template <class T> void sumLeading(int64_t steps, int64_t width, T scale, const T* x, T* y);
+// out[r] = rows[indices[first + r]] (a mini-batch gathered from a data set resident on the device).
+template <class T> void gatherRows(int64_t rowCount, int64_t rowSize, const T* rows, const int32_t* indices, int64_t first, int64_t count, T* out);
 
 // tensor_math.cu: the tensor basics (argmax, sums, arithmetic, comparison, casts), for float, double and
 // int32_t, with the CPU's semantics (int32 arithmetic wraps around; NaN is the maximum of argmax; casts to

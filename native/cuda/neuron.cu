@@ -4,6 +4,7 @@
 // once per dtype; the per-neuron formulas are those of common/neuron_step.h.
 #include "common.cuh"
 #include "reduce.cuh"
+#include "../common/batchnorm_rules.h"
 #include "../common/neuron_step.h"
 
 namespace ikun::cuda {
@@ -105,8 +106,19 @@ __device__ __forceinline__ void windowOffsets(const WindowGeometry& g, int64_t w
   offsets[0] = top, offsets[1] = top + 1, offsets[2] = top + g.inWidth, offsets[3] = top + g.inWidth + 1;  // row-major
 }
 
+// The neuron's input at offset `at` of plane q: as stored, or normalised by the fused BatchNorm.
 template <class T>
-__global__ void poolForwardKernel(NeuronParams p, WindowGeometry g, const T* x, T* pooled, int32_t* argmax, double* blockCounts) {
+struct PlaneInput {
+  bool normalised;
+  BatchNormAffine<T> affine;
+  __device__ PlaneInput(const InputNormalisation<T>& norm, int64_t q)
+      : normalised(norm.active()), affine(norm.active() ? norm.forPlane(q) : BatchNormAffine<T>(T(0), T(1), T(1), T(0))) {}
+  __device__ __forceinline__ T operator()(T x) const { return normalised ? affine(x) : x; }
+};
+
+template <class T>
+__global__ void poolForwardKernel(NeuronParams p, WindowGeometry g, const T* x, T* pooled, int32_t* argmax, double* blockCounts,
+                                  InputNormalisation<T> norm) {
   const DeviceNeuron<T> neuron = neuronOf<T>(p);
   const int64_t inputStride = p.staticInput ? 0 : p.width;
   const int64_t w = globalThreadIndex();
@@ -115,6 +127,7 @@ __global__ void poolForwardKernel(NeuronParams p, WindowGeometry g, const T* x, 
     int64_t q;
     int o, offsets[4];
     windowOffsets(g, w, q, o, offsets);
+    const PlaneInput<T> in(norm, q);
     T v[4];
 #pragma unroll
     for (int j = 0; j < 4; ++j) v[j] = neuron.initialMembrane();
@@ -122,7 +135,7 @@ __global__ void poolForwardKernel(NeuronParams p, WindowGeometry g, const T* x, 
       T s[4];
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        const T ht = neuron.charge(v[j], x[t * inputStride + q * g.plane + offsets[j]]);
+        const T ht = neuron.charge(v[j], in(x[t * inputStride + q * g.plane + offsets[j]]));
         s[j] = neuron.fire(ht, v[j]);
         count += double(s[j]);
       }
@@ -145,13 +158,14 @@ __global__ void poolForwardKernel(NeuronParams p, WindowGeometry g, const T* x, 
 // the pooled gradient at each step's argmax.
 template <class T>
 __global__ void poolBackwardKernel(NeuronParams p, WindowGeometry g, const T* x, const int32_t* argmax, const T* dPooled,
-                                   T* hScratch, T* dx) {
+                                   T* hScratch, T* dx, InputNormalisation<T> norm) {
   const DeviceNeuron<T> neuron = neuronOf<T>(p);
   const int64_t inputStride = p.staticInput ? 0 : p.width;
   for (int64_t w = globalThreadIndex(); w < g.windows; w += globalThreadCount()) {
     int64_t q;
     int o, offsets[4];
     windowOffsets(g, w, q, o, offsets);
+    const PlaneInput<T> in(norm, q);
     const int64_t base = q * g.plane;
     T v[4];
 #pragma unroll
@@ -159,7 +173,7 @@ __global__ void poolBackwardKernel(NeuronParams p, WindowGeometry g, const T* x,
     for (int64_t t = 0; t < p.steps; ++t)
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        const T ht = neuron.charge(v[j], x[t * inputStride + base + offsets[j]]);
+        const T ht = neuron.charge(v[j], in(x[t * inputStride + base + offsets[j]]));
         hScratch[t * p.width + base + offsets[j]] = ht;
         neuron.fire(ht, v[j]);
       }
@@ -182,6 +196,12 @@ __global__ void poolBackwardKernel(NeuronParams p, WindowGeometry g, const T* x,
 #pragma unroll
       for (int j = 0; j < 4; ++j) dx[base + offsets[j]] = sum[j];
   }
+}
+
+// The unfused twin of the normalised input: y = affine(x), plane q = (i / plane) % planes.
+template <class T>
+__global__ void normaliseKernel(int64_t n, int64_t plane, int64_t planes, const T* x, InputNormalisation<T> norm, T* y) {
+  for (int64_t i = globalThreadIndex(); i < n; i += globalThreadCount()) y[i] = norm.forPlane((i / plane) % planes)(x[i]);
 }
 
 bool tilesByTwo(const Pool2dShape& pool) {
@@ -227,21 +247,32 @@ void neuronBackwardTangent(const NeuronParams& p, const T* h, const T* hDot, con
          dxDot);
 }
 
+// The input normalised into scratch (the unfused twin's BatchNorm output), or x itself without normalisation.
+template <class T>
+const T* normalisedInput(const NeuronParams& p, const Pool2dShape& pool, const T* x, const InputNormalisation<T>& norm,
+                         Scratch<T>& scratch) {
+  if (!norm.active()) return x;
+  const int64_t n = p.staticInput ? p.width : p.steps * p.width, plane = pool.inHeight * pool.inWidth;
+  launch(normaliseKernel<T>, blocksFor(n), dim3(kThreads), 0, currentStream(), n, plane, pool.planes, x, norm, scratch.get());
+  return scratch.get();
+}
+
 template <class T>
 void neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, int32_t* argmax,
-                       DeviceResult spikeCount) {
+                       DeviceResult spikeCount, const InputNormalisation<T>& norm) {
   if (tilesByTwo(pool)) {
     const WindowGeometry g = windowGeometry(pool);
     const int64_t blocks = (g.windows + kThreads - 1) / kThreads;
     Scratch<double> counts(size_t(blocks > 0 ? blocks : 1));
     launch(poolForwardKernel<T>, dim3(unsigned(blocks > 0 ? blocks : 1)), dim3(kThreads), 0, currentStream(), p, g, x, pooled,
-           argmax, counts.get());
+           argmax, counts.get(), norm);
     finishReduction(counts.get(), int(blocks > 0 ? blocks : 1), spikeCount, false);
     return;
   }
-  // the unfused twin: full spikes in scratch, then the pool and the spike count
+  // the unfused twin: the normalised input and the full spikes in scratch, then the pool and the spike count
   const size_t full = size_t(p.steps * p.width);
-  Scratch<T> spikes(full), h(full);
+  Scratch<T> spikes(full), h(full), input(norm.active() ? size_t(p.staticInput ? p.width : p.steps * p.width) : 0);
+  x = normalisedInput(p, pool, x, norm, input);
   neuronForward<T>(p, x, spikes.get(), h.get());
   const Pool2dShape steps{p.steps * pool.planes, pool.inHeight, pool.inWidth, pool.kernel, pool.stride};
   maxPool2dForward<T>(steps, spikes.get(), pooled, argmax);
@@ -250,15 +281,17 @@ void neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* 
 
 template <class T>
 void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const int32_t* argmax, const T* dPooled,
-                        T* dx) {
+                        T* dx, const InputNormalisation<T>& norm) {
   const size_t full = size_t(p.steps * p.width);
   Scratch<T> h(full);
   if (tilesByTwo(pool)) {
     const WindowGeometry g = windowGeometry(pool);
-    launch(poolBackwardKernel<T>, blocksFor(g.windows), dim3(kThreads), 0, currentStream(), p, g, x, argmax, dPooled, h.get(), dx);
+    launch(poolBackwardKernel<T>, blocksFor(g.windows), dim3(kThreads), 0, currentStream(), p, g, x, argmax, dPooled, h.get(), dx,
+           norm);
     return;
   }
-  Scratch<T> spikes(full), dSpikes(full);
+  Scratch<T> spikes(full), dSpikes(full), input(norm.active() ? size_t(p.staticInput ? p.width : p.steps * p.width) : 0);
+  x = normalisedInput(p, pool, x, norm, input);
   neuronForward<T>(p, x, spikes.get(), h.get());
   const Pool2dShape steps{p.steps * pool.planes, pool.inHeight, pool.inWidth, pool.kernel, pool.stride};
   maxPool2dBackward<T>(steps, dPooled, argmax, dSpikes.get());
@@ -270,8 +303,10 @@ void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T*
   template void neuronBackward<T>(const NeuronParams&, const T*, const T*, T*);                               \
   template void neuronForwardTangent<T>(const NeuronParams&, const T*, const T*, T*, T*);                     \
   template void neuronBackwardTangent<T>(const NeuronParams&, const T*, const T*, const T*, const T*, T*, T*); \
-  template void neuronPoolForward<T>(const NeuronParams&, const Pool2dShape&, const T*, T*, int32_t*, DeviceResult); \
-  template void neuronPoolBackward<T>(const NeuronParams&, const Pool2dShape&, const T*, const int32_t*, const T*, T*);
+  template void neuronPoolForward<T>(const NeuronParams&, const Pool2dShape&, const T*, T*, int32_t*, DeviceResult,         \
+                                     const InputNormalisation<T>&);                                                         \
+  template void neuronPoolBackward<T>(const NeuronParams&, const Pool2dShape&, const T*, const int32_t*, const T*, T*,     \
+                                      const InputNormalisation<T>&);
 IKUN_INSTANTIATE(float)
 IKUN_INSTANTIATE(double)
 #undef IKUN_INSTANTIATE

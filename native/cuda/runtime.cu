@@ -48,7 +48,13 @@ struct StagingBuffer {
 constexpr size_t kStagingLimit = size_t(256) << 20;  // pinned bytes per device at most
 constexpr size_t kLargestStaged = size_t(32) << 20;  // larger copies go straight from pageable memory
 
+struct OpRecord {
+  const char* op;
+  cudaEvent_t start, end;
+};
+
 struct DeviceState {
+  std::vector<OpRecord> profile;  // with mutex held
   std::once_flag started;
   cudaStream_t stream = nullptr;
   std::mutex mutex;
@@ -314,6 +320,52 @@ cudaStream_t currentStream() { return state(currentDevice()).stream; }
 namespace {
 std::atomic<int> precisionSetting{int(CudaPrecision::Tf32)};
 }  // namespace
+
+namespace {
+std::atomic<bool> profiling{false};
+}  // namespace
+
+void setOpProfiling(bool enabled) { profiling.store(enabled); }
+
+OpTimer::OpTimer(int device, const char* op) : device_(device) {
+  if (!profiling.load(std::memory_order_relaxed)) return;
+  DeviceState& s = state(device);
+  OpRecord r{op, nullptr, nullptr};
+  check(cudaEventCreate(&r.start), "cudaEventCreate (profile)");
+  check(cudaEventCreate(&r.end), "cudaEventCreate (profile)");
+  check(cudaEventRecord(r.start, s.stream), "cudaEventRecord (profile)");
+  std::lock_guard<std::mutex> lock(s.mutex);
+  index_ = int(s.profile.size());
+  s.profile.push_back(r);
+}
+
+OpTimer::~OpTimer() {
+  if (index_ < 0) return;
+  DeviceState& s = state(device_);
+  std::lock_guard<std::mutex> lock(s.mutex);
+  cudaEventRecord(s.profile[size_t(index_)].end, s.stream);
+}
+
+std::vector<OpTime> takeOpProfile(int device) {
+  DeviceState& s = state(device);
+  synchronize(device);
+  std::vector<OpRecord> records;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    records.swap(s.profile);
+  }
+  std::vector<OpTime> times;
+  for (const OpRecord& r : records) {
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, r.start, r.end), "cudaEventElapsedTime (profile)");
+    cudaEventDestroy(r.start);
+    cudaEventDestroy(r.end);
+    auto it = std::find_if(times.begin(), times.end(), [&](const OpTime& t) { return t.op == r.op; });
+    if (it == times.end()) times.push_back(OpTime{r.op, double(ms), 1});
+    else it->milliseconds += double(ms), it->calls += 1;
+  }
+  return times;
+}
 
 CudaPrecision cudaPrecision() { return CudaPrecision(precisionSetting.load(std::memory_order_relaxed)); }
 void setCudaPrecision(CudaPrecision precision) { precisionSetting.store(int(precision), std::memory_order_relaxed); }

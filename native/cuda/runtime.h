@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ikun::cuda {
 
@@ -83,6 +85,29 @@ class DeviceBlock {
  private:
   int device_;
   void* data_;
+};
+
+// Per-op timing with CUDA events for bench:gpu: while on, every op a binding queues on a device is bracketed
+// by two events on its stream (no waiting); takeOpProfile waits for the device, then returns the time of
+// each op name summed over its calls, in order of first appearance, and forgets them.
+void setOpProfiling(bool enabled);
+struct OpTime {
+  std::string op;
+  double milliseconds;
+  int64_t calls;
+};
+std::vector<OpTime> takeOpProfile(int device);
+
+class OpTimer {
+ public:
+  OpTimer(int device, const char* op);
+  ~OpTimer();
+  OpTimer(const OpTimer&) = delete;
+  OpTimer& operator=(const OpTimer&) = delete;
+
+ private:
+  int device_;
+  int index_ = -1;  // the record in the device's profile, -1 when profiling is off
 };
 
 }  // namespace ikun::cuda

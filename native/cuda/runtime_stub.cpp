@@ -28,6 +28,10 @@ DeviceGuard::DeviceGuard(int) : previous_(-1) { noCuda(); }
 DeviceGuard::~DeviceGuard() {}
 int currentDevice() { noCuda(); }
 double mmaLayoutCheck() { noCuda(); }
+void setOpProfiling(bool) {}
+std::vector<OpTime> takeOpProfile(int) { noCuda(); }
+OpTimer::OpTimer(int device, const char*) : device_(device) {}
+OpTimer::~OpTimer() {}
 CudaPrecision cudaPrecision() { return CudaPrecision::Tf32; }
 void setCudaPrecision(CudaPrecision) {}
 

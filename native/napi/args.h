@@ -86,6 +86,7 @@ void dispatch(Napi::Env env, const char* op, std::initializer_list<Storage*> flo
   if (device < 0) return run(OnCpu{});
 #if defined(IKUN_WITH_CUDA)
   cuda::DeviceGuard guard(device);
+  cuda::OpTimer timer(device, op);
   run(OnCuda{});
 #else
   throw Napi::Error::New(env, std::string(op) + ": this build of ikun has no CUDA support");
@@ -112,6 +113,7 @@ void dispatchNumeric(Napi::Env env, const char* op, Storage* typed, std::initial
   if (device < 0) return run(OnCpu{});
 #if defined(IKUN_WITH_CUDA)
   cuda::DeviceGuard guard(device);
+  cuda::OpTimer timer(device, op);
   run(OnCuda{});
 #else
   throw Napi::Error::New(env, std::string(op) + ": this build of ikun has no CUDA support");

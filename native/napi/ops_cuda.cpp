@@ -75,6 +75,27 @@ Napi::Value MmaLayoutCheck(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), cuda::mmaLayoutCheck());
 }
 
+// cudaSetOpProfiling(enabled): CUDA events around every op (bench:gpu)
+Napi::Value SetOpProfiling(const Napi::CallbackInfo& info) {
+  cuda::setOpProfiling(boolArg(info, 0, "enabled"));
+  return info.Env().Undefined();
+}
+
+// cudaTakeOpProfile(device) -> [{ op, ms, calls }] since profiling began or the last take (waits for the device)
+Napi::Value TakeOpProfile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto times = cuda::takeOpProfile(deviceArg(info, 0));
+  auto list = Napi::Array::New(env, times.size());
+  for (size_t i = 0; i < times.size(); ++i) {
+    auto o = Napi::Object::New(env);
+    o.Set("op", times[i].op);
+    o.Set("ms", times[i].milliseconds);
+    o.Set("calls", double(times[i].calls));
+    list.Set(uint32_t(i), o);
+  }
+  return list;
+}
+
 }  // namespace
 
 void registerCudaOps(Napi::Env env, Napi::Object exports) {
@@ -87,6 +108,8 @@ void registerCudaOps(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaSynchronize", Napi::Function::New<guarded<Synchronize>>(env, "cudaSynchronize"));
   exports.Set("cudaSetPrecision", Napi::Function::New<guarded<SetPrecision>>(env, "cudaSetPrecision"));
   exports.Set("cudaPrecision", Napi::Function::New<guarded<Precision>>(env, "cudaPrecision"));
+  exports.Set("cudaSetOpProfiling", Napi::Function::New<guarded<SetOpProfiling>>(env, "cudaSetOpProfiling"));
+  exports.Set("cudaTakeOpProfile", Napi::Function::New<guarded<TakeOpProfile>>(env, "cudaTakeOpProfile"));
   exports.Set("cudaMmaLayoutCheck", Napi::Function::New<guarded<MmaLayoutCheck>>(env, "cudaMmaLayoutCheck"));
 }
 

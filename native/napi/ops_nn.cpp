@@ -121,12 +121,12 @@ BatchNormShape batchNormShape(const Napi::CallbackInfo& info, size_t index) {
   return {d[0], d[1], d[2]};
 }
 
-// batchNormForward(x, gamma, beta, runningMean, runningVar, y, savedMean, savedInvStd, dims, training, momentum, eps,
-//                  replicas)
+// batchNormForward(x, gamma, beta, runningMean, runningVar, y | null, savedMean, savedInvStd, dims, training, momentum, eps,
+//                  replicas); y null: the statistics only
 Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *x = storageArg(info, 0, "x"), *gamma = storageArg(info, 1, "weight"), *beta = storageArg(info, 2, "bias"),
-          *rm = storageArg(info, 3, "running_mean"), *rv = storageArg(info, 4, "running_var"), *y = storageArg(info, 5, "y"),
+          *rm = storageArg(info, 3, "running_mean"), *rv = storageArg(info, 4, "running_var"), *y = optionalStorageArg(info, 5, "y"),
           *mean = storageArg(info, 6, "savedMean"), *invStd = storageArg(info, 7, "savedInvStd");
   BatchNormShape s = batchNormShape(info, 8);
   bool training = boolArg(info, 9, "training");

@@ -127,7 +127,8 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   NumberResult result(info, operands);
   const int64_t n = int64_t(x->count());
   Napi::Value out = env.Undefined();
-  dispatch(env, "reduction", {x, y}, {result.accumulator()}, [&](auto tag, auto device) {
+  const char* name = R == Reduction::Sum ? "sum" : R == Reduction::Squares ? "sumOfSquares" : "dot";
+  dispatch(env, name, {x, y}, {result.accumulator()}, [&](auto tag, auto device) {
     using T = decltype(tag);
     if constexpr (decltype(device)::cuda) {
 #if defined(IKUN_WITH_CUDA)

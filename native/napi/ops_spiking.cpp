@@ -81,40 +81,78 @@ Pool2dShape fusedPoolShape(const Napi::CallbackInfo& info, size_t index, const N
   return s;
 }
 
-// neuronPoolForward(x, pooled, argmax, params, [planes, H, W, kernel, stride], accumulator?, slot?, scale?)
-//   -> the spike count (or undefined when it went to the accumulator)
+// The fused BatchNorm of neuronPool*: { gamma, beta, mean, invStd } (per-channel storages, channels dividing the
+// planes), or null.
+struct NormalisationArg {
+  Storage *gamma = nullptr, *beta = nullptr, *mean = nullptr, *invStd = nullptr;
+  int64_t channels = 1;
+  template <class T>
+  InputNormalisation<T> as() const {
+    if (!gamma) return {};
+    return InputNormalisation<T>{ptr<T>(gamma), ptr<T>(beta), ptr<T>(mean), ptr<T>(invStd), channels};
+  }
+};
+
+Storage* storageProperty(Napi::Env env, Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  auto* data = env.GetInstanceData<AddonData>();
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->storageConstructor.Value()))
+    throw Napi::TypeError::New(env, std::string("normalisation: '") + key + "' must be a native Storage");
+  Storage* s = Storage::Unwrap(v.As<Napi::Object>());
+  if (s->disposed()) throw Napi::Error::New(env, std::string("normalisation: '") + key + "' has been disposed");
+  return s;
+}
+
+NormalisationArg normalisationArg(const Napi::CallbackInfo& info, size_t index, const Pool2dShape& pool) {
+  Napi::Env env = info.Env();
+  NormalisationArg n;
+  if (index >= info.Length() || info[index].IsNull() || info[index].IsUndefined()) return n;
+  auto o = objectArg(info, index, "normalisation");
+  n.gamma = storageProperty(env, o, "gamma"), n.beta = storageProperty(env, o, "beta"), n.mean = storageProperty(env, o, "mean");
+  n.invStd = storageProperty(env, o, "invStd");
+  n.channels = int64_t(n.gamma->count());
+  if (n.channels < 1 || pool.planes % n.channels != 0) throw Napi::RangeError::New(env, "normalisation: the channels must divide the planes");
+  for (Storage* t : {n.beta, n.mean, n.invStd}) requireCount(env, t, n.channels, "normalisation tensor");
+  return n;
+}
+
+// neuronPoolForward(x, pooled, argmax, params, [planes, H, W, kernel, stride], normalisation | null, accumulator?, slot?,
+//                   scale?) -> the spike count (or undefined when it went to the accumulator)
 Napi::Value NeuronPoolForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *x = storageArg(info, 0, "x"), *pooled = storageArg(info, 1, "pooled"), *arg = storageArg(info, 2, "argmax");
   NeuronParams p = neuronParams(info, 3);
   Pool2dShape s = fusedPoolShape(info, 4, p);
-  NumberResult count(info, 5);
+  const NormalisationArg norm = normalisationArg(info, 5, s);
+  NumberResult count(info, 6);
   requireInt32(env, arg, "neuronPool: argmax");
   const int64_t outCount = p.steps * s.planes * s.outHeight() * s.outWidth();
   requireCount(env, x, p.staticInput ? p.width : p.steps * p.width, "x");
   requireCount(env, pooled, outCount, "pooled"), requireCount(env, arg, outCount, "argmax");
   Napi::Value result = env.Undefined();
-  dispatch(env, "neuronPoolForward", {x, pooled}, {arg, count.accumulator()}, [&](auto tag, auto device) {
+  dispatch(env, "neuronPoolForward", {x, pooled, norm.gamma, norm.beta, norm.mean, norm.invStd}, {arg, count.accumulator()},
+           [&](auto tag, auto device) {
     using T = decltype(tag);
     if constexpr (decltype(device)::cuda) {
 #if defined(IKUN_WITH_CUDA)
-      cuda::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), ptr<int32_t>(arg), count.onDevice(x->device()));
+      cuda::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), ptr<int32_t>(arg), count.onDevice(x->device()), norm.as<T>());
       result = count.fromDevice(env);
 #endif
     } else {
-      result = count.fromHost(env, cpu::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), ptr<int32_t>(arg)));
+      result = count.fromHost(env, cpu::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), ptr<int32_t>(arg), norm.as<T>()));
     }
   });
   return result;
 }
 
-// neuronPoolBackward(x, argmax, dPooled, dx, params, dims)
+// neuronPoolBackward(x, argmax, dPooled, dx, params, dims, normalisation | null)
 Napi::Value NeuronPoolBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *x = storageArg(info, 0, "x"), *arg = storageArg(info, 1, "argmax"), *dp = storageArg(info, 2, "dPooled"),
           *dx = storageArg(info, 3, "dx");
   NeuronParams p = neuronParams(info, 4);
   Pool2dShape s = fusedPoolShape(info, 5, p);
+  const NormalisationArg norm = normalisationArg(info, 6, s);
   requireInt32(env, arg, "neuronPool: argmax");
   const int64_t outCount = p.steps * s.planes * s.outHeight() * s.outWidth(), inCount = p.staticInput ? p.width : p.steps * p.width;
   requireCount(env, x, inCount, "x"), requireCount(env, dx, inCount, "dx");
@@ -124,9 +162,9 @@ Napi::Value NeuronPoolBackward(const Napi::CallbackInfo& info) {
     for (int64_t i = 0; i < outCount; ++i)
       if (a[i] < 0 || a[i] >= s.inHeight * s.inWidth) throw Napi::RangeError::New(env, "neuronPool: argmax holds an offset outside the plane");
   }
-  dispatch(env, "neuronPoolBackward", {x, dp, dx}, {arg}, [&](auto tag, auto device) {
+  dispatch(env, "neuronPoolBackward", {x, dp, dx, norm.gamma, norm.beta, norm.mean, norm.invStd}, {arg}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    IKUN_RUN(device, neuronPoolBackward<T>(p, s, ptr<T>(x), ptr<int32_t>(arg), ptr<T>(dp), ptr<T>(dx)));
+    IKUN_RUN(device, neuronPoolBackward<T>(p, s, ptr<T>(x), ptr<int32_t>(arg), ptr<T>(dp), ptr<T>(dx), norm.as<T>()));
   });
   return env.Undefined();
 }
@@ -183,7 +221,8 @@ Napi::Value RateReduction(const Napi::CallbackInfo& info) {
   requireCount(env, rate, d[0] * d[1], "rate"), requireCount(env, grad, d[0] * d[1], "grad");
   if (labels.count != d[0]) throw Napi::RangeError::New(env, "labels: one label per sample expected");
   Napi::Value out = env.Undefined();
-  dispatch(env, "rate loss", {rate, grad}, {labels.storage, result.accumulator()}, [&](auto tag, auto device) {
+  const char* name = Op == RateOp::Mse ? "mseRateLoss" : Op == RateOp::CrossEntropy ? "crossEntropyRateLoss" : "countCorrect";
+  dispatch(env, name, {rate, grad}, {labels.storage, result.accumulator()}, [&](auto tag, auto device) {
     using T = decltype(tag);
     if constexpr (decltype(device)::cuda) {
 #if defined(IKUN_WITH_CUDA)

@@ -41,6 +41,26 @@ Napi::Value Axpy(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// gatherRows(rows, indices (int32), out, [rowCount, rowSize, first, count]): out[r] = rows[indices[first + r]].
+// Indices in host memory are checked here; on a device they come from ikun's own shuffles.
+Napi::Value GatherRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Storage *rows = storageArg(info, 0, "rows"), *indices = storageArg(info, 1, "indices"), *out = storageArg(info, 2, "out");
+  auto d = intsArg(info, 3, 4, "gather dims");
+  const int64_t rowCount = d[0], rowSize = d[1], first = d[2], count = d[3];
+  requireInt32(env, indices, "indices");
+  if (rows->dtype() != out->dtype()) throw Napi::TypeError::New(env, "gatherRows: rows and out differ in dtype");
+  requireCount(env, rows, rowCount * rowSize, "rows"), requireCount(env, indices, first + count, "indices"), requireCount(env, out, count * rowSize, "out");
+  if (indices->device() < 0)
+    for (int64_t r = first; r < first + count; ++r)
+      if (indices->as<int32_t>()[r] < 0 || indices->as<int32_t>()[r] >= rowCount) throw Napi::RangeError::New(env, "gatherRows: an index is out of range");
+  dispatchNumeric(env, "gatherRows", rows, {rows, indices, out}, [&](auto tag, auto device) {
+    using T = decltype(tag);
+    IKUN_RUN(device, gatherRows<T>(rowCount, rowSize, ptr<T>(rows), ptr<int32_t>(indices), first, count, ptr<T>(out)));
+  });
+  return env.Undefined();
+}
+
 Napi::Value ThreadCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), cpu::threadCount()); }
 
 Napi::Value SetThreadCount(const Napi::CallbackInfo& info) {
@@ -100,6 +120,7 @@ Napi::Value EmptyHostCache(const Napi::CallbackInfo& info) {
 void registerUtilOps(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New<guarded<Gemm>>(env, "gemm"));
   exports.Set("axpy", Napi::Function::New<guarded<Axpy>>(env, "axpy"));
+  exports.Set("gatherRows", Napi::Function::New<guarded<GatherRows>>(env, "gatherRows"));
   exports.Set("threadCount", Napi::Function::New<guarded<ThreadCount>>(env, "threadCount"));
   exports.Set("cpuKernels", Napi::Function::New<guarded<CpuKernelsInfo>>(env, "cpuKernels"));
   exports.Set("setCpuKernels", Napi::Function::New<guarded<SetCpuKernels>>(env, "setCpuKernels"));

@@ -95,6 +95,19 @@ describe('Sequential fuses the CSNN patterns', () => {
     expect(mine.namedBuffers().map(([n]) => n).slice(0, 3)).toEqual(['2.running_mean', '2.running_var', '2.num_batches_tracked']);
   });
 
+  it('plans the CSNN as the static first block, BatchNorm + neuron + max-pool kernels, and the layers between', () => {
+    expect(models.csnn({ channels: 2, T: 2 }).planLabels()).toEqual([
+      'conv_fc.0 (Conv2d)',
+      'conv_fc.1 (BatchNorm2d) + conv_fc.2 (IFNode) + conv_fc.3 (MaxPool2d)',
+      'conv_fc.4 (Conv2d)',
+      'conv_fc.5 (BatchNorm2d) + conv_fc.6 (IFNode) + conv_fc.7 (MaxPool2d)',
+      'conv_fc.8 (Flatten)', 'conv_fc.9 (Linear)', 'conv_fc.10 (IFNode)', 'conv_fc.11 (Linear)', 'conv_fc.12 (IFNode)', 'mean (MeanOverTime)',
+    ]);
+    const net = models.csnn({ channels: 2, T: 2 });
+    net.fusion = false;
+    expect(net.planLabels()).toHaveLength(15);
+  });
+
   it.each([
     ['IF, spiking', 'if', true], ['IF, smooth', 'if', false], ['LIF, spiking', 'lif', true], ['LIF, smooth', 'lif', false],
   ] as const)('fused and unfused paths agree to float64 rounding (%s): forward, backward, tangents', (_, neuron, spiking) => {

@@ -6,7 +6,9 @@
 //    the repeat is never materialised. The stateless prefix runs once on the N static images (BatchNorm
 //    counting T copies), and the neuron reads its input at every step.
 //  - A neuron followed by MaxPool2d: one kernel writes the pooled spikes only (membranes recomputed in
-//    backward), also for the first neuron above.
+//    backward), also for the first neuron above. A BatchNorm2d right before the neuron joins it: the
+//    BatchNorm computes its statistics and the kernel normalises its input as it reads it (the
+//    BatchNorm's output is never stored).
 // Both give the numbers of the layers one by one (tested to float64 rounding).
 import { Conv2d, BatchNorm2d, Linear, MaxPool2d } from '../layers.js';
 import type { Module } from '../module.js';
@@ -27,6 +29,10 @@ function isPool(e: Entry | undefined): e is Entry & { module: MaxPool2d } {
   return e?.module instanceof MaxPool2d;
 }
 
+function isBatchNorm(e: Entry | undefined): e is Entry & { module: BatchNorm2d } {
+  return e?.module instanceof BatchNorm2d;
+}
+
 export function planSteps(entries: readonly Entry[], fuse: boolean): Step[] {
   if (!fuse) return entries.map((e) => new LayerStep(e));
   const steps: Step[] = [];
@@ -38,10 +44,12 @@ export function planSteps(entries: readonly Entry[], fuse: boolean): Step[] {
     const node = entries[end];
     if (isNode(node)) {
       const T = first.module.steps;
-      for (let i = 1; i < end; i++) steps.push(new StaticLayerStep(entries[i]!, T));
       const pool = entries[end + 1];
+      // a BatchNorm right before the neuron joins the fused kernel (its statistics counting the T copies)
+      const bn = isPool(pool) && end > 1 && isBatchNorm(entries[end - 1]) ? entries[end - 1] as Entry & { module: BatchNorm2d } : null;
+      for (let i = 1; i < (bn ? end - 1 : end); i++) steps.push(new StaticLayerStep(entries[i]!, T));
       if (isPool(pool)) {
-        steps.push(new NeuronPoolStep(node, pool, T));
+        steps.push(new NeuronPoolStep(node, pool, T, bn));
         next = end + 2;
       } else {
         steps.push(new StaticNeuronStep(node, T));
@@ -50,8 +58,11 @@ export function planSteps(entries: readonly Entry[], fuse: boolean): Step[] {
     }
   }
   while (next < entries.length) {
-    const e = entries[next]!, after = entries[next + 1];
-    if (isNode(e) && isPool(after)) {
+    const e = entries[next]!, after = entries[next + 1], third = entries[next + 2];
+    if (isBatchNorm(e) && isNode(after) && isPool(third)) {
+      steps.push(new NeuronPoolStep(after, third, null, e));
+      next += 3;
+    } else if (isNode(e) && isPool(after)) {
       steps.push(new NeuronPoolStep(e, after, null));
       next += 2;
     } else {

@@ -119,18 +119,20 @@ export class StaticNeuronStep extends LayerStep {
 /**
  * A neuron and the MaxPool2d after it in one kernel: only the pooled spikes are written, and backward
  * recomputes the membrane from the neuron's input (F.neuronPoolForward/Backward). Input [T, N, C, H, W],
- * or the static [N, C, H, W] read at each of `staticSteps` steps. Other inputs run the two layers one
- * after the other, which gives the same numbers. Hessian-vector passes need the membrane: they run the
- * two layers too.
+ * or the static [N, C, H, W] read at each of `staticSteps` steps. With a BatchNorm2d before the neuron
+ * (`bnEntry`), the BatchNorm only computes its statistics and the kernel normalises its input as it reads
+ * it: the BatchNorm's output is never stored. Other inputs run the layers one after the other, which gives
+ * the same numbers. Hessian-vector passes need the membrane: they run the layers one by one too.
  */
 export class NeuronPoolStep implements Step {
   readonly label: string;
   private fused: { ctx: F.NeuronPoolContext; outShape: readonly number[] } | null = null;
+  private bnOutput: Tensor | null = null; // the BatchNorm's output when the layers ran one after the other
   private poolInput: Tensor | null = null; // the neuron's spikes when the layers ran one after the other
 
   constructor(private readonly nodeEntry: Entry & { module: BaseNode }, private readonly poolEntry: Entry & { module: MaxPool2d },
-    private readonly staticSteps: number | null) {
-    this.label = `${labelOf(nodeEntry)} + ${labelOf(poolEntry)}`;
+    private readonly staticSteps: number | null, private readonly bnEntry: (Entry & { module: BatchNorm2d }) | null = null) {
+    this.label = `${bnEntry ? `${labelOf(bnEntry)} + ` : ''}${labelOf(nodeEntry)} + ${labelOf(poolEntry)}`;
   }
 
   private get node(): BaseNode {
@@ -141,11 +143,12 @@ export class NeuronPoolStep implements Step {
     return this.poolEntry.module;
   }
 
-  /** Whether x has the layout the fused kernel reads, with windows that fit. */
+  /** Whether x has the layout the fused kernel reads, with windows that fit (and channels the BatchNorm has). */
   private fusable(x: Tensor): boolean {
     if (!(x instanceof Tensor) || x.disposed || x.dtype === 'int32') return false;
     if (x.rank !== (this.staticSteps === null ? 5 : 4) || x.size === 0) return false;
     const [h, w] = x.shape.slice(-2) as [number, number];
+    if (this.bnEntry && x.shape[x.rank - 3] !== this.bnEntry.module.numFeatures) return false;
     return h >= this.pool.kernelSize && w >= this.pool.kernelSize;
   }
 
@@ -154,11 +157,13 @@ export class NeuronPoolStep implements Step {
     if (!this.fusable(x)) return this.separately(x);
     const steps = this.staticSteps ?? x.shape[0]!;
     const width = this.staticSteps === null ? x.size / steps : x.size;
+    const bn = this.bnEntry?.module ?? null;
+    const stats = bn && inLayer(labelOf(this.bnEntry!), () => bn.forwardStatistics(x, this.staticSteps ?? 1));
     // the spike count stays on the device (a GPU is not waited for); the firing rate reads it when asked
     const count = Tensor.zeros([1], 'float64', x.device);
     const { pooled, ctx } = inLayer(this.label, () =>
       F.neuronPoolForward(x, this.node.nativeParams(steps, width, this.staticSteps !== null), this.pool.kernelSize, this.pool.stride,
-        { accumulator: count, slot: 0, scale: 1 }));
+        { accumulator: count, slot: 0, scale: 1 }, bn && stats ? { gamma: bn.weight, beta: bn.bias, stats } : undefined));
     this.pool.resetState();
     this.node.recordFusedRun(count, steps * width);
     this.fused = { ctx, outShape: pooled.shape };
@@ -166,31 +171,53 @@ export class NeuronPoolStep implements Step {
   }
 
   private separately(x: Tensor): Tensor {
+    let input = x;
+    if (this.bnEntry) {
+      const bn = this.bnEntry.module;
+      input = inLayer(labelOf(this.bnEntry), () => (this.staticSteps === null ? bn.forward(x) : bn.forwardReplicated(x, this.staticSteps)));
+      this.bnOutput = input;
+    }
     const spikes = inLayer(labelOf(this.nodeEntry), () =>
-      (this.staticSteps === null ? this.node.forward(x) : this.node.forwardStatic(x, this.staticSteps)));
+      (this.staticSteps === null ? this.node.forward(input) : this.node.forwardStatic(input, this.staticSteps)));
     this.poolInput = spikes;
     return inLayer(labelOf(this.poolEntry), () => this.pool.forward(spikes));
   }
 
   backward(g: Tensor, needInputGrad: boolean): Tensor | null {
     const fused = this.fused;
+    const bn = this.bnEntry?.module ?? null;
     if (fused) {
-      return inLayer(this.label, () => {
+      const dNeuronInput = inLayer(this.label, () => {
         if (!(g instanceof Tensor) || g.disposed || g.dtype !== fused.ctx.x.dtype || !sameShape(g.shape, fused.outShape))
           fail(`backward: the gradient must be a live ${fused.ctx.x.dtype} tensor of the output shape ${formatShape(fused.outShape)}, got ${describe(g)}${g instanceof Tensor ? ` ${formatShape(g.shape)}` : ''}`);
-        return needInputGrad ? F.neuronPoolBackward(fused.ctx, g) : null;
+        return needInputGrad || bn ? F.neuronPoolBackward(fused.ctx, g) : null;
       });
+      if (!bn || !dNeuronInput) return dNeuronInput;
+      const dx = inLayer(labelOf(this.bnEntry!), () => bn.backwardImpl(dNeuronInput, needInputGrad));
+      dNeuronInput.dispose();
+      return dx;
     }
     const dSpikes = inLayer(labelOf(this.poolEntry), () => this.pool.backwardImpl(g, true))!;
-    const dx = inLayer(labelOf(this.nodeEntry), () => this.node.backwardImpl(dSpikes, needInputGrad));
+    const dNeuronInput = inLayer(labelOf(this.nodeEntry), () => this.node.backwardImpl(dSpikes, needInputGrad || bn !== null));
     dSpikes.dispose();
+    if (!bn || !dNeuronInput) return dNeuronInput;
+    const dx = inLayer(labelOf(this.bnEntry!), () => bn.backwardImpl(dNeuronInput, needInputGrad));
+    dNeuronInput.dispose();
     return dx;
   }
 
   forwardDual(x: Tensor, xDot: Tensor | null): Dual {
     this.release();
+    let [input, inputDot] = [x, xDot];
+    if (this.bnEntry) {
+      const bn = this.bnEntry.module;
+      [input, inputDot] = inLayer(labelOf(this.bnEntry), () =>
+        (this.staticSteps === null ? bn.forwardDual(x, xDot) : bn.forwardReplicatedDual(x, xDot, this.staticSteps)));
+      this.bnOutput = input;
+    }
     const [spikes, spikesDot] = inLayer(labelOf(this.nodeEntry), () =>
-      (this.staticSteps === null ? this.node.forwardDual(x, xDot) : this.node.forwardStaticDual(x, xDot, this.staticSteps!)));
+      (this.staticSteps === null ? this.node.forwardDual(input, inputDot) : this.node.forwardStaticDual(input, inputDot, this.staticSteps!)));
+    if (this.bnEntry) inputDot?.dispose(); // the neuron keeps its own tangent state (hDot), not its input's tangent
     this.poolInput = spikes;
     const out = inLayer(labelOf(this.poolEntry), () => this.pool.forwardDual(spikes, spikesDot));
     spikesDot.dispose(); // max-pool's tangent is a gather: it keeps no reference to its input's tangent
@@ -198,11 +225,16 @@ export class NeuronPoolStep implements Step {
   }
 
   backwardDual(g: Tensor, gDot: Tensor, needInputGrad: boolean): DualGrad {
+    const bn = this.bnEntry?.module ?? null;
     const [dSpikes, dSpikesDot] = inLayer(labelOf(this.poolEntry), () => this.pool.backwardDual(g, gDot, true)) as Dual;
-    const out = inLayer(labelOf(this.nodeEntry), () => this.node.backwardDual(dSpikes, dSpikesDot, needInputGrad));
+    const out = inLayer(labelOf(this.nodeEntry), () => this.node.backwardDual(dSpikes, dSpikesDot, needInputGrad || bn !== null));
     dSpikes.dispose();
     dSpikesDot.dispose();
-    return out;
+    if (!bn || !out[0] || !out[1]) return out;
+    const dx = inLayer(labelOf(this.bnEntry!), () => bn.backwardDual(out[0]!, out[1]!, needInputGrad));
+    out[0].dispose();
+    out[1].dispose();
+    return dx;
   }
 
   release(): void {
@@ -210,5 +242,7 @@ export class NeuronPoolStep implements Step {
     this.fused = null;
     this.poolInput?.dispose();
     this.poolInput = null;
+    this.bnOutput?.dispose();
+    this.bnOutput = null;
   }
 }
