@@ -212,7 +212,7 @@ function loadEmulated(root: string): NativeAddon {
   return createRequire(import.meta.url)(file) as NativeAddon;
 }
 
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 function load(): NativeAddon {
   const root = packageRoot();
