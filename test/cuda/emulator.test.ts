@@ -2,86 +2,10 @@
 // planted bugs that each tool, or the emulator itself, must catch. The test programs and the emulated addon are built
 // by `npm run build:emulated` (npm test runs it first); sanitizers cannot practically be loaded into node, so the
 // kernels are checked in standalone programs (native/tests) spawned here.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { arch } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const dir = resolve(__dirname, '../../build-emulated/Release');
-const programs = { tsan: join(dir, 'ikun_emulator_tests_tsan'), asan: join(dir, 'ikun_emulator_tests_asan') } as const;
-type Tool = keyof typeof programs;
-
-function built(path: string): string {
-  if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build:emulated\` first (npm test does)`);
-  return path;
-}
-
-interface Run {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  output: string; // stdout and stderr together
-}
-
-// atexit_sleep_ms=0: ThreadSanitizer otherwise sleeps a second at every exit. UBSan prints a stack with its report.
-const sanitizerEnv = { TSAN_OPTIONS: 'atexit_sleep_ms=0', UBSAN_OPTIONS: 'print_stacktrace=1' };
-
-// Runs a program to its end without blocking this worker's event loop (spawnSync did, for minutes under
-// ThreadSanitizer, and vitest's RPC to the main process then timed out: "Timeout calling onTaskUpdate").
-function spawnToEnd(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new Error(`could not run ${command}: ${error.message}`));
-    });
-    child.on('close', (status, signal) => {
-      clearTimeout(timer);
-      resolvePromise({ status, signal, output: `${stdout}${stderr}` });
-    });
-  });
-}
-
-// oneCpu: pinned to one CPU (taskset), so that the OS runs the CUDA threads of a block one after another.
-async function run(tool: Tool, args: string[], env: Record<string, string> = {}, oneCpu = false): Promise<Run> {
-  const fullEnv = { ...process.env, ...sanitizerEnv, ...env };
-  const command = (prefix: string[]): [string, string[]] => {
-    const all = [...(oneCpu ? ['taskset', '-c', '0'] : []), ...prefix, built(programs[tool]), ...args];
-    return [all[0], all.slice(1)];
-  };
-  let r = await spawnToEnd(...command([]), fullEnv);
-  // On kernels with a high mmap randomisation (vm.mmap_rnd_bits above 28) ThreadSanitizer cannot map its shadow
-  // memory ("FATAL: ThreadSanitizer: unexpected memory mapping"); run it again without address randomisation.
-  if (tool === 'tsan' && r.output.includes('unexpected memory mapping'))
-    r = await spawnToEnd(...command(['setarch', arch() === 'x64' ? 'x86_64' : arch(), '-R']), fullEnv);
-  return r;
-}
-
-async function listCases(tool: Tool = 'asan'): Promise<{ name: string; planted: string | null }[]> {
-  const r = await run(tool, ['--list']);
-  expect(r.status, r.output).toBe(0);
-  return r.output
-    .trim()
-    .split('\n')
-    .map((line) => ({ name: line.split(/\s+/)[0], planted: /\[planted: (.+?) must report it\]/.exec(line)?.[1] ?? null }));
-}
-
-// Any report of the sanitizers or the emulator.
-const reports = /ThreadSanitizer|AddressSanitizer|LeakSanitizer|runtime error:|ikun CUDA emulator: hard error/;
-
-function expectCleanRun(r: Run, cases: string[]) {
-  expect(r.output).not.toMatch(reports);
-  expect(r.status, r.output.slice(-4000)).toBe(0);
-  for (const name of cases) expect(r.output).toContain(`[   OK ] ${name} `);
-  expect(r.output).toContain(`${cases.length} case(s) run, 0 failed`);
-  // Checked at exit by a static destroyed after the runtime's teardown (the teardown_unloading case).
-  expect(r.output).toContain('teardown probe: cudaFree at exit returned cudaErrorCudartUnloading');
-}
+import { built, dir, expectCleanRun, listCases, reports, run, type Tool } from '../helpers/sanitizer-programs.js';
 
 describe('emulated CUDA device', () => {
   it('the emulated addon loads and reports one device', () => {
@@ -109,22 +33,27 @@ describe('emulated CUDA device', () => {
 
   describe('the self-test passes with no report', () => {
     // Each program's own list (the ThreadSanitizer one leaves out a case that runs a racy kernel on purpose).
-    const clean = async (tool: Tool) => (await listCases(tool)).filter((c) => !c.planted).map((c) => c.name);
+    // The self-test's cases: not the planted ones, and not ikun's kernel families (family_*, in their own test
+    // file, test/cuda/kernel-families.test.ts, so that the two run in parallel).
+    const clean = async (tool: Tool) =>
+      (await listCases(tool)).filter((c) => !c.planted && !c.name.startsWith('family_')).map((c) => c.name);
+    const selfTest = async (tool: Tool, env: Record<string, string> = {}) => {
+      const cases = await clean(tool);
+      expectCleanRun(await run(tool, ['--run', ...cases], env), cases);
+    };
 
     // The ThreadSanitizer program's default schedule is concurrent (host threads: the only one with real
     // concurrency). The cases that switch to the serial schedules (schedules_agree, schedule_order) run those on
     // fibers, through TSan's fiber interface; a whole run under them would only repeat that, at some 12 ms per
     // fiber for TSan's per-fiber state.
-    it('under ThreadSanitizer (the concurrent schedule)', async () => expectCleanRun(await run('tsan', ['--all']), await clean('tsan')), 600_000);
+    it('under ThreadSanitizer (the concurrent schedule)', () => selfTest('tsan'), 600_000);
 
     // The default schedule elsewhere is serial (fibers); AddressSanitizer follows the fiber switches through its
     // fiber interface (stack bounds and fake stacks).
-    it('under AddressSanitizer and UBSan (the serial schedule)', async () => expectCleanRun(await run('asan', ['--all']), await clean('asan')), 300_000);
+    it('under AddressSanitizer and UBSan (the serial schedule)', () => selfTest('asan'), 300_000);
 
     it('under AddressSanitizer with the concurrent and the reverse schedule', async () => {
-      const cases = await clean('asan');
-      for (const schedule of ['concurrent', 'reverse'])
-        expectCleanRun(await run('asan', ['--all'], { IKUN_CUDA_EMULATE_SCHEDULE: schedule }), cases);
+      for (const schedule of ['concurrent', 'reverse']) await selfTest('asan', { IKUN_CUDA_EMULATE_SCHEDULE: schedule });
     }, 300_000);
   });
 
