@@ -2,49 +2,24 @@
 // _asan, built by `npm run build:emulated`): running them from vitest and reading their reports. Shared by
 // test/cuda/emulator.test.ts (the emulator's self-test, planted bugs) and test/cuda/kernel-families.test.ts
 // (ikun's CUDA kernels under the sanitizers).
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
+import { spawnToEnd, type Run } from './spawn.js';
 
 export const dir = resolve(__dirname, '../../build-emulated/Release');
 const programs = { tsan: join(dir, 'ikun_emulator_tests_tsan'), asan: join(dir, 'ikun_emulator_tests_asan') } as const;
 export type Tool = keyof typeof programs;
+export type { Run };
 
 export function built(path: string): string {
   if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build:emulated\` first (npm test does)`);
   return path;
 }
 
-export interface Run {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  output: string; // stdout and stderr together
-}
-
 // atexit_sleep_ms=0: ThreadSanitizer otherwise sleeps a second at every exit. UBSan prints a stack with its report.
 const sanitizerEnv = { TSAN_OPTIONS: 'atexit_sleep_ms=0', UBSAN_OPTIONS: 'print_stacktrace=1' };
-
-// Runs a program to its end without blocking this worker's event loop (spawnSync did, for minutes under
-// ThreadSanitizer, and vitest's RPC to the main process then timed out: "Timeout calling onTaskUpdate").
-function spawnToEnd(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new Error(`could not run ${command}: ${error.message}`));
-    });
-    child.on('close', (status, signal) => {
-      clearTimeout(timer);
-      resolvePromise({ status, signal, output: `${stdout}${stderr}` });
-    });
-  });
-}
 
 // oneCpu: pinned to one CPU (taskset), so that the OS runs the CUDA threads of a block one after another.
 export async function run(tool: Tool, args: string[], env: Record<string, string> = {}, oneCpu = false): Promise<Run> {

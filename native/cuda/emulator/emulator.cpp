@@ -245,7 +245,13 @@ struct ThreadContext {
   unsigned tid;  // linear thread index in the block
   unsigned warp;
   unsigned lane;
+  uint3 index;   // threadIdx
 };
+
+ThreadContext threadContext(BlockRun& r, unsigned tid) {
+  return ThreadContext{&r, tid, tid / 32, tid % 32,
+                       uint3{tid % r.block.x, (tid / r.block.x) % r.block.y, tid / (r.block.x * r.block.y)}};
+}
 thread_local ThreadContext* t_context = nullptr;
 
 std::string threadName(const BlockRun& run, unsigned tid) {
@@ -372,8 +378,8 @@ FiberPool& fiberPool() {
 
 // Makes c the CUDA thread that the built-in variables and the emulator's calls on this host thread describe
 // (the block-wide ones, blockIdx/blockDim/gridDim, are set once per block by the launch).
-void enterThread(const BlockRun& r, ThreadContext& c) {
-  threadIdx = uint3{c.tid % r.block.x, (c.tid / r.block.x) % r.block.y, c.tid / (r.block.x * r.block.y)};
+void enterThread(ThreadContext& c) {
+  threadIdx = c.index;
   t_context = &c;
 }
 
@@ -390,7 +396,7 @@ void passTurn(BlockRun& r, ThreadContext& c) {
     target->first = unsigned(next);
   }
   switchFiber(r.slots[c.tid].worker->fiber->context, target->fiber->context);
-  enterThread(r, c);
+  enterThread(c);
 }
 
 // --- concurrent schedule: wait on a condition variable until the operation's generation moves on. ---
@@ -894,7 +900,8 @@ int blockBarrier(Barrier kind, int predicate, const char* file, int line, const 
     r.barrierKind = kind;
     r.barrierSite = site;
     r.accumulator = kind == Barrier::And ? 1 : 0;
-  } else if (kind != r.barrierKind || line != r.barrierSite.line || std::strcmp(file, r.barrierSite.file) != 0) {
+  } else if (kind != r.barrierKind || line != r.barrierSite.line ||
+             (file != r.barrierSite.file && std::strcmp(file, r.barrierSite.file) != 0)) {
     fail(format("divergent barrier: this thread reached %s at %s while %u thread(s) of the block wait at %s at %s. "
                 "All threads of a block that have not exited must reach the same barrier (on a GPU: a hang or a "
                 "wrong result).",
@@ -1041,8 +1048,8 @@ void threadExitConcurrent(BlockRun& r, ThreadContext& c) {
 
 // A CUDA thread on a host thread of the pool.
 void runThread(BlockRun& r, unsigned tid) {
-  ThreadContext context{&r, tid, tid / 32, tid % 32};
-  threadIdx = uint3{tid % r.block.x, (tid / r.block.x) % r.block.y, tid / (r.block.x * r.block.y)};
+  ThreadContext context = threadContext(r, tid);
+  threadIdx = context.index;
   blockIdx = r.index;
   blockDim = r.block;
   gridDim = r.grid;
@@ -1073,9 +1080,9 @@ void threadExitSerial(BlockRun& r, ThreadContext& c) {
 __attribute__((noinline)) FiberContext* runChain(FiberWorker& w) {
   BlockRun& r = *w.run;
   for (unsigned tid = w.first;;) {
-    ThreadContext context{&r, tid, tid / 32, tid % 32};
+    ThreadContext context = threadContext(r, tid);
     r.slots[tid].worker = &w;
-    enterThread(r, context);
+    enterThread(context);
     invokeKernel(r);
     threadExitSerial(r, context);
     t_context = nullptr;
