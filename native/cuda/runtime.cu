@@ -16,8 +16,27 @@
 #include "runtime.h"
 #include "stream.cuh"
 
+#if defined(IKUN_CUDA_EMULATED) && defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace ikun::cuda {
 namespace {
+
+// The emulated device's sanitizer programs (native/tests): its device memory is host memory under
+// AddressSanitizer, which would miss a kernel reading past a tensor's end into the block's rounding, or a
+// released tensor that waits in the cache. So there, the bytes of a block past those asked for, and a whole
+// block while cached, are poisoned. Nothing in any other build.
+#if defined(IKUN_CUDA_EMULATED) && defined(__SANITIZE_ADDRESS__)
+void poisonUnused(void* block, size_t bytes, size_t blockSize) {
+  ASAN_UNPOISON_MEMORY_REGION(block, bytes);
+  ASAN_POISON_MEMORY_REGION(static_cast<char*>(block) + bytes, blockSize - bytes);
+}
+void unpoison(void* block, size_t blockSize) { ASAN_UNPOISON_MEMORY_REGION(block, blockSize); }
+#else
+void poisonUnused(void*, size_t, size_t) {}
+void unpoison(void*, size_t) {}
+#endif
 
 std::string formatBytes(double bytes) {
   char text[64];
@@ -111,7 +130,10 @@ void makeCurrent(int device) {
 // With s.mutex held.
 void freeCached(int device, DeviceState& s) {
   makeCurrent(device);
-  for (auto& [size, block] : s.cached) cudaFree(block);  // cudaFree waits for the device first
+  for (auto& [size, block] : s.cached) {
+    unpoison(block, size);
+    cudaFree(block);  // cudaFree waits for the device first
+  }
   s.cached.clear();
   s.cachedBytes = 0;
 }
@@ -179,6 +201,7 @@ void* allocate(int device, size_t bytes) {
     }
     check(status, "cudaMalloc");
   }
+  poisonUnused(block, bytes, blockSize);
   s.live.emplace(block, blockSize);
   s.allocated += blockSize;
   s.peak = std::max(s.peak, s.allocated);
@@ -195,6 +218,7 @@ void release(int device, void* block) noexcept {
   if (it == s.live.end()) return;
   s.allocated -= it->second;
   s.cachedBytes += it->second;
+  poisonUnused(block, 0, it->second);
   s.cached.emplace(it->second, block);
   s.live.erase(it);
 }

@@ -1,16 +1,18 @@
 // Training on the emulated CUDA device: fit() gives the CPU's metrics (smooth surrogate, so that no spike
 // flips at the threshold between the two), and `ikun train --device cuda` runs a short paper run and says
 // which device it uses.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { data, fit, init, manualSeed, models, surrogate, type EpochMetrics } from '../../lib/index.js';
+import { spawnToEnd } from '../helpers/spawn.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'ikun-cuda-train-'));
 
 describe('training on the emulated CUDA device', () => {
+  // The timeouts leave room for CI, about 2.5 times slower than the 2-core development machine, where the tests
+  // take some 3 s and 15 s (the CLI's test pass covers the sample's 1,000 test images, on the emulated device).
   it('fit() on CUDA gives the metrics of the same run on the CPU', async () => {
     const { train, test } = data.loadSample();
     const small = { train: data.subset(train, 48, 1), test: data.subset(test, 24, 2) };
@@ -28,19 +30,20 @@ describe('training on the emulated CUDA device', () => {
       expect(gpu[e]!.train_acc).toBe(cpu[e]!.train_acc);
       for (const [layer, rate] of Object.entries(cpu[e]!.firing_rates)) expect(gpu[e]!.firing_rates[layer]).toBeCloseTo(rate, 5);
     }
-  });
+  }, 120_000);
 
-  it('ikun train --device cuda trains and says which device it uses; --device auto picks it', () => {
+  it('ikun train --device cuda trains and says which device it uses; --device auto picks it', async () => {
     const cli = new URL('../../dist/lib/cli.js', import.meta.url).pathname;
     for (const device of ['cuda', 'auto']) {
       const out = join(tmp(), 'run');
-      const r = spawnSync(process.execPath, [cli, 'train', '--sample', '--subset', '32', '--batch', '16', '--test-batch', '250', '--epochs', '1',
-        '--channels', '2', '--T', '2', '--device', device, '--out', out, '--no-progress'], { encoding: 'utf8', env: { ...process.env, IKUN_CUDA_EMULATE: '1' } });
-      expect(r.status, r.stderr).toBe(0);
-      expect(r.stdout.split('\n')[0]).toBe('device: cuda:0 (ikun emulated CUDA device (host threads))');
+      // Spawned without blocking the worker's event loop (vitest's RPC times out behind a long spawnSync).
+      const r = await spawnToEnd(process.execPath, [cli, 'train', '--sample', '--subset', '32', '--batch', '16', '--test-batch', '250', '--epochs', '1',
+        '--channels', '2', '--T', '2', '--device', device, '--out', out, '--no-progress'], { ...process.env, IKUN_CUDA_EMULATE: '1' });
+      expect(r.status, r.output).toBe(0);
+      expect(r.output.split('\n')[0]).toBe('device: cuda:0 (ikun emulated CUDA device (host threads))');
       const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as EpochMetrics);
       expect(metrics).toHaveLength(1);
       expect(metrics[0]!.test_acc).toBeGreaterThan(0);
     }
-  });
+  }, 180_000);
 });

@@ -1,6 +1,11 @@
 // The emulated CUDA device (see emulator.h for the model and README.md here for what it can and cannot
 // check). Built only with IKUN_CUDA_EMULATE=ON (tests); never part of a shipped binary.
 //
+// Two ways to run a block. The serial schedules run its CUDA threads as fibers of the launching host thread
+// (fiber.h), one at a time, the turn passing at barriers, collectives and exits; no locks, no system calls.
+// The concurrent schedule runs them as host threads of a pool, for ThreadSanitizer; the rest of this comment
+// is about that one.
+//
 // ThreadSanitizer must see exactly the ordering a GPU guarantees and no more, or it misses races:
 // - the launcher hands each CUDA thread its work through that worker's own mutex (no lock shared by the
 //   workers at start), so nothing orders the threads of a block except what the kernel does;
@@ -13,6 +18,8 @@
 //   declaration would be ordered before it, and a missing barrier between them would go unreported whenever
 //   the OS happens to run the threads one after another (seen on a loaded 2-core machine).
 #include "emulator.h"
+
+#include "fiber.h"
 
 #include <cxxabi.h>
 #include <dlfcn.h>
@@ -27,6 +34,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -90,7 +98,7 @@ constexpr unsigned kMaxGridYZ = 65535;
 constexpr size_t kSharedPerBlock = 48 * 1024;         // without the opt-in attribute; also nvcc's static limit
 constexpr size_t kSharedPerBlockOptin = 227 * 1024;   // sharedMemPerBlockOptin
 constexpr size_t kDeviceAlignment = 256;              // cudaMalloc's alignment
-constexpr size_t kWorkerStackBytes = 256 * 1024;      // host threads that run CUDA threads: small stacks
+constexpr size_t kWorkerStackBytes = 256 * 1024;      // host threads and fibers that run CUDA threads
 constexpr int kVersion = 13000;
 constexpr auto kDeadlockPoll = std::chrono::milliseconds(200);
 
@@ -160,8 +168,10 @@ KernelRecord& kernelRecord(const void* function) {  // with kernelsMutex held
 // Blocks and threads.
 enum class Wait : int { Running, Barrier, Collective, Exited };
 
+struct FiberWorker;
+
 struct Slot {                     // one per CUDA thread of the block
-  std::condition_variable turn;   // serial schedules: woken when it is this thread's turn
+  FiberWorker* worker = nullptr;  // serial schedules: the fiber running the thread, null before it starts
   std::atomic<int> wait{0};       // a Wait; read by the deadlock report of another thread
   std::atomic<const char*> what{nullptr};
   std::atomic<const char*> file{nullptr};
@@ -169,7 +179,7 @@ struct Slot {                     // one per CUDA thread of the block
 };
 
 struct Warp {
-  std::mutex m;  // concurrent schedule; the serial ones use the block's mutex for everything
+  std::mutex m;  // concurrent schedule (the serial ones run on one host thread and take no locks)
   std::condition_variable cv;
   unsigned lanes = 0;  // threads in this warp: 32, fewer in the last warp of a block that is not a multiple
   unsigned arrived = 0;
@@ -199,14 +209,15 @@ struct BlockRun {
   size_t dynamicBytes = 0;
   bool optedIn = false;  // the kernel has cudaFuncAttributeMaxDynamicSharedMemorySize set
   Schedule schedule = Schedule::Concurrent;
-  bool serial = false;
+  bool serial = false;  // Serial or Reverse: every CUDA thread of the block a fiber on the launching thread
+  FiberContext host;    // serial schedules: the launching host thread, resumed when the block is done
 
   // The block.
   uint3 index{0, 0, 0};
   std::vector<SharedBuffer> known;  // filled before the block starts; read-only while it runs
   void* dynamic = nullptr;
 
-  std::mutex m;  // barrier, exits, shared arrays first seen in this block, serial turns
+  std::mutex m;  // concurrent schedule: barrier, exits, shared arrays first seen in this block
   std::condition_variable barrierCv;
   std::vector<SharedBuffer> discovered;
   size_t staticBytes = 0;
@@ -222,8 +233,7 @@ struct BlockRun {
   std::unique_ptr<Slot[]> slots;
   std::unique_ptr<Warp[]> warps;
   unsigned warpCount = 0;
-  uint64_t runnable[kMaxThreadsPerBlock / 64] = {};  // serial schedules
-  unsigned current = 0;
+  uint64_t runnable[kMaxThreadsPerBlock / 64] = {};  // serial schedules: not started, or released from a wait
 
   std::mutex doneMutex;
   std::condition_variable doneCv;
@@ -235,7 +245,13 @@ struct ThreadContext {
   unsigned tid;  // linear thread index in the block
   unsigned warp;
   unsigned lane;
+  uint3 index;   // threadIdx
 };
+
+ThreadContext threadContext(BlockRun& r, unsigned tid) {
+  return ThreadContext{&r, tid, tid / 32, tid % 32,
+                       uint3{tid % r.block.x, (tid / r.block.x) % r.block.y, tid / (r.block.x * r.block.y)}};
+}
 thread_local ThreadContext* t_context = nullptr;
 
 std::string threadName(const BlockRun& run, unsigned tid) {
@@ -302,6 +318,10 @@ void markWaiting(Slot& s, Wait kind, const char* what, const CallSite& site) {
 void markRunning(Slot& s) { s.wait.store(int(Wait::Running), std::memory_order_relaxed); }
 
 // --- serial schedules: one thread at a time; the turn passes only at barriers, collectives and exit. ---
+// Every CUDA thread of the block is a fiber on the launching host thread (fiber.h); none of this takes a lock.
+// A thread runs until it waits or exits; the turn then goes to the runnable thread that comes first in
+// schedule order (the lowest index under Serial, the highest under Reverse), which is either a thread that
+// has not started or one that a completed barrier or collective released.
 void setRunnable(BlockRun& r, unsigned t, bool on) {
   if (on)
     r.runnable[t / 64] |= 1ull << (t % 64);
@@ -319,18 +339,64 @@ int nextRunnable(const BlockRun& r) {
   }
   return -1;
 }
-// With r.m held: gives the turn to the first runnable thread in schedule order and, unless this thread has
-// exited, waits until the turn comes back to it.
-void passTurn(BlockRun& r, unsigned me, std::unique_lock<std::mutex>& lock, bool exiting) {
-  int next = nextRunnable(r);
-  if (next < 0) {
-    if (r.live == 0) return;  // the block is done
-    deadlock(r);
+
+// A fiber of the pool and the chain of CUDA threads it runs: it starts thread `first`; each time its thread
+// exits and the next thread in order has not started, it runs that one too on the same stack (so a kernel
+// without barriers runs its block as a plain loop, without a single switch). The chain ends when the next
+// thread is one that waits on a fiber of its own: the fiber then resumes that one and goes back to the pool.
+struct FiberWorker {
+  Fiber* fiber = nullptr;
+  BlockRun* run = nullptr;
+  unsigned first = 0;
+};
+
+class FiberPool {
+ public:
+  // An idle fiber (with the launch mutex held): one whose chain ended, or a new one.
+  FiberWorker* take() {
+    if (idle_.empty()) {
+      auto* w = new FiberWorker;
+      w->fiber = createFiber(&fiberEntry, w, kWorkerStackBytes, unsigned(created_++));
+      return w;
+    }
+    FiberWorker* w = idle_.back();
+    idle_.pop_back();
+    return w;
   }
-  r.current = unsigned(next);
-  if (unsigned(next) != me) r.slots[next].turn.notify_one();
-  if (exiting) return;
-  r.slots[me].turn.wait(lock, [&] { return r.current == me; });
+  void park(FiberWorker* w) { idle_.push_back(w); }
+
+ private:
+  [[noreturn]] static void fiberEntry(void* worker);
+  std::vector<FiberWorker*> idle_;
+  size_t created_ = 0;
+};
+
+FiberPool& fiberPool() {
+  static FiberPool* p = new FiberPool;  // never destroyed, like the host-thread pool
+  return *p;
+}
+
+// Makes c the CUDA thread that the built-in variables and the emulator's calls on this host thread describe
+// (the block-wide ones, blockIdx/blockDim/gridDim, are set once per block by the launch).
+void enterThread(ThreadContext& c) {
+  threadIdx = c.index;
+  t_context = &c;
+}
+
+// The turn passes from the running thread c, which waits (it is not runnable) or has just released a barrier
+// or collective (it is runnable again, and keeps the turn if it comes first). Returns when it is c's turn.
+void passTurn(BlockRun& r, ThreadContext& c) {
+  int next = nextRunnable(r);
+  if (next < 0) deadlock(r);  // c has not exited, so the block is not done: nothing can run
+  if (unsigned(next) == c.tid) return;
+  FiberWorker* target = r.slots[next].worker;
+  if (!target) {  // a thread that has not started: on a fiber of its own, since c's stack is in use
+    target = fiberPool().take();
+    target->run = &r;
+    target->first = unsigned(next);
+  }
+  switchFiber(r.slots[c.tid].worker->fiber->context, target->fiber->context);
+  enterThread(c);
 }
 
 // --- concurrent schedule: wait on a condition variable until the operation's generation moves on. ---
@@ -742,7 +808,13 @@ Schedule schedule() {
   static std::once_flag once;
   std::call_once(once, [] {
     const char* text = std::getenv("IKUN_CUDA_EMULATE_SCHEDULE");
+    // The default: Serial (fibers, fast and deterministic), except under ThreadSanitizer, which finds races
+    // only where threads really run at once.
+#if defined(__SANITIZE_THREAD__)
     Schedule s = Schedule::Concurrent;
+#else
+    Schedule s = Schedule::Serial;
+#endif
     if (text && *text) {
       std::string v = text;
       if (v == "concurrent") s = Schedule::Concurrent;
@@ -774,10 +846,15 @@ void* sharedArray(const SharedSite* site, size_t bytes, size_t align) {
   BlockRun& r = *c.run;
   for (const SharedBuffer& b : r.known)
     if (b.site == site) return b.data;
-  // First seen in this block (the kernel's first block, or a branch not taken before). Unobserved: the lock
-  // (and the first thread's allocation and fill) must not order the threads that meet here.
-  Unobserved unobserved;
-  std::lock_guard<std::mutex> lock(r.m);
+  // First seen in this block (the kernel's first block, or a branch not taken before). Concurrent schedule:
+  // Unobserved, because the lock (and the first thread's allocation and fill) must not order the threads
+  // that meet here; the serial schedules run one thread at a time and need no lock.
+  std::optional<Unobserved> unobserved;
+  std::unique_lock<std::mutex> lock(r.m, std::defer_lock);
+  if (!r.serial) {
+    unobserved.emplace();
+    lock.lock();
+  }
   for (const SharedBuffer& b : r.discovered)
     if (b.site == site) return b.data;
   size_t total = r.staticBytes + bytes;
@@ -817,12 +894,14 @@ int blockBarrier(Barrier kind, int predicate, const char* file, int line, const 
   ThreadContext& c = requireKernel(barrierName(kind), site);
   BlockRun& r = *c.run;
   Slot& me = r.slots[c.tid];
-  std::unique_lock<std::mutex> lock(r.m);
+  std::unique_lock<std::mutex> lock(r.m, std::defer_lock);
+  if (!r.serial) lock.lock();
   if (r.arrived == 0) {
     r.barrierKind = kind;
     r.barrierSite = site;
     r.accumulator = kind == Barrier::And ? 1 : 0;
-  } else if (kind != r.barrierKind || line != r.barrierSite.line || std::strcmp(file, r.barrierSite.file) != 0) {
+  } else if (kind != r.barrierKind || line != r.barrierSite.line ||
+             (file != r.barrierSite.file && std::strcmp(file, r.barrierSite.file) != 0)) {
     fail(format("divergent barrier: this thread reached %s at %s while %u thread(s) of the block wait at %s at %s. "
                 "All threads of a block that have not exited must reach the same barrier (on a GPU: a hang or a "
                 "wrong result).",
@@ -838,13 +917,14 @@ int blockBarrier(Barrier kind, int predicate, const char* file, int line, const 
     completeBarrier(r, r.arrived - 1, false);
     int result = r.result;
     markRunning(me);
-    if (r.serial) passTurn(r, c.tid, lock, false);  // the next thread in order runs first, maybe this one
+    if (r.serial) passTurn(r, c);  // the first thread in order runs next, maybe this one
     return result;
   }
   uint64_t mine = r.generation;
   if (r.serial) {
     setRunnable(r, c.tid, false);
-    passTurn(r, c.tid, lock, false);
+    passTurn(r, c);  // back when the barrier has completed and the turn came round (r.result unchanged:
+                     // the next barrier cannot complete without this thread)
   } else {
     waitReleased(r, lock, r.barrierCv, r.generation, mine);
   }
@@ -868,7 +948,8 @@ uint64_t warpCollective(Collective op, unsigned mask, uint64_t value, int type, 
                 name, describe(site).c_str(), c.warp, w.lanes, r.threads));
   if (isShuffle(op) && (width < 1 || width > 32 || (width & (width - 1)) != 0))
     fail(format("%s at %s with width %d: width must be a power of two from 1 to 32", name, describe(site).c_str(), width));
-  std::unique_lock<std::mutex> lock(r.serial ? r.m : w.m);
+  std::unique_lock<std::mutex> lock(w.m, std::defer_lock);
+  if (!r.serial) lock.lock();
   if (w.exited > 0)
     fail(format("%s at %s: %u lane(s) of warp %u have exited, but the full mask names all 32 lanes (undefined on a "
                 "GPU; exit after the collective instead)",
@@ -905,13 +986,13 @@ uint64_t warpCollective(Collective op, unsigned mask, uint64_t value, int type, 
     }
     uint64_t result = w.out[lane];
     markRunning(me);
-    if (r.serial) passTurn(r, c.tid, lock, false);
+    if (r.serial) passTurn(r, c);
     return result;
   }
   uint64_t mine = w.generation;
   if (r.serial) {
     setRunnable(r, c.tid, false);
-    passTurn(r, c.tid, lock, false);
+    passTurn(r, c);  // w.out[lane] stays until the warp's next collective, which needs this lane too
   } else {
     waitReleased(r, lock, w.cv, w.generation, mine);
   }
@@ -923,51 +1004,21 @@ uint64_t warpCollective(Collective op, unsigned mask, uint64_t value, int type, 
 
 namespace {
 
-// Unobserved: on a GPU an exit orders nothing (the locks here would order this thread before every later
-// barrier arrival or shared-array lookup of the block).
-void threadExit(BlockRun& r, ThreadContext& c) {
-  Unobserved unobserved;
+// The exiting thread's warp must have no lane waiting in a collective (the full mask names the exiting lane).
+// With the warp's lock held under the concurrent schedule.
+void exitWarp(BlockRun& r, const ThreadContext& c) {
   Warp& w = r.warps[c.warp];
-  auto checkWarp = [&] {
-    ++w.exited;
-    if (w.arrived > 0) {
-      unsigned first = 0;
-      while (first < 32 && w.site[first].file == nullptr) ++first;
-      fail(format("this thread exited while %u lane(s) of its warp %u wait at %s (lane %u at %s): the full mask names "
-                  "all 32 lanes (undefined on a GPU)",
-                  w.arrived, c.warp, collectiveName(w.op), first, first < 32 ? describe(w.site[first]).c_str() : "?"));
-    }
-  };
-  if (!r.serial) {
-    std::lock_guard<std::mutex> lock(w.m);
-    checkWarp();
-  }
-  std::unique_lock<std::mutex> lock(r.m);
-  if (r.serial) checkWarp();
-  r.slots[c.tid].wait.store(int(Wait::Exited), std::memory_order_relaxed);
-  --r.live;
-  if (r.arrived > 0 && r.arrived == r.live) {
-    completeBarrier(r, r.arrived, true);  // the others wait at a barrier this thread will never reach
-  } else if (!r.serial) {
-    r.liveBlocked.fetch_sub(1ull << 32, std::memory_order_relaxed);
-  }
-  if (r.serial) {
-    setRunnable(r, c.tid, false);
-    passTurn(r, c.tid, lock, true);
+  ++w.exited;
+  if (w.arrived > 0) {
+    unsigned first = 0;
+    while (first < 32 && w.site[first].file == nullptr) ++first;
+    fail(format("this thread exited while %u lane(s) of its warp %u wait at %s (lane %u at %s): the full mask names "
+                "all 32 lanes (undefined on a GPU)",
+                w.arrived, c.warp, collectiveName(w.op), first, first < 32 ? describe(w.site[first]).c_str() : "?"));
   }
 }
 
-void runThread(BlockRun& r, unsigned tid) {
-  ThreadContext context{&r, tid, tid / 32, tid % 32};
-  threadIdx = uint3{tid % r.block.x, (tid / r.block.x) % r.block.y, tid / (r.block.x * r.block.y)};
-  blockIdx = r.index;
-  blockDim = r.block;
-  gridDim = r.grid;
-  t_context = &context;
-  if (r.serial) {
-    std::unique_lock<std::mutex> lock(r.m);
-    r.slots[tid].turn.wait(lock, [&] { return r.current == tid; });
-  }
+void invokeKernel(BlockRun& r) {
   try {
     r.invoker(r.function, r.arguments);
   } catch (const std::exception& e) {
@@ -975,10 +1026,83 @@ void runThread(BlockRun& r, unsigned tid) {
   } catch (...) {
     fail("the kernel threw a C++ exception; device code cannot throw");
   }
-  threadExit(r, context);
+}
+
+// --- concurrent schedule ---
+// Unobserved: on a GPU an exit orders nothing (the locks here would order this thread before every later
+// barrier arrival or shared-array lookup of the block).
+void threadExitConcurrent(BlockRun& r, ThreadContext& c) {
+  Unobserved unobserved;
+  {
+    std::lock_guard<std::mutex> lock(r.warps[c.warp].m);
+    exitWarp(r, c);
+  }
+  std::lock_guard<std::mutex> lock(r.m);
+  r.slots[c.tid].wait.store(int(Wait::Exited), std::memory_order_relaxed);
+  --r.live;
+  if (r.arrived > 0 && r.arrived == r.live)
+    completeBarrier(r, r.arrived, true);  // the others wait at a barrier this thread will never reach
+  else
+    r.liveBlocked.fetch_sub(1ull << 32, std::memory_order_relaxed);
+}
+
+// A CUDA thread on a host thread of the pool.
+void runThread(BlockRun& r, unsigned tid) {
+  ThreadContext context = threadContext(r, tid);
+  threadIdx = context.index;
+  blockIdx = r.index;
+  blockDim = r.block;
+  gridDim = r.grid;
+  t_context = &context;
+  invokeKernel(r);
+  threadExitConcurrent(r, context);
   t_context = nullptr;
   std::lock_guard<std::mutex> lock(r.doneMutex);
   if (--r.remaining == 0) r.doneCv.notify_one();
+}
+
+// --- serial schedules ---
+void threadExitSerial(BlockRun& r, ThreadContext& c) {
+  exitWarp(r, c);
+  r.slots[c.tid].wait.store(int(Wait::Exited), std::memory_order_relaxed);
+  r.slots[c.tid].worker = nullptr;
+  setRunnable(r, c.tid, false);
+  --r.live;
+  if (r.arrived > 0 && r.arrived == r.live) completeBarrier(r, r.arrived, true);
+  // Reported as this thread (still current): the others wait where nothing can complete.
+  if (r.live > 0 && nextRunnable(r) < 0) deadlock(r);
+}
+
+// Runs the fiber's chain of CUDA threads (see FiberWorker) and returns the context to resume when it ends:
+// a waiting thread's fiber, or the launching host thread once the block is done. Not inlined into
+// fiberEntry: that frame outlives the launch and may resume under a later launch on another host thread,
+// so it must hold no address of a thread_local (t_context, threadIdx) that the compiler computed before.
+__attribute__((noinline)) FiberContext* runChain(FiberWorker& w) {
+  BlockRun& r = *w.run;
+  for (unsigned tid = w.first;;) {
+    ThreadContext context = threadContext(r, tid);
+    r.slots[tid].worker = &w;
+    enterThread(context);
+    invokeKernel(r);
+    threadExitSerial(r, context);
+    t_context = nullptr;
+    int next = nextRunnable(r);
+    if (next < 0) return &r.host;  // every thread has exited
+    if (!r.slots[next].worker) {
+      tid = unsigned(next);  // not started: runs on this stack, no switch
+      continue;
+    }
+    return &r.slots[next].worker->fiber->context;
+  }
+}
+
+void FiberPool::fiberEntry(void* worker) {
+  auto* w = static_cast<FiberWorker*>(worker);
+  for (;;) {
+    FiberContext* next = runChain(*w);
+    fiberPool().park(w);  // no other context runs before the switch below: nothing can take it early
+    switchFiber(w->fiber->context, *next);
+  }
 }
 
 // Checks a launch configuration as the runtime does; cudaSuccess when it may run.
@@ -1038,8 +1162,10 @@ void prepareBlock(BlockRun& r, unsigned long long linear) {
     for (CallSite& s : w.site) s = CallSite{};
   }
   std::memset(r.runnable, 0, sizeof r.runnable);
-  for (unsigned t = 0; t < r.threads; ++t) setRunnable(r, t, true);
-  r.current = r.schedule == Schedule::Reverse ? r.threads - 1 : 0;
+  for (unsigned t = 0; t < r.threads; ++t) {
+    setRunnable(r, t, true);
+    r.slots[t].worker = nullptr;
+  }
   r.remaining = r.threads;
 }
 
@@ -1089,8 +1215,26 @@ void launch(void (*function)(), Invoker invoker, const void* arguments, dim3 gri
   r.slots.reset(new Slot[r.threads]);
   r.warpCount = (r.threads + 31) / 32;
   r.warps.reset(new Warp[r.warpCount]);
-  pool().ensure(r.threads);
   unsigned long long blocks = 1ull * grid.x * grid.y * grid.z;
+  if (r.serial) {
+    // Every block on fibers of this host thread, which shares its thread_locals with them: the block-wide
+    // built-ins are set here, threadIdx and the thread's context at every switch (enterThread).
+    captureHostContext(r.host);
+    blockDim = block;
+    gridDim = grid;
+    for (unsigned long long b = 0; b < blocks; ++b) {
+      prepareBlock(r, mode == Schedule::Reverse ? blocks - 1 - b : b);
+      blockIdx = r.index;
+      FiberWorker* w = fiberPool().take();
+      w->run = &r;
+      w->first = unsigned(nextRunnable(r));
+      switchFiber(r.host, w->fiber->context);  // back when every thread of the block has exited
+      finishBlock(r);
+    }
+    threadIdx = blockIdx = uint3{0, 0, 0};
+    return;
+  }
+  pool().ensure(r.threads);
   for (unsigned long long b = 0; b < blocks; ++b) {
     prepareBlock(r, mode == Schedule::Reverse ? blocks - 1 - b : b);
     for (unsigned t = 0; t < r.threads; ++t) pool().start(t, &r);

@@ -3,10 +3,11 @@
 // ThreadSanitizer and AddressSanitizer). Not a product: the emulated addon and the sanitizer test programs
 // are built for tests only (npm run build:emulated) and never shipped.
 //
-// Model: blocks run one after another; every CUDA thread of a block runs as its own host thread taken from a
-// persistent pool; __syncthreads() is a mutex/condition-variable barrier over the block's non-exited threads;
-// warp collectives (shuffles, votes, __syncwarp) are a barrier over the 32 lanes of a warp and exist for the
-// full mask only. Anything that cannot be emulated faithfully (a partial mask, a collective in a partial warp,
+// Model: blocks run one after another; every CUDA thread of a block runs as a fiber on the launching host
+// thread (the serial schedules, the default) or as its own host thread from a persistent pool (the concurrent
+// schedule, for ThreadSanitizer); __syncthreads() is a barrier over the block's non-exited threads; warp
+// collectives (shuffles, votes, __syncwarp) are a barrier over the 32 lanes of a warp and exist for the full
+// mask only. Anything that cannot be emulated faithfully (a partial mask, a collective in a partial warp,
 // a divergent barrier, a deadlock) is a hard error: a message naming the kernel, block, thread and call site
 // on stderr, then abort(). Runtime API calls run synchronously and return CUDA's error codes.
 //
@@ -314,7 +315,8 @@ cudaError_t cudaMemcpyFromSymbol(void* dst, const T& symbol, size_t count, size_
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Built-in variables: set by the emulator for each host thread that runs a CUDA thread.
+// Built-in variables: set by the emulator for each host thread that runs a CUDA thread (under the serial
+// schedules, where the CUDA threads are fibers of one host thread, threadIdx at every switch between them).
 extern thread_local uint3 threadIdx;
 extern thread_local uint3 blockIdx;
 extern thread_local dim3 blockDim;
@@ -335,14 +337,17 @@ struct CallSite {
 };
 
 // How the threads of a block are scheduled (IKUN_CUDA_EMULATE_SCHEDULE, or setSchedule):
-//   Concurrent (default): all threads of a block run at once as host threads, as freely as the OS schedules
-//     them. The only mode where ThreadSanitizer sees real concurrency, so the mode to find races in.
-//   Serial: one thread at a time in thread-index order, switching only at __syncthreads, warp collectives and
-//     exit; blocks in index order. Deterministic: a rerun gives the same interleaving, and a deadlock (no
-//     thread can run) is reported at once.
+//   Serial (the default, except under ThreadSanitizer): one thread at a time in thread-index order, switching
+//     only at __syncthreads, warp collectives and exit; blocks in index order. Every CUDA thread is a fiber on
+//     the launching host thread, switched without a system call, so a barrier round costs a few microseconds
+//     and a kernel without barriers runs its block as a plain loop. Deterministic: a rerun gives the same
+//     interleaving, and a deadlock (no thread can run) is reported at once.
 //   Reverse: as Serial with the threads and the blocks in reversed order. A missing barrier often goes
 //     unnoticed in forward order (the thread that writes happens to run before the one that reads); reversed
 //     order was found to expose one that forward order hid. Results must not depend on the schedule.
+//   Concurrent (the default under ThreadSanitizer): all threads of a block run at once as host threads, as
+//     freely as the OS schedules them. The only mode where ThreadSanitizer sees real concurrency, so the mode
+//     to find races in; slow (a kernel wake-up per thread at every barrier).
 // Kernels that spin-wait on another thread of their block (without a barrier or collective in the loop) hang
 // in Serial and Reverse; they need Concurrent.
 enum class Schedule { Concurrent, Serial, Reverse };
