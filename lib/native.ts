@@ -70,6 +70,32 @@ export interface CudaInfo {
   detail: string;
 }
 
+/** What the binary was built with (native/napi/build_info.cpp). */
+export interface NativeBuildInfo {
+  /** The N-API version the binary targets (Node must offer at least this one). */
+  napiVersion: number;
+  /** e.g. 'GCC 12.2.0' */
+  compiler: string;
+  cuda: {
+    /** The CUDA kernels are in this binary. */
+    compiled: boolean;
+    /** They are the emulated device's (IKUN_CUDA_EMULATE=1 test build). */
+    emulated: boolean;
+    /** Compute capabilities with machine code, as major * 10 + minor (80 is 8.0). */
+    sass: number[];
+    /** Compute capabilities with PTX, which the driver compiles for that and any newer GPU. */
+    ptx: number[];
+  };
+  blas: {
+    name: string;
+    /** OpenBLAS's description of its build (version, DYNAMIC_ARCH, ...) */
+    config: string;
+    /** The CPU core OpenBLAS picked its kernels for. */
+    core: string;
+    linkage: 'static' | 'shared';
+  };
+}
+
 export interface CudaDeviceInfo {
   name: string;
   totalMemory: number;
@@ -171,6 +197,7 @@ export interface NativeAddon {
   cudaResetPeakMemory(device: number): void;
   cudaEmptyCache(device: number): void;
   cudaSynchronize(device: number): void;
+  buildInfo(): NativeBuildInfo;
   abiVersion: number;
 }
 
@@ -193,7 +220,7 @@ function loadEmulated(root: string): NativeAddon {
   return createRequire(import.meta.url)(file) as NativeAddon;
 }
 
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 function load(): NativeAddon {
   const root = packageRoot();
