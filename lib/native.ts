@@ -267,8 +267,8 @@ function loadBinary(root: string): { addon: NativeAddon; binary: NativeBinary } 
     if (!existsSync(local) && !existsSync(prebuilt))
       throw new Error(
         `ikun: no native addon found (${where}): neither a local build (${local}) nor a prebuilt binary (${prebuilt}). ` +
-          `There is no prebuilt binary for ${platform} (only linux-x64 has one); build from source with ` +
-          `${rebuildCommand(root, 'built')}, which needs ${BUILD_TOOLS}.`,
+          `${platform === 'linux-x64' ? "A git checkout has none until 'npm run prebuilds'" : `Prebuilt binaries exist for linux-x64 only, not ${platform}`}; ` +
+          `build from source with ${rebuildCommand(root, 'built')}, which needs ${BUILD_TOOLS}.`,
       );
     const file = existsSync(local) ? local : prebuilt;
     const source = file === local ? 'built' : 'prebuilt';
