@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// The ikun command line: `ikun train` (the paper's experiment with every knob as a flag).
+// The ikun command line: `ikun train` (the paper's experiment with every knob as a flag), `ikun hessian`
+// (lib/cli-hessian.ts) and `ikun doctor` (lib/cli-doctor.ts).
 // Exit codes: 0 done, 1 the run failed (missing data, unwritable folder, ...), 2 bad flags.
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ikunVersion } from './checkpoint.js';
 import { cliMessage } from './cli-errors.js';
+import { doctorCommand } from './cli-doctor.js';
 import { hessianCommand } from './cli-hessian.js';
 import { INIT_METHODS, BETA_MODES } from './init.js';
 import { setNumThreads } from './index.js';
@@ -195,6 +197,7 @@ const USAGE = `Usage: ikun <command> [flags]
 Commands:
   train     train the paper's CSNN (ikun train --help for the flags)
   hessian   Hessian spectrum of a checkpoint: top eigenvalues, trace, density (ikun hessian --help)
+  doctor    check the installation: binary, CPU, BLAS, CUDA and GPUs, a training step on each device
 
 Flags:
   --version  print the version
@@ -213,6 +216,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'train') return await trainCommand(rest);
     if (command === 'hessian') return await hessianCommand(rest);
+    if (command === 'doctor') return await doctorCommand(rest);
     throw new UsageError(`unknown command '${command}'`);
   } catch (error) {
     if (error instanceof UsageError) {

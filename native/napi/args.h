@@ -172,5 +172,6 @@ void registerOptimOps(Napi::Env env, Napi::Object exports);
 void registerTangentOps(Napi::Env env, Napi::Object exports);
 void registerCudaOps(Napi::Env env, Napi::Object exports);
 void registerTensorOps(Napi::Env env, Napi::Object exports);
+void registerBuildInfo(Napi::Env env, Napi::Object exports);
 
 }  // namespace ikun::napi
