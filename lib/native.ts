@@ -162,6 +162,8 @@ export interface NativeAddon {
   cpuKernels(): CpuKernelsInfo;
   setCpuKernels(kernels: 'avx2' | 'baseline'): void;
   hostCacheBytes(): number;
+  /** Bytes in host blocks that live tensors hold (not the cache). */
+  hostLiveBytes(): number;
   emptyHostCache(): void;
   cudaInfo(): CudaInfo;
   cudaDeviceCount(): number;
@@ -193,7 +195,7 @@ function loadEmulated(root: string): NativeAddon {
   return createRequire(import.meta.url)(file) as NativeAddon;
 }
 
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 function load(): NativeAddon {
   const root = packageRoot();

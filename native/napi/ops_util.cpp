@@ -90,6 +90,8 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
 
 Napi::Value HostCacheBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(cpu::hostCachedBytes())); }
 
+Napi::Value HostLiveBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(cpu::hostLiveBytes())); }
+
 Napi::Value EmptyHostCache(const Napi::CallbackInfo& info) {
   cpu::hostEmptyCache();
   return info.Env().Undefined();
@@ -105,6 +107,7 @@ void registerUtilOps(Napi::Env env, Napi::Object exports) {
   exports.Set("setCpuKernels", Napi::Function::New<guarded<SetCpuKernels>>(env, "setCpuKernels"));
   exports.Set("setThreadCount", Napi::Function::New<guarded<SetThreadCount>>(env, "setThreadCount"));
   exports.Set("hostCacheBytes", Napi::Function::New<guarded<HostCacheBytes>>(env, "hostCacheBytes"));
+  exports.Set("hostLiveBytes", Napi::Function::New<guarded<HostLiveBytes>>(env, "hostLiveBytes"));
   exports.Set("emptyHostCache", Napi::Function::New<guarded<EmptyHostCache>>(env, "emptyHostCache"));
   exports.Set("cudaInfo", Napi::Function::New<guarded<CudaInfo>>(env, "cudaInfo"));
 }
