@@ -90,7 +90,13 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
 
 Napi::Value HostCacheBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(cpu::hostCachedBytes())); }
 
-Napi::Value HostLiveBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(cpu::hostLiveBytes())); }
+// The collected tensors' memory goes back first (as the next large allocation would do anyway), so that the
+// count after a garbage collection is what the tensors still reachable hold, not what the last sweep missed.
+Napi::Value HostLiveBytes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Storage::sweepCollected(env, *env.GetInstanceData<AddonData>()->liveStorages);
+  return Napi::Number::New(env, double(cpu::hostLiveBytes()));
+}
 
 Napi::Value EmptyHostCache(const Napi::CallbackInfo& info) {
   cpu::hostEmptyCache();

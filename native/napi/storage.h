@@ -46,6 +46,8 @@ class Storage : public Napi::ObjectWrap<Storage> {
   bool disposed() const { return disposed_; }
   template <class T> T* as() const { return static_cast<T*>(data_); }
   void* raw() const { return data_; }
+  // Frees the memory of the storages in `live` whose JS object has been collected.
+  static void sweepCollected(napi_env env, LiveStorages& live);
 
  private:
   Napi::Value Read(const Napi::CallbackInfo& info);
@@ -59,8 +61,6 @@ class Storage : public Napi::ObjectWrap<Storage> {
   Napi::Value ByteLength(const Napi::CallbackInfo& info);
   Napi::Value DeviceIndex(const Napi::CallbackInfo& info);
   void release();
-  // Frees the memory of the storages in `live` whose JS object has been collected.
-  static void sweepCollected(napi_env env, LiveStorages& live);
 
   void* data_ = nullptr;
   std::shared_ptr<LiveStorages> live_;
