@@ -91,6 +91,7 @@ const TRAIN_WORDING: Wording = {
   RUN_FINISHED: (d) => `resume: '${d.dir}' has finished ${finishedText(Number(d.done), Number(d.epochs))}; pass { epochs } with a larger total to train on`,
   DATA_NOT_FOUND: (d) => dataNotFoundMessage(d, { dir: '`data`', sample: '`sample: true`' }),
   DIVERGED: (d) => divergedMessage(d, "onNan: 'skip'"),
+  CHECKPOINT_UNREADABLE: (d) => `resume: no checkpoint in '${d.dir}' can be read (${d.reasons}); start the run again with train({ out: ... }) in another folder`,
   INTERRUPTED: (d) => `${stoppedText(d)}${d.saved ? `; continue it with resume('${d.dir}')` : ''}`,
   WRITE_FAILED: (d) => `cannot write ${JSON.stringify(d.path)}: ${d.reason}. The previous file is left as it was; once the disk has space again, continue the run with resume('${dirname(String(d.path))}')`,
 };

@@ -102,6 +102,16 @@ describe('fit stopped inside an epoch', () => {
     expect(err.message).toMatch(/no checkpoint in '.*' can be read \(last.safetensors: .*; last.prev.safetensors: .*\)/);
   });
 
+  it('a truncated first checkpoint (no previous one yet) fails naming the file and that there is nothing to fall back to', async () => {
+    const dir = join(tmp(), 'first');
+    await run(dir, { epochs: 1 });
+    expect(existsSync(join(dir, 'last.prev.safetensors'))).toBe(false);
+    truncateSync(join(dir, 'last.safetensors'), 40);
+    const err = await run(dir, { resume: true }).catch((e: unknown) => e) as IkunError;
+    expect(err.code).toBe('CHECKPOINT_UNREADABLE');
+    expect(err.message).toMatch(/no checkpoint in '.*' can be read \(last.safetensors: .*truncated or corrupt.*; no last.prev.safetensors to fall back to\)/);
+  });
+
   it('a checkpoint without optimiser or scheduler state (written elsewhere) says so in one line and places the schedule at its epoch', async () => {
     const dir = join(tmp(), 'foreign');
     const first = await run(dir, { epochs: 1 });

@@ -121,18 +121,23 @@ export function readResumePoint(dir: string, log: (line: string) => void): ReadC
       lastError = error as Error;
     }
   }
+  const reason = (error: Error): string => error.message.replace(/^ikun: /, '');
   if (!existsSync(previous)) {
-    if (lastError) throw lastError;
+    // The first checkpoint of a run has no previous one to fall back to.
+    if (lastError) {
+      const reasons = `${LAST_FILE}: ${reason(lastError)}; no ${PREVIOUS_FILE} to fall back to`;
+      return failWith('CHECKPOINT_UNREADABLE', { dir, reasons }, `fit: resume: no checkpoint in '${dir}' can be read (${reasons})`);
+    }
     return failWith('RUN_NOT_STARTED', { dir }, `fit: resume: '${dir}' has no last.safetensors yet (the run stopped before its first epoch ended); start it again without resume`);
   }
   let fallback: ReadCheckpoint;
   try {
     fallback = readAt(previous);
   } catch (error) {
-    const reasons = `${LAST_FILE}: ${lastError ? lastError.message.replace(/^ikun: /, '') : 'missing'}; ${PREVIOUS_FILE}: ${(error as Error).message.replace(/^ikun: /, '')}`;
+    const reasons = `${LAST_FILE}: ${lastError ? reason(lastError) : 'missing'}; ${PREVIOUS_FILE}: ${reason(error as Error)}`;
     return failWith('CHECKPOINT_UNREADABLE', { dir, reasons }, `fit: resume: no checkpoint in '${dir}' can be read (${reasons})`);
   }
-  const why = lastError ? `cannot be read (${lastError.message.replace(/^ikun: /, '')})` : 'is missing';
+  const why = lastError ? `cannot be read (${reason(lastError)})` : 'is missing';
   log(`${LAST_FILE} ${why}; resuming from ${PREVIOUS_FILE} (${positionText(fallback.position)}) instead`);
   return fallback;
 }
