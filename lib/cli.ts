@@ -12,7 +12,7 @@ import { exitCodeFor, stopOnSignals } from './signals.js';
 import { hessianCommand } from './cli-hessian.js';
 import { INIT_METHODS, BETA_MODES } from './init.js';
 import { setNumThreads } from './index.js';
-import { DEFAULT_CONFIG, resolveConfig, resume, train, type EpochMetrics, type StepInfo, type TrainConfig } from './train.js';
+import { DEFAULT_CONFIG, RESUME_OVERRIDES, resolveConfig, resume, train, type EpochMetrics, type ResumeOverrides, type StepInfo, type TrainConfig } from './train.js';
 
 class UsageError extends Error {}
 
@@ -54,7 +54,7 @@ const TRAIN_FLAGS: Record<string, Flag> = {
   '--out': { key: 'out', kind: 'string', help: 'run folder to write (default runs/<init>-<opt>-s<seed>-<time>)' },
   '--checkpoint-every': { key: 'checkpointEvery', kind: 'integer', help: 'also write last.safetensors every N training steps (default: at each epoch end), so a killed run loses at most N steps' },
   '--on-nan': { key: 'onNan', kind: 'string', choices: ['stop', 'skip'], help: `a non-finite loss or gradient: stop the run, keeping the last good checkpoint, or skip that batch (default ${DEFAULT_CONFIG.onNan})` },
-  '--resume': { key: 'resume', kind: 'string', help: 'continue the run in RUN_DIR from its last.safetensors (--epochs may raise the total)' },
+  '--resume': { key: 'resume', kind: 'string', help: 'continue the run in RUN_DIR from its last checkpoint (--epochs may raise the total; --checkpoint-every and --on-nan may change)' },
   '--threads': { key: 'threads', kind: 'integer', help: 'CPU threads (default: all cores)' },
   '--no-progress': { key: 'progress', kind: 'boolean', help: 'no progress bar, one line per epoch' },
   '--help': { key: 'help', kind: 'boolean', help: 'show this help' },
@@ -125,8 +125,10 @@ export function parseTrainArgs(argv: string[]): ParsedTrain {
     else (out.config as Record<string, unknown>)[f.key] = value;
   }
   if (out.resume !== undefined) {
-    const extra = Object.keys(out.config).filter((k) => k !== 'epochs');
-    if (extra.length > 0) throw new UsageError(`--resume continues a run with its saved config; only --epochs may be given with it (got ${extra.join(', ')})`);
+    const allowed: readonly string[] = RESUME_OVERRIDES;
+    const extra = Object.keys(out.config).filter((k) => !allowed.includes(k));
+    if (extra.length > 0)
+      throw new UsageError(`--resume continues a run with its saved config; only --epochs, --checkpoint-every and --on-nan may be given with it (got ${extra.join(', ')})`);
   }
   return out;
 }
@@ -199,7 +201,7 @@ async function trainCommand(argv: string[]): Promise<number> {
   };
   try {
     const result = args.resume !== undefined
-      ? await resume(args.resume, hooks, args.config.epochs !== undefined ? { epochs: args.config.epochs } : {})
+      ? await resume(args.resume, hooks, args.config as ResumeOverrides)
       : await train(config, hooks);
     bar.clear();
     console.log(`run folder: ${result.runDir} (best test accuracy ${(100 * result.bestTestAcc).toFixed(2)}%)`);

@@ -1,11 +1,11 @@
 // The worker thread behind train() and resume(): runs the loop here and reports back to the caller.
 import { parentPort, workerData } from 'node:worker_threads';
 import { IkunError } from './errors.js';
-import { GATE, GATE_CONTINUE, GATE_WAIT, STOP, resumeHere, trainHere, type TrainHooks, type WorkerMessage } from './train.js';
+import { GATE, GATE_CONTINUE, GATE_WAIT, STOP, resumeHere, trainHere, type ResumeOverrides, type TrainHooks, type WorkerMessage } from './train.js';
 
 const port = parentPort!;
 const post = (message: WorkerMessage): void => port.postMessage(message);
-const request = workerData as ({ kind: 'train'; config: object } | { kind: 'resume'; runDir: string; overrides: { epochs?: number } }) & {
+const request = workerData as ({ kind: 'train'; config: object } | { kind: 'resume'; runDir: string; overrides: ResumeOverrides }) & {
   control: Int32Array;
 };
 // The caller's stop request arrives in shared memory; fit() looks at the signal after each step's onStep

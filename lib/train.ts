@@ -17,10 +17,12 @@ import { CSNN } from './models.js';
 import { native } from './native.js';
 import * as surrogate from './surrogate.js';
 import { cudaUnavailableReason, type Device } from './tensor.js';
-import { configFromRecord, fitSettings, recordedConfig, resolveConfig, type TrainConfig } from './train/config.js';
+import {
+  checkResumeOverrides, configFromRecord, fitSettings, recordedConfig, resolveConfig, withOverrides, type ResumeOverrides, type TrainConfig,
+} from './train/config.js';
 import { runInWorker, type TrainHooks, type TrainResult } from './train/worker-host.js';
 
-export { DEFAULT_CONFIG, resolveConfig, type TrainConfig } from './train/config.js';
+export { DEFAULT_CONFIG, RESUME_OVERRIDES, resolveConfig, type ResumeOverrides, type TrainConfig } from './train/config.js';
 export type { TrainHooks, TrainResult, WorkerMessage } from './train/worker-host.js';
 export { GATE, GATE_CONTINUE, GATE_STOP, GATE_WAIT, STOP } from './train/worker-host.js';
 export type { EpochMetrics, StepInfo } from './fit.js';
@@ -130,11 +132,11 @@ export async function trainHere(partial: Partial<TrainConfig> = {}, hooks: Train
 }
 
 /** @internal resumes on the calling thread (the worker thread runs this). */
-export async function resumeHere(runDirArg: string, hooks: TrainHooks = {}, overrides: { epochs?: number } = {}): Promise<TrainResult> {
+export async function resumeHere(runDirArg: string, hooks: TrainHooks = {}, overrides: ResumeOverrides = {}): Promise<TrainResult> {
   return inTrainWords(async () => {
     const runDir = resolve(runDirArg);
     const saved = configFromRecord(readRunConfig(runDir));
-    const config = resolveConfig({ ...saved, out: runDir, ...(overrides.epochs !== undefined ? { epochs: overrides.epochs } : {}) });
+    const config = resolveConfig({ ...withOverrides(saved, checkResumeOverrides(overrides)), out: runDir });
     const device = resolveDevice(config.device, hooks.log ?? (() => {}));
     checkResumable(runDir); // before the data loads
     const data = trainingData(config);
@@ -156,7 +158,8 @@ export async function train(partial: Partial<TrainConfig> = {}, hooks: TrainHook
 }
 
 /** Continues a run folder from its last checkpoint (inside an epoch when it stopped there); the metrics are those of an uninterrupted run. */
-export async function resume(runDir: string, hooks: TrainHooks = {}, overrides: { epochs?: number } = {}): Promise<TrainResult> {
+export async function resume(runDir: string, hooks: TrainHooks = {}, overrides: ResumeOverrides = {}): Promise<TrainResult> {
   if (typeof runDir !== 'string' || runDir === '') fail(`resume: runDir must be a folder path, got ${describe(runDir)}`);
-  return runInWorker({ kind: 'resume', runDir, overrides }, hooks);
+  // The overrides' values are checked with the saved configuration, in the worker; their keys here.
+  return runInWorker({ kind: 'resume', runDir, overrides: checkResumeOverrides(overrides) }, hooks);
 }

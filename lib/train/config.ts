@@ -95,6 +95,27 @@ export function resolveConfig(partial: Partial<TrainConfig>): TrainConfig {
   return c;
 }
 
+/**
+ * What a resumed run may change of its saved configuration: the epoch total, how often it saves, and what
+ * it does on a non-finite loss or gradient (say, to go past the batch that stopped it). Everything else
+ * would make it another run.
+ */
+export const RESUME_OVERRIDES = ['epochs', 'checkpointEvery', 'onNan'] as const;
+export type ResumeOverrides = Partial<Pick<TrainConfig, (typeof RESUME_OVERRIDES)[number]>>;
+
+/** Checks resume()'s overrides: known keys only (each value is checked with the resolved configuration). */
+export function checkResumeOverrides(overrides: unknown): ResumeOverrides {
+  const o = checkOptionsObject('resume overrides', overrides);
+  checkKnownKeys('resume overrides', o, RESUME_OVERRIDES);
+  return o as ResumeOverrides;
+}
+
+/** The saved configuration with the overrides given (undefined ones leave the saved value). */
+export function withOverrides(saved: Partial<TrainConfig>, overrides: ResumeOverrides): Partial<TrainConfig> {
+  const given = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return { ...saved, ...given };
+}
+
 /** What the run resolved from the configuration: the device it trains on and the training images it uses. */
 export interface ResolvedRun {
   device: Device;

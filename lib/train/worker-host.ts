@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { packageRoot } from '../data.js';
 import { IkunError, fail, type ErrorDetails } from '../errors.js';
 import type { EpochMetrics, FitHooks, StepInfo } from '../fit.js';
-import type { TrainConfig } from './config.js';
+import type { ResumeOverrides, TrainConfig } from './config.js';
 
 /** Hooks of train() and resume(): log lines, each step, each epoch (a hook that throws stops the run after that epoch), and a stop signal. */
 export interface TrainHooks extends FitHooks {
@@ -25,7 +25,7 @@ export interface TrainResult {
   bestTestAcc: number;
 }
 
-export type WorkerRequest = { kind: 'train'; config: Partial<TrainConfig> } | { kind: 'resume'; runDir: string; overrides: { epochs?: number } };
+export type WorkerRequest = { kind: 'train'; config: Partial<TrainConfig> } | { kind: 'resume'; runDir: string; overrides: ResumeOverrides };
 export type WorkerMessage =
   | { kind: 'log'; line: string }
   | { kind: 'step'; info: StepInfo }
