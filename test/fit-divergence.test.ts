@@ -78,7 +78,7 @@ describe('divergence', () => {
       const r = loss.mseRate(o, l);
       return ++calls === 3 ? { loss: Number.NaN, grad: r.grad } : r;
     };
-    const err = await fit(model(), { train: colourSquares(192, 1), test: testSet }, { ...base, loss: nanAtThird }).catch((e: IkunError) => e);
+    const err = await fit(model(), { train: colourSquares(192, 1), test: testSet }, { ...base, loss: nanAtThird }).catch((e: unknown) => e) as IkunError;
     expect(err.message).toMatch(/training diverged in epoch 1, step 3 of 6: the loss is NaN\. Lower the learning rate/);
     calls = 0;
     const skipped = await fit(model(), { train: colourSquares(192, 1), test: testSet }, { ...base, loss: nanAtThird, onNan: 'skip' });
@@ -94,7 +94,7 @@ describe('divergence', () => {
     const w = saved.tensors.get('features.4.weight')!;
     (w.data as Float32Array)[0] = Number.NaN;
     writeSafetensorsAtomic(file, saved.tensors, saved.metadata);
-    const err = await fit(model(), { train: colourSquares(192, 1), test: testSet }, { ...base, out: dir, resume: true }).catch((e: IkunError) => e);
+    const err = await fit(model(), { train: colourSquares(192, 1), test: testSet }, { ...base, out: dir, resume: true }).catch((e: unknown) => e) as IkunError;
     expect(err.code).toBe('DIVERGED');
     expect(err.message).toMatch(/in epoch 2, step 1 of 6: the gradient of 'features\.0\.weight' is NaN .*; 'features\.4\.weight', .* hold non-finite values\./);
     expect(() => checkpoint.readCheckpoint(file)).not.toThrow();
