@@ -20,7 +20,38 @@ export const fileOps = {
   renameSync: fs.renameSync,
   unlinkSync: fs.unlinkSync,
   fchmodSync: fs.fchmodSync,
+  linkSync: fs.linkSync,
+  copyFileSync: fs.copyFileSync as (src: string, dest: string) => void,
 };
+
+/** A temporary name beside `target`, unique to this process and call. */
+function tempNameFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * Puts a copy of `target` at `keep` (a second name for the same file where the file system allows hard
+ * links, a copy where it does not), so that the target itself stays in place until the rename that
+ * replaces it: a failure at any point leaves the target there, whole.
+ */
+function keepCopy(target: string, keep: string): void {
+  const temp = tempNameFor(resolve(keep));
+  try {
+    try {
+      fileOps.linkSync(target, temp);
+    } catch {
+      fileOps.copyFileSync(target, temp);
+    }
+    fileOps.renameSync(temp, keep);
+  } catch (error) {
+    try {
+      fileOps.unlinkSync(temp);
+    } catch {
+      // Not created, or already gone: the original error matters more.
+    }
+    throw error;
+  }
+}
 
 /** mkdir -p, one level at a time (Node's recursive mkdir can spin forever under /proc). */
 export function makeDirectories(dir: string): void {
@@ -110,7 +141,10 @@ function sameBytes(fd: number, bytes: Uint8Array): boolean {
 export interface AtomicWriteOptions {
   /** Read the written file back and compare it before it replaces the target (checkpoints). */
   verify?: boolean;
-  /** Move the file being replaced to this path first, so one previous version stays on disk. */
+  /**
+   * Keep the file being replaced under this path too (a hard link, or a copy), so that one previous version
+   * stays on disk; the target itself stays in place until the new file is renamed over it.
+   */
   keepPreviousAs?: string;
   /** What the file is, for the error message ('checkpoint', 'metrics file', ...; default 'file'). */
   what?: string;
@@ -124,7 +158,7 @@ export interface AtomicWriteOptions {
 export function writeBytesAtomic(path: string, bytes: Uint8Array, options: AtomicWriteOptions = {}): void {
   const target = resolve(path);
   const folder = dirname(target);
-  const temp = join(folder, `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = tempNameFor(target);
   const what = options.what ?? 'file';
   let mode: number | undefined;
   try {
@@ -147,7 +181,7 @@ export function writeBytesAtomic(path: string, bytes: Uint8Array, options: Atomi
     } finally {
       fileOps.closeSync(fd);
     }
-    if (options.keepPreviousAs !== undefined && fs.existsSync(target)) fileOps.renameSync(target, options.keepPreviousAs);
+    if (options.keepPreviousAs !== undefined && fs.existsSync(target)) keepCopy(target, options.keepPreviousAs);
     fileOps.renameSync(temp, target);
     created = false;
   } catch (error) {

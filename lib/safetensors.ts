@@ -315,8 +315,8 @@ export function readSafetensors(path: string): SafetensorsContents {
  * Writes a safetensors file atomically: the bytes go to a temporary file in the same folder, which is
  * fsynced and then renamed over `path`. On any failure the previous file is left untouched and the
  * temporary file is removed (the error, code WRITE_FAILED, names the file). An existing file's permission
- * bits are kept. `verify` reads the file back before the rename; `keepPreviousAs` moves the file being
- * replaced there first.
+ * bits are kept. `verify` reads the file back before the rename; `keepPreviousAs` keeps the file being
+ * replaced there too.
  */
 export function writeSafetensorsAtomic(path: string, tensors: SafeTensorEntries, metadata?: Record<string, string>,
   options: { verify?: boolean; keepPreviousAs?: string } = {}): void {
