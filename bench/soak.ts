@@ -11,7 +11,7 @@
 //
 // By default the loop yields to the event loop after every step, as fit() does: Node-API runs the
 // finalizers of collected objects from the event loop only. --no-yield never yields; ikun still takes
-// back the tensors' memory as the garbage collector finds them, but Node keeps a few hundred bytes of its
+// back the tensors' memory as the garbage collector finds them, but Node keeps some bookkeeping of its
 // own per collected tensor until the loop yields.
 import { cuda, loss, models, native, optim, tensor, type Device } from '../lib/index.js';
 

@@ -2,7 +2,7 @@
 // disposed, never yielding to the event loop) must not grow. Before the fix, every collected tensor kept
 // its memory until the loop yielded (Node-API runs finalizers from the event loop only), and this run's
 // RSS grew by about 96 MB per 1,000 steps; with the fix, host tensor memory is flat and RSS grows by about
-// 25 MB, Node's own bookkeeping of collected objects (a few hundred bytes each), which a yield frees.
+// 25 MB, Node's own bookkeeping of collected objects, which the next yield frees.
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
