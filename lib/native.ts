@@ -199,6 +199,8 @@ export interface NativeAddon {
   cpuKernels(): CpuKernelsInfo;
   setCpuKernels(kernels: 'avx2' | 'baseline'): void;
   hostCacheBytes(): number;
+  /** Bytes in host blocks that live tensors hold (not the cache). */
+  hostLiveBytes(): number;
   emptyHostCache(): void;
   cudaInfo(): CudaInfo;
   cudaDeviceCount(): number;
@@ -243,7 +245,7 @@ export interface NativeBinary {
 // The signature of the `bindings` package for the options used here (it has no types of its own).
 type BindingsLoader = (options: { bindings: string; module_root: string; try: string[][] }) => { path?: string };
 
-const ABI_VERSION = 4;
+const ABI_VERSION = 5;
 
 // Inside node_modules the package was installed by npm, and npm rebuild re-runs its install script; in a clone,
 // npm install does (and npm run build:native builds without it).

@@ -20,6 +20,7 @@ namespace ikun::napi {
 
 struct AddonData {
   Napi::FunctionReference storageConstructor;
+  std::shared_ptr<LiveStorages> liveStorages = std::make_shared<LiveStorages>();
 };
 
 Storage* storageArg(const Napi::CallbackInfo& info, size_t index, const char* name);
