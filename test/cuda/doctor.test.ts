@@ -30,7 +30,7 @@ describe('ikun doctor on the emulated CUDA device', () => {
     const r = run(['doctor']);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/\nCUDA {7}the emulated device of the tests/);
-    expect(r.stdout).toMatch(/\n {11}cuda:0 {2}ok {3}relative error vs the CPU: loss [\d.e+-]+, gradients [\d.e+-]+, weights after the update [\d.e+-]+ \(tolerance 1e-4\)/);
+    expect(r.stdout).toMatch(/\n {11}cuda:0 {2}ok {3}relative error vs the CPU: loss [\d.e+-]+, gradients [\d.e+-]+, weights after the update [\d.e+-]+ \(fp32 products, tolerance 1e-4\)/);
     expect(r.stdout).toMatch(/\nok: the CPU and the GPU work\n$/);
   });
 });
