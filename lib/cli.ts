@@ -7,11 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { ikunVersion } from './checkpoint.js';
 import { cliMessage } from './cli-errors.js';
 import { hessianCommand } from './cli-hessian.js';
+import { evalCommand } from './cli/eval.js';
+import { experimentCommand } from './cli/experiment.js';
 import { INIT_METHODS, BETA_MODES } from './init.js';
 import { setNumThreads } from './index.js';
 import { DEFAULT_CONFIG, resolveConfig, resume, train, type EpochMetrics, type StepInfo, type TrainConfig } from './train.js';
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 type FlagKind = 'string' | 'number' | 'integer' | 'boolean';
 interface Flag {
@@ -195,6 +197,8 @@ const USAGE = `Usage: ikun <command> [flags]
 Commands:
   train     train the paper's CSNN (ikun train --help for the flags)
   hessian   Hessian spectrum of a checkpoint: top eigenvalues, trace, density (ikun hessian --help)
+  experiment  the paper's grid of inits x optimisers x seeds, aggregated, with report.html (ikun experiment --help)
+  eval      test loss, accuracy, per-class accuracy and confusion matrix of a checkpoint (ikun eval --help)
 
 Flags:
   --version  print the version
@@ -213,6 +217,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'train') return await trainCommand(rest);
     if (command === 'hessian') return await hessianCommand(rest);
+    if (command === 'experiment') return await experimentCommand(rest);
+    if (command === 'eval') return await evalCommand(rest);
     throw new UsageError(`unknown command '${command}'`);
   } catch (error) {
     if (error instanceof UsageError) {
