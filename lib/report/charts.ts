@@ -27,7 +27,7 @@ export function band(mean: number, sd: number | null): { mean: number; lo: numbe
   return { mean, lo: mean - s, hi: mean + s };
 }
 
-const epochAxis = { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } };
+const epochAxis = { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } };
 
 /** One small chart per metric (wrapped two a row), a line per series with its ±sd band. */
 export function curvesChart(rows: readonly BandRow[], options: { columns?: number; yTitle?: string } = {}): Record<string, unknown> {
@@ -94,7 +94,7 @@ export function firingRatesChart(rows: ReadonlyArray<{ series: string; layer: st
 
 /** The top-k Hessian eigenvalues by rank: a point per seed, a line through the mean per series. */
 export function spectrumChart(rows: ReadonlyArray<{ series: string; seed: number; rank: number; eigenvalue: number; converged: boolean }>): Record<string, unknown> {
-  const x = { field: 'rank', type: 'quantitative', title: 'rank (power iteration order)', axis: { tickMinStep: 1 } };
+  const x = { field: 'rank', type: 'quantitative', title: 'rank (power iteration order)', axis: { tickMinStep: 1, format: 'd' } };
   const colour = { field: 'series', type: 'nominal', title: 'group' };
   return {
     $schema: SCHEMA,

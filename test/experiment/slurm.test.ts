@@ -1,0 +1,67 @@
+// The sbatch array script: unit checks, `--slurm --dry-run` through the CLI (bash -n accepts it), and a
+// real single-node SLURM when one can be started here (skipped with the reason otherwise).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { gridPoints, type ExperimentFile } from '../../lib/experiment/grid.js';
+import { arrayRanges, sbatchScript, shellQuote } from '../../lib/experiment/slurm.js';
+
+const bin = resolve(__dirname, '../../dist/lib/cli.js');
+const grid = (config: ExperimentFile['config']): ExperimentFile => {
+  const spec = { inits: ['ikun_v1', 'kaiming'] as ExperimentFile['inits'], opts: ['sgd'] as ExperimentFile['opts'], seeds: [1, 2], config, hessian: null };
+  return { format: 'ikun-experiment/1', ikun_version: 't', created: 'now', ...spec, points: gridPoints(spec) };
+};
+
+describe('the sbatch array script', () => {
+  it('compresses indices into SLURM array ranges and quotes for bash', () => {
+    expect(arrayRanges([0, 1, 2, 5, 7, 8])).toBe('0-2,5,7-8');
+    expect(arrayRanges([3])).toBe('3');
+    expect(shellQuote("it's")).toBe(`'it'\\''s'`);
+  });
+
+  it('has one task per point not yet done, a GPU per task for --device cuda and the pass-through flags', () => {
+    const s = sbatchScript('/shared/exp', grid({ device: 'cuda' }), [0, 1, 3], { partition: 'gpu', time: '4:00:00', account: 'lab', cpusPerTask: 8 }, '/usr/bin/node', '/opt/ikun/cli.js');
+    expect(s.startsWith('#!/bin/bash\n')).toBe(true);
+    for (const line of ['#SBATCH --array=0-1,3', '#SBATCH --gres=gpu:1', '#SBATCH --partition=gpu', '#SBATCH --time=4:00:00', '#SBATCH --account=lab',
+      '#SBATCH --cpus-per-task=8', '#SBATCH --output=/shared/exp/slurm/%A_%a.out'])
+      expect(s).toContain(line + '\n');
+    expect(s).toContain(`exec '/usr/bin/node' '/opt/ikun/cli.js' experiment run-one '/shared/exp' --index "$SLURM_ARRAY_TASK_ID" --threads 8`);
+    const cpu = sbatchScript('/e', grid({ device: 'cpu' }), [0], {}, 'node', 'cli.js');
+    expect(cpu).not.toContain('--gres');
+    expect(cpu).not.toContain('--partition');
+    expect(() => sbatchScript('/e', grid({}), [], {}, 'node', 'cli.js')).toThrow(/every point of the grid is done: there is nothing to submit/);
+    expect(() => sbatchScript('/e', grid({}), [0], { time: 'soon' }, 'node', 'cli.js')).toThrow(/--time must be a SLURM time such as 30, 4:00:00/);
+  });
+
+  it('`ikun experiment --slurm --dry-run` prints a script bash accepts and writes nothing', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'wt12-slurm-')), 'exp');
+    const r = spawnSync(process.execPath, [bin, 'experiment', '--sample', '--inits', 'ikun_v1,kaiming', '--opts', 'sgd', '--seeds', '1,2', '--epochs', '1',
+      '--channels', '8', '--device', 'cuda', '--slurm', '--dry-run', '--partition', 'debug', '--time', '10:00', '--out', out], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('#SBATCH --array=0-3\n');
+    expect(r.stdout).toContain('#SBATCH --gres=gpu:1\n');
+    expect(r.stdout).toContain(`experiment run-one '${out}' --index "$SLURM_ARRAY_TASK_ID"`);
+    expect(r.stderr).toMatch(/--dry-run: nothing written/);
+    expect(existsSync(out)).toBe(false);
+    const file = join(mkdtempSync(join(tmpdir(), 'wt12-slurm-')), 'job.sbatch');
+    writeFileSync(file, r.stdout);
+    const syntax = spawnSync('bash', ['-n', file], { encoding: 'utf8' });
+    expect(syntax.status, syntax.stderr).toBe(0);
+    const bad = spawnSync(process.execPath, [bin, 'experiment', '--sample', '--dry-run'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^ikun: --dry-run, --partition, --time, --account and --cpus-per-task go with --slurm/);
+  });
+});
+
+// A real SLURM needs slurmctld, slurmd and munged installed and root to start them; none is here by default.
+const missing = ['slurmctld', 'slurmd', 'sbatch', 'munged'].filter((p) => spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0);
+const slurmReason = missing.length > 0 ? `skipped: ${missing.join(', ')} not installed (apt-get install slurm-wlm munge to run it)` : '';
+describe.skipIf(missing.length > 0)(`a two-point grid through a real single-node SLURM ${slurmReason}`, () => {
+  it('is not wired up yet on machines that have SLURM', () => {
+    // Where SLURM exists this must run the grid through sbatch; until that harness is written, fail loudly
+    // instead of passing without checking anything.
+    throw new Error('a SLURM installation was found but the localhost SLURM harness is not written yet');
+  });
+});
