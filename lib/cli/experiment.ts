@@ -65,10 +65,11 @@ export function parseExperimentArgs(argv: readonly string[]): GridArgs {
   parseWith(cmd, own);
   const o = cmd.opts<{ inits?: string[]; opts?: string[]; seeds?: string[]; out?: string; workers?: number; hessian?: boolean; hessianTop?: number;
     hessianMaxIter?: number; target?: number; slurm?: boolean; dryRun?: boolean; partition?: string; time?: string; account?: string; cpusPerTask?: number }>();
+  if (rest.some((a) => a === '--resume' || a.startsWith('--resume=')))
+    throw new CommandUsageError('--resume does not apply to an experiment: run the same command again and it resumes its unfinished points');
   const train = parseTrainArgs(rest);
   for (const [key, flag] of [['init', '--inits'], ['opt', '--opts'], ['seed', '--seeds']] as const)
     if (key in train.config) throw new CommandUsageError(`--${key} is set per point by the grid; give ${flag} (a comma list) instead`);
-  if (train.resume !== undefined) throw new CommandUsageError('--resume does not apply to an experiment: run the same command again and it resumes its unfinished points');
   for (const init of o.inits ?? []) if (!INIT_METHODS.includes(init as InitMethod)) throw new CommandUsageError(`--inits: unknown init '${init}'; choose from ${INIT_METHODS.join(', ')}`);
   for (const opt of o.opts ?? []) if (!OPT_NAMES.includes(opt as OptName)) throw new CommandUsageError(`--opts: unknown optimiser '${opt}'; choose from ${OPT_NAMES.join(', ')}`);
   const seeds = (o.seeds ?? DEFAULT_GRID.seeds.map(String)).map((s) => {
