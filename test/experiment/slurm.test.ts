@@ -1,12 +1,13 @@
 // The sbatch array script: unit checks, `--slurm --dry-run` through the CLI (bash -n accepts it), and a
 // real single-node SLURM when one can be started here (skipped with the reason otherwise).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { gridPoints, type ExperimentFile } from '../../lib/experiment/grid.js';
 import { arrayRanges, sbatchScript, shellQuote } from '../../lib/experiment/slurm.js';
+import { startLocalSlurm } from '../helpers/slurm.js';
 
 const bin = resolve(__dirname, '../../dist/lib/cli.js');
 const grid = (config: ExperimentFile['config']): ExperimentFile => {
@@ -55,13 +56,30 @@ describe('the sbatch array script', () => {
   });
 });
 
-// A real SLURM needs slurmctld, slurmd and munged installed and root to start them; none is here by default.
-const missing = ['slurmctld', 'slurmd', 'sbatch', 'munged'].filter((p) => spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0);
-const slurmReason = missing.length > 0 ? `skipped: ${missing.join(', ')} not installed (apt-get install slurm-wlm munge to run it)` : '';
-describe.skipIf(missing.length > 0)(`a two-point grid through a real single-node SLURM ${slurmReason}`, () => {
-  it('is not wired up yet on machines that have SLURM', () => {
-    // Where SLURM exists this must run the grid through sbatch; until that harness is written, fail loudly
-    // instead of passing without checking anything.
-    throw new Error('a SLURM installation was found but the localhost SLURM harness is not written yet');
-  });
+// A real single-node SLURM, started here for the test when slurm-wlm and munge are installed.
+const local = startLocalSlurm();
+afterAll(() => local.slurm?.stop());
+
+describe.skipIf(local.slurm === null)(`a two-point grid through a real single-node SLURM${local.slurm ? '' : ` (skipped: ${local.reason})`}`, () => {
+  it('submits one array task per point with sbatch; report aggregates what they wrote', async () => {
+    const env = local.slurm!.env;
+    const out = join(mkdtempSync(join(tmpdir(), 'wt12-slurm-')), 'exp');
+    const r = spawnSync(process.execPath, [bin, 'experiment', '--sample', '--inits', 'ikun_v1,kaiming', '--opts', 'sgd', '--seeds', '1', '--epochs', '1',
+      '--channels', '4', '--subset', '512', '--device', 'cpu', '--slurm', '--cpus-per-task', '1', '--out', out], { encoding: 'utf8', env });
+    expect(r.status, r.stderr).toBe(0);
+    const job = /as SLURM job (\d+) \(2 array tasks\)/.exec(r.stdout);
+    expect(job, r.stdout).not.toBeNull();
+    expect(readFileSync(join(out, 'slurm', 'experiment.sbatch'), 'utf8')).toContain('#SBATCH --array=0-1\n');
+    const deadline = Date.now() + 120_000;
+    while ((spawnSync('squeue', ['-h', '-j', job![1]!], { encoding: 'utf8', env }).stdout ?? '').trim() !== '') {
+      if (Date.now() > deadline) throw new Error(`SLURM job ${job![1]} did not finish in 2 minutes`);
+      await new Promise((done) => setTimeout(done, 300));
+    }
+    for (const task of [0, 1]) expect(readFileSync(join(out, 'slurm', `${job![1]}_${task}.out`), 'utf8')).toMatch(/: trained \(1\/1 epochs\)/);
+    const report = spawnSync(process.execPath, [bin, 'experiment', 'report', out], { encoding: 'utf8', env });
+    expect(report.status, report.stderr).toBe(0);
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(results.groups.map((g: { name: string }) => g.name)).toEqual(['ikun_v1-sgd', 'kaiming-sgd']);
+    expect(results.points.done).toBe(2);
+  }, 150_000);
 });
