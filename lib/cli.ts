@@ -8,6 +8,7 @@ import { ikunVersion } from './checkpoint.js';
 import { cliMessage } from './cli-errors.js';
 import { hessianCommand } from './cli-hessian.js';
 import { evalCommand } from './cli/eval.js';
+import { writeRunReport } from './report/run-report.js';
 import { experimentCommand } from './cli/experiment.js';
 import { INIT_METHODS, BETA_MODES } from './init.js';
 import { setNumThreads } from './index.js';
@@ -188,7 +189,8 @@ async function trainCommand(argv: string[]): Promise<number> {
     : await train(config, hooks);
   totalEpochs = result.config.epochs;
   bar.clear();
-  console.log(`run folder: ${result.runDir} (best test accuracy ${(100 * result.bestTestAcc).toFixed(2)}%)`);
+  writeRunReport(result.runDir);
+  console.log(`run folder: ${result.runDir} (best test accuracy ${(100 * result.bestTestAcc).toFixed(2)}%; charts in report.html)`);
   return 0;
 }
 

@@ -67,7 +67,7 @@ export function runName(init: string, opt: string, seed: number): string {
 }
 
 /** Points in a fixed order (init, then optimiser, then seed) so an index means the same point everywhere. */
-export function gridPoints(spec: Pick<ExperimentSpec, 'inits' | 'opts' | 'seeds'>): GridPoint[] {
+export function gridPoints(spec: { inits: readonly InitMethod[]; opts: readonly OptName[]; seeds: readonly number[] }): GridPoint[] {
   const points: GridPoint[] = [];
   for (const init of spec.inits)
     for (const opt of spec.opts)

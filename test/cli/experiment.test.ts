@@ -16,9 +16,9 @@ const lines = (path: string): string[] => readFileSync(path, 'utf8').split('\n')
 describe('ikun experiment', () => {
   it('runs the small grid end to end, then a rerun trains nothing', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'wt12-exp-')), 'exp');
-    const r = await ikun(['experiment', ...SMALL, '--out', out]);
+    const r = await ikun(['experiment', ...SMALL, '--workers', '2', '--threads', '2', '--out', out]);
     expect(r.status, r.output).toBe(0);
-    expect(r.output).toContain(`experiment ${out}: 4 points, 0 done, 4 to run on 1 worker`);
+    expect(r.output).toContain(`experiment ${out}: 4 points, 0 done, 4 to run on 2 workers (1 CPU thread each)`);
     const experiment = JSON.parse(readFileSync(join(out, 'experiment.json'), 'utf8'));
     expect(experiment.points.map((p: { run: string }) => p.run)).toEqual(['runs/ikun_v1-sgd-s1', 'runs/ikun_v1-sgd-s2', 'runs/kaiming-sgd-s1', 'runs/kaiming-sgd-s2']);
     expect(experiment.config).toMatchObject({ sample: true, epochs: 1, channels: 8, subset: 1024, device: 'cpu' });
@@ -58,9 +58,29 @@ describe('ikun experiment', () => {
     expect(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).target).toBe(0.3);
   }, 90_000);
 
+  it('--hessian measures each best checkpoint honestly and the report shows the spectra', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'wt12-exp-')), 'exp');
+    const r = await ikun(['experiment', '--sample', '--inits', 'ikun_v1', '--opts', 'sgd', '--seeds', '1', '--epochs', '1', '--channels', '4', '--subset', '512',
+      '--device', 'cpu', '--hessian', '--hessian-top', '2', '--hessian-max-iter', '6', '--out', out]);
+    expect(r.status, r.output).toBe(0);
+    const h = JSON.parse(readFileSync(join(out, 'runs', 'ikun_v1-sgd-s1', 'hessian.json'), 'utf8'));
+    expect(h.eigenvalues).toHaveLength(2);
+    expect(h.iterations.every((n: number) => n >= 1 && n <= 6)).toBe(true);
+    h.converged.forEach((ok: boolean, i: number) => expect(ok).toBe(h.last_relative_change[i] !== null && h.last_relative_change[i] < 1e-3));
+    expect(h.trace.sample_count).toBe(h.trace.samples.length);
+    expect(h.sample).toBe(true);
+    expect(h.data).toBe('bundled Fashion-MNIST sample');
+    if (h.converged.includes(false)) expect(r.output).toMatch(/warning: .*did not converge within 6 iterations/);
+    const g = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).groups[0];
+    expect(g.hessian.top_eigenvalue.mean).toBe(h.eigenvalues[0]);
+    expect(g.hessian.trace.mean).toBe(h.trace.value);
+    expect(g.hessian.converged).toBe(h.converged.every(Boolean) && h.trace.converged);
+    expect(Object.keys(reportSpecs(readFileSync(join(out, 'report.html'), 'utf8')))).toEqual(expect.arrayContaining(['spectrum', 'top-eigenvalue', 'trace']));
+  }, 90_000);
+
   it('continues a killed grid where it stopped', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'wt12-exp-')), 'exp');
-    const args = ['experiment', '--sample', '--inits', 'kaiming', '--opts', 'sgd', '--seeds', '1', '--epochs', '3', '--channels', '8', '--device', 'cpu', '--out', out];
+    const args = ['experiment', '--sample', '--inits', 'kaiming', '--opts', 'sgd', '--seeds', '1', '--epochs', '3', '--channels', '8', '--subset', '2048', '--device', 'cpu', '--out', out];
     const child = spawn(process.execPath, [bin, ...args], { stdio: 'ignore' });
     const runDir = join(out, 'runs', 'kaiming-sgd-s1');
     const metrics = join(runDir, 'metrics.jsonl');
