@@ -81,7 +81,8 @@ export function gridProgress(options: { tty: boolean; points: number; pointsDone
     step(name, epoch, step, steps, phase, loss) {
       const bar = bars.get(name);
       if (!bar) return;
-      fraction.set(name, step / steps * (phase === 'train' ? 0.9 : 1)); // the test pass is the last tenth or so of an epoch
+      // counted as nine tenths training, the last tenth the test pass (about their share of an epoch's time)
+      fraction.set(name, phase === 'train' ? 0.9 * (step / steps) : 0.9 + 0.1 * (step / steps));
       bar.update(epoch - 1 + fraction.get(name)!, { detail: `epoch ${epoch}/${bar.getTotal()} ${phase} ${step}/${steps} loss ${loss.toFixed(4)}` });
       refreshGrid();
     },
