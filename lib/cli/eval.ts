@@ -35,7 +35,7 @@ function textReport(r: EvalResult): string[] {
     `data: ${r.images} test images of the ${r.data}`,
     `test loss ${r.test_loss.toFixed(6)} (${r.loss})  test accuracy ${pct(r.test_acc).trim()}`,
     'accuracy per class:',
-    ...r.per_class_acc.map((a, c) => `  ${String(c).padStart(2)} ${(FASHION_CLASSES[c] ?? '').padEnd(12)} ${pct(a)}`),
+    ...r.per_class_acc.map((a, c) => `  ${String(c).padStart(2)} ${((r.data === 'mnist' ? '' : FASHION_CLASSES[c]) ?? '').padEnd(12)} ${pct(a)}`),
     'confusion matrix (rows: true class, columns: predicted):',
     ...confusionText(r.confusion),
   ];

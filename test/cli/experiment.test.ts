@@ -1,10 +1,11 @@
 // `ikun experiment` as a user runs it (the compiled bin): the issue's small grid end to end, a rerun that
 // trains nothing, a killed grid that resumes, and bad flags.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { makeDirectories } from '../../lib/files.js';
 import { renderSvg, reportSpecs } from '../../lib/report/render-svg.js';
 import { spawnToEnd } from '../helpers/spawn.js';
 
@@ -102,6 +103,20 @@ describe('ikun experiment', () => {
     expect(lines(metrics).map((l) => JSON.parse(l).epoch)).toEqual([1, 2, 3]);
     expect(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).groups[0].epochs).toBe(3);
   }, 90_000);
+
+  it('keeps going when a point fails, reports the others and exits 1 with the reason', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'wt12-exp-')), 'exp');
+    makeDirectories(join(out, 'runs'));
+    writeFileSync(join(out, 'runs', 'kaiming-sgd-s1'), 'a file where the run folder should be');
+    const r = await ikun(['experiment', '--sample', '--inits', 'kaiming', '--opts', 'sgd', '--seeds', '1,2', '--epochs', '1', '--channels', '4', '--subset', '512',
+      '--device', 'cpu', '--out', out]);
+    expect(r.status, r.output).toBe(1);
+    expect(r.output).toMatch(/ikun: runs\/kaiming-sgd-s1 failed: .*cannot write to the output folder/);
+    expect(r.output).toMatch(/1 point failed; fix the cause and run the same command again to retry it/);
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(results.groups[0].seeds).toEqual([2]);
+    expect(results.points.pending).toEqual([{ run: 'runs/kaiming-sgd-s1', state: 'pending', epochs_done: 0, epochs: 1 }]);
+  }, 60_000);
 
   it('exits 2 with the reason on bad flags, before writing anything', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'wt12-exp-')), 'exp');
