@@ -173,21 +173,25 @@ async function runOneMain(argv: readonly string[]): Promise<number> {
     process.stdin.on('end', () => process.exit(143));
     process.stdin.resume();
   }
-  const out = (line: string): void => void process.stdout.write(line);
-  const file = requireExperiment(dir);
-  const epochs = pointStatus(dir, file, pointAt(file, o.index)).epochs;
-  const { action, status } = await runPoint(dir, o.index, {
-    log: (line) => (events ? out(eventLine({ ikun_event: 'log', line })) : console.log(line)),
-    warn: (line) => (events ? out(eventLine({ ikun_event: 'warn', line })) : console.error(`ikun: ${line}`)),
-    onStep: events ? (info) => out(eventLine(stepEvent(info))) : () => {},
-    onEpoch: (m) => {
-      if (events) out(eventLine({ ikun_event: 'epoch', metrics: m, epochs }));
-      else console.log(`epoch ${m.epoch}/${epochs}  train acc ${(100 * m.train_acc).toFixed(2)}%  test acc ${(100 * m.test_acc).toFixed(2)}%  ${m.epoch_s.toFixed(1)} s`);
-    },
-  });
-  if (events) out(eventLine({ ikun_event: 'done', action, epochs_done: status.epochsDone }));
-  else console.log(`${status.point.run}: ${action} (${status.epochsDone}/${status.epochs} epochs)`);
-  if (events) process.stdin.pause();
+  try {
+    const out = (line: string): void => void process.stdout.write(line);
+    const file = requireExperiment(dir);
+    const epochs = pointStatus(dir, file, pointAt(file, o.index)).epochs;
+    const { action, status } = await runPoint(dir, o.index, {
+      log: (line) => (events ? out(eventLine({ ikun_event: 'log', line })) : console.log(line)),
+      warn: (line) => (events ? out(eventLine({ ikun_event: 'warn', line })) : console.error(`ikun: ${line}`)),
+      onStep: events ? (info) => out(eventLine(stepEvent(info))) : () => {},
+      onEpoch: (m) => {
+        if (events) out(eventLine({ ikun_event: 'epoch', metrics: m, epochs }));
+        else console.log(`epoch ${m.epoch}/${epochs}  train acc ${(100 * m.train_acc).toFixed(2)}%  test acc ${(100 * m.test_acc).toFixed(2)}%  ${m.epoch_s.toFixed(1)} s`);
+      },
+    });
+    if (events) out(eventLine({ ikun_event: 'done', action, epochs_done: status.epochsDone }));
+    else console.log(`${status.point.run}: ${action} (${status.epochsDone}/${status.epochs} epochs)`);
+  } finally {
+    // stdin, watched above, would keep this process alive after its point ended (either way)
+    if (events) process.stdin.pause();
+  }
   return 0;
 }
 

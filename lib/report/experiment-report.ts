@@ -74,7 +74,7 @@ export function experimentReportHtml(file: ExperimentFile, results: ResultsFile)
   if (measured.length > 0) {
     const spectrum = measured.flatMap((x) => x.hessian!.per_seed.flatMap((s) => s.eigenvalues.map((eigenvalue, i) => ({ series: x.name, seed: s.seed, rank: i + 1, eigenvalue, converged: s.converged[i] ?? false }))));
     const hessianCharts: ReportChart[] = [
-      { id: 'spectrum', title: 'Top Hessian eigenvalues', caption: 'Power iteration on the best checkpoint of each seed (MSE on the first test image, eval mode); a point per seed, the line through the mean. Hollow shapes mark eigenvalues that did not converge.', spec: spectrumChart(spectrum) },
+      { id: 'spectrum', title: 'Top Hessian eigenvalues', caption: 'Power iteration on the best checkpoint of each seed (MSE on the first test image, eval mode); a point per seed (its shape says whether power iteration converged), the line through the mean. The top eigenvalue is the one largest in magnitude, so it can be negative.', spec: spectrumChart(spectrum) },
       { id: 'top-eigenvalue', title: 'Top eigenvalue', caption: 'Mean ± sd over seeds; nearer zero is a flatter minimum.', spec: barsChart(barRows(measured, (x) => x.hessian!.top_eigenvalue), 'top eigenvalue') },
     ];
     const traced = measured.filter((x) => x.hessian!.trace !== null);
