@@ -28,9 +28,10 @@ function gridCommand() {
     .option('--seeds <list>', `comma list of seeds (default ${DEFAULT_GRID.seeds.join(',')})`, listArg)
     .option('--out <dir>', 'experiment folder (default experiments/<time>)')
     .option('--workers <n>', 'points at once on this machine (default: one per CUDA GPU, else 1); --threads is split between them', integerArg(1, 256))
-    .option('--hessian', "also measure each point's best checkpoint: top eigenvalues and trace (the paper's Hessian analysis)")
+    .option('--hessian', "also measure each point's best checkpoint: top eigenvalues, trace and spectral density (the paper's Hessian analysis)")
     .option('--hessian-top <n>', `eigenvalues per point with --hessian (default ${DEFAULT_HESSIAN.top})`, integerArg(1))
     .option('--hessian-max-iter <n>', `power iterations per eigenvalue and trace samples at most (default ${DEFAULT_HESSIAN.maxIter})`, integerArg(1))
+    .option('--hessian-iter <n>', `Lanczos steps of the spectral density with --hessian (default ${DEFAULT_HESSIAN.iter})`, integerArg(1))
     .option('--target <acc>', 'test accuracy for epochs to target, a fraction (default 95% of the best group mean best test accuracy)', targetArg)
     .option('--slurm', 'write an sbatch job-array script (one task per point not yet done) to DIR/slurm/ and submit it with sbatch')
     .option('--dry-run', 'with --slurm: print the script instead of writing and submitting anything')
@@ -64,7 +65,7 @@ export function parseExperimentArgs(argv: readonly string[]): GridArgs {
   const { own, rest } = splitOwnArgs(cmd, argv);
   parseWith(cmd, own);
   const o = cmd.opts<{ inits?: string[]; opts?: string[]; seeds?: string[]; out?: string; workers?: number; hessian?: boolean; hessianTop?: number;
-    hessianMaxIter?: number; target?: number; slurm?: boolean; dryRun?: boolean; partition?: string; time?: string; account?: string; cpusPerTask?: number }>();
+    hessianMaxIter?: number; hessianIter?: number; target?: number; slurm?: boolean; dryRun?: boolean; partition?: string; time?: string; account?: string; cpusPerTask?: number }>();
   if (rest.some((a) => a === '--resume' || a.startsWith('--resume=')))
     throw new CommandUsageError('--resume does not apply to an experiment: run the same command again and it resumes its unfinished points');
   const train = parseTrainArgs(rest);
@@ -77,7 +78,8 @@ export function parseExperimentArgs(argv: readonly string[]): GridArgs {
     if (!Number.isInteger(n) || n < 0 || n > 2 ** 32 - 1) throw new CommandUsageError(`--seeds: '${s}' is not an integer in [0, 4294967295]`);
     return n;
   });
-  if ((o.hessianTop !== undefined || o.hessianMaxIter !== undefined) && !o.hessian) throw new CommandUsageError('--hessian-top and --hessian-max-iter need --hessian');
+  if ((o.hessianTop !== undefined || o.hessianMaxIter !== undefined || o.hessianIter !== undefined) && !o.hessian)
+    throw new CommandUsageError('--hessian-top, --hessian-max-iter and --hessian-iter need --hessian');
   if (!o.slurm && (o.dryRun || o.partition || o.time || o.account || o.cpusPerTask !== undefined))
     throw new CommandUsageError('--dry-run, --partition, --time, --account and --cpus-per-task go with --slurm');
   const slurmOptions: SlurmOptions = {
@@ -91,7 +93,8 @@ export function parseExperimentArgs(argv: readonly string[]): GridArgs {
   }
   const spec: ExperimentSpec = {
     inits: (o.inits ?? [...DEFAULT_GRID.inits]) as InitMethod[], opts: (o.opts ?? [...DEFAULT_GRID.opts]) as OptName[], seeds, config: train.config,
-    hessian: o.hessian ? { ...DEFAULT_HESSIAN, ...(o.hessianTop !== undefined ? { top: o.hessianTop } : {}), ...(o.hessianMaxIter !== undefined ? { maxIter: o.hessianMaxIter } : {}) } : null,
+    hessian: o.hessian ? { ...DEFAULT_HESSIAN, ...(o.hessianTop !== undefined ? { top: o.hessianTop } : {}), ...(o.hessianMaxIter !== undefined ? { maxIter: o.hessianMaxIter } : {}),
+      ...(o.hessianIter !== undefined ? { iter: o.hessianIter } : {}) } : null,
   };
   try {
     checkSpec(spec); // a bad value (--epochs 0, a repeated seed) is a bad flag: exit 2 before anything starts

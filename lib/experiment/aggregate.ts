@@ -3,6 +3,7 @@
 // efficiency ratio against each baseline, and the Hessian numbers when measured. Only finished points
 // count (a partial curve would bend the mean); the others are listed as pending.
 import type { EpochMetrics } from '../fit.js';
+import { densityCurve } from '../hessian.js';
 import type { InitMethod } from '../init.js';
 import { fail } from '../errors.js';
 import type { OptName } from './grid.js';
@@ -66,6 +67,8 @@ export interface GroupResult {
     /** Every eigenvalue and trace of every seed settled below the tolerance. */
     converged: boolean;
     per_seed: Array<{ seed: number; eigenvalues: number[]; converged: boolean[]; trace: number | null; trace_standard_error: number | null }>;
+    /** The seeds' spectral densities averaged (PyHessian's smoothing on 10,000 bins), shown as the peak of each block of bins. */
+    density: { grid: number[]; density: number[] } | null;
   } | null;
 }
 
@@ -95,10 +98,28 @@ function curvesOf(runs: readonly FinishedRun[], epochs: number): CurvePoint[] {
   return curves;
 }
 
+const DENSITY_POINTS = 400;
+
+/**
+ * A smoothed density of 10,000 bins down to `points` for a chart: each block's largest value at its
+ * middle, so the narrow Gaussians of the smoothing are not lost between the points kept.
+ */
+export function peaksOf(curve: { grid: readonly number[]; density: readonly number[] }, points: number): { grid: number[]; density: number[] } {
+  const block = Math.max(1, Math.ceil(curve.grid.length / points));
+  const grid: number[] = [], density: number[] = [];
+  for (let start = 0; start < curve.grid.length; start += block) {
+    const end = Math.min(start + block, curve.grid.length);
+    grid.push(curve.grid[Math.floor((start + end - 1) / 2)]!);
+    density.push(Math.max(...curve.density.slice(start, end)));
+  }
+  return { grid, density };
+}
+
 function hessianOf(runs: readonly FinishedRun[]): GroupResult['hessian'] {
   const measured = runs.filter((r) => r.hessian !== null);
   if (measured.length === 0) return null;
   const traces = measured.map((r) => r.hessian!.trace).filter((t) => t !== null);
+  const densities = measured.map((r) => r.hessian!.density).filter((d) => d !== null && d !== undefined);
   return {
     top_eigenvalue: meanSd(measured.map((r) => r.hessian!.eigenvalues[0]!)),
     trace: traces.length > 0 ? meanSd(traces.map((t) => t!.value)) : null,
@@ -107,6 +128,7 @@ function hessianOf(runs: readonly FinishedRun[]): GroupResult['hessian'] {
       seed: r.seed, eigenvalues: r.hessian!.eigenvalues, converged: r.hessian!.converged, trace: r.hessian!.trace?.value ?? null,
       trace_standard_error: r.hessian!.trace?.standard_error ?? null,
     })),
+    density: densities.length > 0 ? peaksOf(densityCurve(densities.map((d) => d!.nodes), densities.map((d) => d!.weights)), DENSITY_POINTS) : null,
   };
 }
 

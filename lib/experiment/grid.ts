@@ -28,11 +28,14 @@ export interface HessianSettings {
   maxIter: number;
   tol: number;
   trace: boolean;
+  /** Stochastic Lanczos quadrature of the spectral density, `iter` Lanczos steps from one start vector. */
+  density: boolean;
+  iter: number;
   samples: number;
   seed: number;
 }
 
-export const DEFAULT_HESSIAN: HessianSettings = Object.freeze({ top: 10, maxIter: 100, tol: 1e-3, trace: true, samples: 1, seed: 0 });
+export const DEFAULT_HESSIAN: HessianSettings = Object.freeze({ top: 10, maxIter: 100, tol: 1e-3, trace: true, density: true, iter: 100, samples: 1, seed: 0 });
 
 export interface GridPoint {
   index: number;

@@ -9,7 +9,7 @@ import { loadCheckpointModel } from '../checkpoint-model.js';
 import { testSetFor } from '../eval.js';
 import { fail } from '../errors.js';
 import { writeFileAtomic } from '../files.js';
-import { disposeVector, topEigenvalues, trace as traceOfModel } from '../hessian.js';
+import { density as densityOfModel, disposeVector, topEigenvalues, trace as traceOfModel } from '../hessian.js';
 import * as lossFns from '../loss.js';
 import { Tensor } from '../tensor.js';
 import type { HessianSettings } from './grid.js';
@@ -30,6 +30,8 @@ export interface PointHessian {
   last_relative_change: Array<number | null>;
   converged: boolean[];
   trace: { value: number; standard_error: number | null; sample_count: number; converged: boolean; samples: number[] } | null;
+  /** Lanczos nodes (Ritz values) and their quadrature weights, from one start vector (fewer than iter when exact). */
+  density: { nodes: number[]; weights: number[]; steps: number } | null;
   seconds: number;
 }
 
@@ -60,9 +62,14 @@ export function measurePointHessian(runDir: string, settings: HessianSettings, w
       trace = { value: t.trace, standard_error: t.standardError, sample_count: t.samples.length, converged: t.converged, samples: t.samples };
       if (!t.converged) warn(`warning: ${path}: the trace did not settle within ${settings.maxIter} Rademacher samples`);
     }
+    let density: PointHessian['density'] = null;
+    if (settings.density) {
+      const d = densityOfModel(model, x, labels, { iter: settings.iter, nV: 1, seed: settings.seed });
+      density = { nodes: d.nodes[0]!, weights: d.weights[0]!, steps: d.nodes[0]!.length };
+    }
     const result: PointHessian = {
       ikun_version: ikunVersion(), checkpoint: path, settings, data: source, sample, images: settings.samples, loss, parameters: model.parameterCount(),
-      eigenvalues: eig.eigenvalues, iterations: eig.iterations, last_relative_change: eig.lastRelativeChanges, converged: eig.converged, trace,
+      eigenvalues: eig.eigenvalues, iterations: eig.iterations, last_relative_change: eig.lastRelativeChanges, converged: eig.converged, trace, density,
       seconds: (performance.now() - start) / 1000,
     };
     writeFileAtomic(join(runDir, POINT_HESSIAN_FILE), JSON.stringify(result, null, 2) + '\n');

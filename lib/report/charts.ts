@@ -92,6 +92,22 @@ export function firingRatesChart(rows: ReadonlyArray<{ series: string; layer: st
   };
 }
 
+/** Spectral densities on a log axis (floored at `floor`, as PyHessian plots them), a line per series. */
+export function densityChart(rows: ReadonlyArray<{ series: string; eigenvalue: number; density: number }>, floor: number): Record<string, unknown> {
+  return {
+    $schema: SCHEMA,
+    data: { values: rows.map((r) => ({ ...r, density: Math.max(floor, r.density) })) },
+    width: 560, height: 280,
+    mark: { type: 'line', strokeWidth: 1.2 },
+    encoding: {
+      x: { field: 'eigenvalue', type: 'quantitative', title: 'eigenvalue' },
+      y: { field: 'density', type: 'quantitative', title: 'density (log)', scale: { type: 'log' } },
+      color: { field: 'series', type: 'nominal', title: 'group' },
+      tooltip: [{ field: 'series', title: 'group' }, { field: 'eigenvalue', format: '.4g' }, { field: 'density', format: '.3g' }],
+    },
+  };
+}
+
 /** The top-k Hessian eigenvalues by rank: a point per seed, a line through the mean per series. */
 export function spectrumChart(rows: ReadonlyArray<{ series: string; seed: number; rank: number; eigenvalue: number; converged: boolean }>): Record<string, unknown> {
   const x = { field: 'rank', type: 'quantitative', title: 'rank (power iteration order)', axis: { tickMinStep: 1, format: 'd' } };

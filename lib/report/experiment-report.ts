@@ -6,7 +6,7 @@ import type { GroupResult } from '../experiment/aggregate.js';
 import type { ExperimentFile } from '../experiment/grid.js';
 import type { ResultsFile } from '../experiment/results.js';
 import type { MeanSd } from '../experiment/stats.js';
-import { band, barsChart, curvesChart, firingRatesChart, spectrumChart, type BandRow, type BarRow } from './charts.js';
+import { band, barsChart, curvesChart, densityChart, firingRatesChart, spectrumChart, type BandRow, type BarRow } from './charts.js';
 import { escapeHtml, reportPage, type ReportChart, type ReportSection } from './page.js';
 
 const pct = (v: number): string => `${(100 * v).toFixed(2)}`;
@@ -77,6 +77,11 @@ export function experimentReportHtml(file: ExperimentFile, results: ResultsFile)
       { id: 'spectrum', title: 'Top Hessian eigenvalues', caption: 'Power iteration on the best checkpoint of each seed (MSE on the first test image, eval mode); a point per seed (its shape says whether power iteration converged), the line through the mean. The top eigenvalue is the one largest in magnitude, so it can be negative.', spec: spectrumChart(spectrum) },
       { id: 'top-eigenvalue', title: 'Top eigenvalue', caption: 'Mean ± sd over seeds; nearer zero is a flatter minimum.', spec: barsChart(barRows(measured, (x) => x.hessian!.top_eigenvalue), 'top eigenvalue') },
     ];
+    const withDensity = measured.filter((x) => x.hessian!.density);
+    if (withDensity.length > 0) {
+      const rows = withDensity.flatMap((x) => x.hessian!.density!.grid.map((eigenvalue, i) => ({ series: x.name, eigenvalue, density: x.hessian!.density!.density[i]! })));
+      hessianCharts.push({ id: 'density', title: 'Hessian eigenvalue density', caption: 'Stochastic Lanczos quadrature, one start vector per seed, the seeds averaged and smoothed by Gaussians as PyHessian does; each point is the peak of 25 of the 10,000 bins; densities below 1e-8 drawn at 1e-8.', spec: densityChart(rows, 1e-8) });
+    }
     const traced = measured.filter((x) => x.hessian!.trace !== null);
     if (traced.length > 0)
       hessianCharts.push({ id: 'trace', title: 'Hessian trace (Hutchinson)', caption: 'Mean ± sd over seeds of each seed\'s Hutchinson estimate.', spec: barsChart(barRows(traced, (x) => x.hessian!.trace), 'trace') });

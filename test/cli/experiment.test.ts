@@ -62,7 +62,7 @@ describe('ikun experiment', () => {
   it('--hessian measures each best checkpoint honestly and the report shows the spectra', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'wt12-exp-')), 'exp');
     const r = await ikun(['experiment', '--sample', '--inits', 'ikun_v1', '--opts', 'sgd', '--seeds', '1', '--epochs', '1', '--channels', '4', '--subset', '512',
-      '--device', 'cpu', '--hessian', '--hessian-top', '2', '--hessian-max-iter', '6', '--out', out]);
+      '--device', 'cpu', '--hessian', '--hessian-top', '2', '--hessian-max-iter', '6', '--hessian-iter', '20', '--out', out]);
     expect(r.status, r.output).toBe(0);
     const h = JSON.parse(readFileSync(join(out, 'runs', 'ikun_v1-sgd-s1', 'hessian.json'), 'utf8'));
     expect(h.eigenvalues).toHaveLength(2);
@@ -76,7 +76,11 @@ describe('ikun experiment', () => {
     expect(g.hessian.top_eigenvalue.mean).toBe(h.eigenvalues[0]);
     expect(g.hessian.trace.mean).toBe(h.trace.value);
     expect(g.hessian.converged).toBe(h.converged.every(Boolean) && h.trace.converged);
-    expect(Object.keys(reportSpecs(readFileSync(join(out, 'report.html'), 'utf8')))).toEqual(expect.arrayContaining(['spectrum', 'top-eigenvalue', 'trace']));
+    expect(h.density.nodes.length).toBe(h.density.steps);
+    expect(h.density.steps).toBeLessThanOrEqual(20);
+    expect(h.density.weights.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(g.hessian.density.grid).toHaveLength(400);
+    expect(Object.keys(reportSpecs(readFileSync(join(out, 'report.html'), 'utf8')))).toEqual(expect.arrayContaining(['spectrum', 'top-eigenvalue', 'density', 'trace']));
   }, 90_000);
 
   it('continues a killed grid where it stopped', async () => {
@@ -130,7 +134,7 @@ describe('ikun experiment', () => {
       [['--bogus'], /unknown flag --bogus/],
       [['--resume', 'x'], /--resume does not apply to an experiment/],
       [['--target', '90'], /--target.*must be a test accuracy in \(0, 1\]/],
-      [['--hessian-top', '3'], /--hessian-top and --hessian-max-iter need --hessian/],
+      [['--hessian-top', '3'], /--hessian-top, --hessian-max-iter and --hessian-iter need --hessian/],
     ];
     for (const [flags, message] of cases) {
       const r = spawnSync(process.execPath, [bin, 'experiment', '--sample', ...flags, '--out', out], { encoding: 'utf8' });

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { aggregateRuns, type FinishedRun } from '../../lib/experiment/aggregate.js';
+import { aggregateRuns, peaksOf, type FinishedRun } from '../../lib/experiment/aggregate.js';
 import { gridPoints, writeExperiment, type ExperimentFile } from '../../lib/experiment/grid.js';
 import { writeResults } from '../../lib/experiment/results.js';
 import { firstEpochReaching, meanSd } from '../../lib/experiment/stats.js';
@@ -33,6 +33,12 @@ describe('seed statistics', () => {
     expect(meanSd([0.42])).toEqual({ mean: 0.42, sd: null, n: 1 });
     expect(firstEpochReaching([0.1, 0.5, 0.4, 0.6], 0.5)).toBe(2);
     expect(firstEpochReaching([0.1, 0.2], 0.5)).toBeNull();
+  });
+});
+
+describe('peaksOf', () => {
+  it('keeps the largest value of each block at its middle', () => {
+    expect(peaksOf({ grid: [0, 1, 2, 3, 4, 5, 6], density: [1, 5, 2, 0, 0, 9, 3] }, 3)).toEqual({ grid: [1, 4, 6], density: [5, 9, 3] });
   });
 });
 
@@ -79,7 +85,8 @@ describe('aggregateRuns', () => {
 
   it('averages the Hessian numbers of the seeds and says whether all converged', () => {
     const hessian = (top: number, trace: number, converged: boolean) => ({
-      ikun_version: 'x', checkpoint: 'c', settings: { top: 2, maxIter: 10, tol: 1e-3, trace: true, samples: 1, seed: 0 }, data: 'd', sample: true, images: 1,
+      ikun_version: 'x', checkpoint: 'c', settings: { top: 2, maxIter: 10, tol: 1e-3, trace: true, density: true, iter: 2, samples: 1, seed: 0 },
+      density: { nodes: [-1, 3], weights: [0.25, 0.75], steps: 2 }, data: 'd', sample: true, images: 1,
       loss: 0.1, parameters: 10, eigenvalues: [top, top / 2], iterations: [5, 10], last_relative_change: [1e-4, converged ? 1e-4 : 0.2], converged: [true, converged],
       trace: { value: trace, standard_error: 1, sample_count: 10, converged: true, samples: [] }, seconds: 1,
     });
@@ -90,6 +97,15 @@ describe('aggregateRuns', () => {
     expect(h.trace!.mean).toBe(200);
     expect(h.converged).toBe(false);
     expect(h.per_seed.map((s) => s.seed)).toEqual([1, 2]);
+    // two Gaussians at -1 and 3, three times higher at 3: the chart's peaks sit there
+    const d = h.density!;
+    expect(d.grid).toHaveLength(400);
+    const top = d.density.indexOf(Math.max(...d.density));
+    expect(Math.abs(d.grid[top]! - 3)).toBeLessThan(0.02);
+    const left = d.grid.map((g, i) => [g, d.density[i]!] as const).filter(([g]) => g < 1);
+    const leftPeak = left.reduce((a, b) => (b[1] > a[1] ? b : a));
+    expect(Math.abs(leftPeak[0] + 1)).toBeLessThan(0.02);
+    expect(leftPeak[1] / d.density[top]!).toBeCloseTo(1 / 3, 1);
   });
 });
 

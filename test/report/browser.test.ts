@@ -21,7 +21,8 @@ function handMadeReport(): string {
     grad_norm: 0.3, epoch_s: 1, test_s: 0.2, samples_per_s: 3000, firing_rates: { 'conv_fc.2': 0.1 + base / 5, 'conv_fc.6': 0.05 + base / 10, 'conv_fc.12': 0.2 },
   }));
   const hessian = (top: number, converged: boolean) => ({
-    ikun_version: 't', checkpoint: 'c', settings: { top: 3, maxIter: 20, tol: 1e-3, trace: true, samples: 1, seed: 0 }, data: 'bundled Fashion-MNIST sample', sample: true,
+    ikun_version: 't', checkpoint: 'c', settings: { top: 3, maxIter: 20, tol: 1e-3, trace: true, density: true, iter: 3, samples: 1, seed: 0 },
+    density: { nodes: [-top / 10, 0, top], weights: [0.2, 0.7, 0.1], steps: 3 }, data: 'bundled Fashion-MNIST sample', sample: true,
     images: 1, loss: 0.05, parameters: 52136, eigenvalues: [top, top / 2, top / 5], iterations: [8, 12, 20], last_relative_change: [1e-4, 5e-4, converged ? 1e-4 : 0.01],
     converged: [true, true, converged], trace: { value: top * 3, standard_error: top / 4, sample_count: 20, converged: true, samples: [] }, seconds: 1,
   });
@@ -37,7 +38,7 @@ function handMadeReport(): string {
 describe('report.html', () => {
   it('embeds a chart for every figure of the issue, each of which Vega renders to SVG in Node', async () => {
     const specs = reportSpecs(handMadeReport());
-    expect(Object.keys(specs)).toEqual(['curves', 'final-test', 'best-test', 'final-train', 'epochs-to-target', 'firing-rates', 'spectrum', 'top-eigenvalue', 'trace']);
+    expect(Object.keys(specs)).toEqual(['curves', 'final-test', 'best-test', 'final-train', 'epochs-to-target', 'firing-rates', 'spectrum', 'top-eigenvalue', 'density', 'trace']);
     for (const [id, spec] of Object.entries(specs)) {
       const svg = await renderSvg(spec);
       expect((svg.match(/<path/g) ?? []).length, id).toBeGreaterThan(3);
@@ -56,8 +57,8 @@ describe.skipIf(!chromium)(`report.html in headless chromium${chromium ? '' : ' 
     expect(dom.status, dom.stderr).toBe(0);
     const body = /<body data-charts="(\d+)" data-charts-drawn="(\d+)">/.exec(dom.stdout);
     expect(body, 'the page body').not.toBeNull();
-    expect(body![1]).toBe('9');
-    expect(body![2]).toBe('9');
+    expect(body![1]).toBe('10');
+    expect(body![2]).toBe('10');
     expect(dom.stdout).not.toMatch(/class="error"/);
     expect(dom.stderr.split('\n').filter((l) => l.includes(':CONSOLE'))).toEqual([]);
     const shot = join(dir, 'shot.png');
