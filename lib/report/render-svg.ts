@@ -1,13 +1,16 @@
 // A report chart as SVG in Node, without a browser: Vega-Lite compiles the spec to Vega and a headless
 // Vega view renders it. For static figures (papers, READMEs) and to prove a spec draws.
-import * as vega from 'vega';
-import * as vegaLite from 'vega-lite';
+import type * as Vega from 'vega';
+import type * as VegaLite from 'vega-lite';
 import { fail } from '../errors.js';
 
 export async function renderSvg(spec: Record<string, unknown>): Promise<string> {
-  let compiled: vega.Spec;
+  // Loaded on first use: the libraries are large and only this function needs them in Node.
+  const vega: typeof Vega = await import('vega');
+  const vegaLite: typeof VegaLite = await import('vega-lite');
+  let compiled: Vega.Spec;
   try {
-    compiled = vegaLite.compile(spec as unknown as vegaLite.TopLevelSpec).spec;
+    compiled = vegaLite.compile(spec as unknown as VegaLite.TopLevelSpec).spec;
   } catch (error) {
     return fail(`the chart spec does not compile with Vega-Lite: ${(error as Error).message}`);
   }
