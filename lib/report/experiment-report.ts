@@ -21,7 +21,7 @@ function resultsTable(results: ResultsFile): string {
     'top Hessian eigenvalue', 'Hessian trace'];
   const rows = results.groups.map((g) => {
     const eff = g.efficiency.filter((e) => e.ratio !== null).map((e) => `${e.baseline} ${e.ratio!.toFixed(2)}x`).join(', ') || '–';
-    const converged = g.hessian && !g.hessian.converged ? ' <span class="warn">(not converged)</span>' : '';
+    const converged = g.hessian && !g.hessian.converged ? ' <span class="warn">(not all converged: see hessian.json)</span>' : '';
     return `<tr><td class="text">${escapeHtml(g.name)}</td><td class="text">${escapeHtml(g.seeds.join(', '))}</td>` +
       statCell(g.final_train_acc, pct) + statCell(g.final_test_acc, pct) + statCell(g.best_test_acc, pct) +
       `<td>${g.epochs_to_target ?? 'never'}</td><td class="text">${escapeHtml(eff)}</td>` +
