@@ -1,24 +1,47 @@
-# CPU-only build for prebuildify (which drives node-gyp only). The CUDA build is CMakeLists.txt.
-# Sources come from sources.json, shared with CMake.
+# The node-gyp build, which prebuildify drives to make the shipped binary (npm run prebuilds): the CPU kernels
+# with OpenBLAS linked statically and, when nvcc is found, the CUDA kernels with the CUDA runtime linked
+# statically; without nvcc (or with IKUN_WITH_CUDA=OFF) the CPU-only variant. Sources come from sources.json
+# and every flag from scripts/build-config.cjs, which CMakeLists.txt (the cmake-js build) reads too.
+# Linux only: the flags are GCC's and the prebuilt binary is linux-x64.
 {
+  "variables": {
+    "ikun_cuda%": "<!(node scripts/build-config.cjs gyp-cuda)"
+  },
   "targets": [
     {
       "target_name": "ikun",
-      "sources": [
-        "<!@(node -p \"const s=require('./sources.json'); s.common.concat(s.cpuOnly).join(' ')\")"
-      ],
+      "sources": ["<!@(node scripts/build-config.cjs gyp-sources)"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
-        "/usr/include/x86_64-linux-gnu/openblas-pthread",
-        "/usr/include/openblas"
+        "<!@(node scripts/build-config.cjs gyp-blas-include)"
       ],
-      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "cflags_cc!": ["-fno-exceptions", "-std=gnu++1y", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-march=x86-64-v2", "-fno-trapping-math"],
-      "libraries": [
-        "<!(node -p \"const fs=require('fs');['/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.a','/usr/lib/x86_64-linux-gnu/libopenblas.a','/usr/lib64/libopenblas.a'].find(p=>fs.existsSync(p))||'-lopenblas'\")",
-        "-lpthread",
-        "-Wl,--exclude-libs,ALL"
+      "defines": ["<!@(node scripts/build-config.cjs gyp-defines)"],
+      # node-gyp's defaults turn off C++ exceptions and RTTI (the kernels and node-addon-api use both) and
+      # keep frame pointers, which CMake's Release build does not; -std=gnu++17 comes after node-gyp's own
+      # -std (later wins), as CMake's CMAKE_CXX_STANDARD 17 gives it.
+      "cflags!": ["-fno-omit-frame-pointer"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=gnu++17", "-fexceptions", "<!@(node scripts/build-config.cjs gyp-cxxflags)"],
+      "ldflags": ["<!@(node scripts/build-config.cjs gyp-ldflags)"],
+      "libraries": ["<!@(node scripts/build-config.cjs gyp-blas-libraries)", "-lpthread"],
+      "conditions": [
+        ["ikun_cuda==1", {
+          "defines": ["<!@(node scripts/build-config.cjs gyp-cuda-defines)"],
+          "libraries": ["<!@(node scripts/build-config.cjs gyp-cuda-libraries)"],
+          # gyp knows no CUDA: each .cu source becomes an object file through nvcc (with CMake's flags for
+          # it, see build-config.cjs), which the link step takes like the compiled C++ objects.
+          "rules": [
+            {
+              "rule_name": "nvcc",
+              "extension": "cu",
+              "inputs": ["<!@(node scripts/build-config.cjs gyp-cuda-headers)"],
+              "outputs": ["<(INTERMEDIATE_DIR)/cuda/<(RULE_INPUT_ROOT).o"],
+              "action": ["node", "scripts/build-config.cjs", "nvcc", "<(RULE_INPUT_PATH)", "<@(_outputs)"],
+              "message": "nvcc <(RULE_INPUT_PATH)",
+              "process_outputs_as_sources": 1
+            }
+          ]
+        }]
       ]
     }
   ]

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from './data.js';
-import { describe, fail } from './errors.js';
+import { describe, fail, failWith } from './errors.js';
 import type { Module } from './nn/module.js';
 import type { Optimizer, OptimizerState, Scheduler, SchedulerState } from './optim.js';
 import { readSafetensors, writeSafetensorsAtomic, type SafeTensor } from './safetensors.js';
@@ -42,6 +42,21 @@ export interface SaveOptions {
   optimizer?: Optimizer;
   scheduler?: Scheduler;
   metadata?: Record<string, string>;
+  /** Read the file back before it replaces the old one (see writeSafetensorsAtomic). */
+  verify?: boolean;
+  /** Keep the file being replaced under this path. */
+  keepPreviousAs?: string;
+  /** Refuse to write a checkpoint holding a NaN or infinite value (code NON_FINITE_STATE, naming the tensor). */
+  requireFinite?: boolean;
+}
+
+/** The first float entry holding a NaN or an infinity, or null. */
+function firstNonFinite(entries: ReadonlyArray<[string, SafeTensor]>): string | null {
+  for (const [name, t] of entries) {
+    if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) continue;
+    for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i]!)) return name;
+  }
+  return null;
 }
 
 export function saveCheckpoint(path: string, model: Module, options: SaveOptions = {}): void {
@@ -53,7 +68,13 @@ export function saveCheckpoint(path: string, model: Module, options: SaveOptions
     metadata.optimizer = JSON.stringify({ kind: state.kind, step: state.step, hyper: state.hyper });
   }
   if (options.scheduler) metadata.scheduler = JSON.stringify(options.scheduler.stateDict());
-  writeSafetensorsAtomic(path, entries, metadata);
+  if (options.requireFinite) {
+    const bad = firstNonFinite(entries);
+    if (bad !== null) failWith('NON_FINITE_STATE', { path, tensor: bad }, `'${bad}' holds non-finite values; ${path} is not written`);
+  }
+  writeSafetensorsAtomic(path, entries, metadata, {
+    ...(options.verify ? { verify: true } : {}), ...(options.keepPreviousAs !== undefined ? { keepPreviousAs: options.keepPreviousAs } : {}),
+  });
 }
 
 export function readCheckpoint(path: string): CheckpointContents {

@@ -1,18 +1,23 @@
 #!/usr/bin/env node
-// The ikun command line: `ikun train` (the paper's experiment with every knob as a flag).
-// Exit codes: 0 done, 1 the run failed (missing data, unwritable folder, ...), 2 bad flags.
+// The ikun command line: `ikun train` (the paper's experiment with every knob as a flag), `ikun hessian`
+// (lib/cli-hessian.ts) and `ikun doctor` (lib/cli-doctor.ts).
+// Exit codes: 0 done, 1 the run failed (missing data, unwritable folder, divergence, a failed write, ...),
+// 2 bad flags, 130 / 143 stopped by SIGINT / SIGTERM after saving the step it was on.
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ikunVersion } from './checkpoint.js';
-import { cliMessage } from './cli-errors.js';
+import { cliMessage, interruptedMessage } from './cli-errors.js';
+import { doctorCommand } from './cli-doctor.js';
+import { IkunError } from './errors.js';
+import { exitCodeFor, stopOnSignals } from './signals.js';
 import { hessianCommand } from './cli-hessian.js';
 import { evalCommand } from './cli/eval.js';
 import { writeRunReport } from './report/run-report.js';
 import { experimentCommand } from './cli/experiment.js';
 import { INIT_METHODS, BETA_MODES } from './init.js';
 import { setNumThreads } from './index.js';
-import { DEFAULT_CONFIG, resolveConfig, resume, train, type EpochMetrics, type StepInfo, type TrainConfig } from './train.js';
+import { DEFAULT_CONFIG, RESUME_OVERRIDES, resolveConfig, resume, train, type EpochMetrics, type ResumeOverrides, type StepInfo, type TrainConfig } from './train.js';
 
 export class UsageError extends Error {}
 
@@ -53,7 +58,9 @@ const TRAIN_FLAGS: Record<string, Flag> = {
   '--data': { key: 'data', kind: 'string', help: 'folder with the IDX files (default: $IKUN_DATA, then /usr/share/datasets/fashion-mnist, then ./data)' },
   '--sample': { key: 'sample', kind: 'boolean', help: 'use the bundled sample (4,000 train / 1,000 test images)' },
   '--out': { key: 'out', kind: 'string', help: 'run folder to write (default runs/<init>-<opt>-s<seed>-<time>)' },
-  '--resume': { key: 'resume', kind: 'string', help: 'continue the run in RUN_DIR from its last.safetensors (--epochs may raise the total)' },
+  '--checkpoint-every': { key: 'checkpointEvery', kind: 'integer', help: 'also write last.safetensors every N training steps (default: at each epoch end), so a killed run loses at most N steps' },
+  '--on-nan': { key: 'onNan', kind: 'string', choices: ['stop', 'skip'], help: `a non-finite loss or gradient: stop the run, keeping the last good checkpoint, or skip that batch (default ${DEFAULT_CONFIG.onNan})` },
+  '--resume': { key: 'resume', kind: 'string', help: 'continue the run in RUN_DIR from its last checkpoint (--epochs may raise the total; --checkpoint-every and --on-nan may change)' },
   '--threads': { key: 'threads', kind: 'integer', help: 'CPU threads (default: all cores)' },
   '--no-progress': { key: 'progress', kind: 'boolean', help: 'no progress bar, one line per epoch' },
   '--help': { key: 'help', kind: 'boolean', help: 'show this help' },
@@ -65,6 +72,8 @@ function trainHelp(): string {
     '',
     "Trains the paper's CSNN on Fashion-MNIST and writes a run folder: config.json, metrics.jsonl,",
     'metrics.csv, best.safetensors (best test accuracy) and last.safetensors (to --resume from).',
+    'Ctrl-C (SIGINT) or SIGTERM finishes the step in progress, saves it in last.safetensors and exits',
+    '130 / 143; --resume continues at that step. A second Ctrl-C stops at once.',
     '',
     'Flags:',
   ];
@@ -73,6 +82,7 @@ function trainHelp(): string {
     lines.push(`  ${(name + value).padEnd(40)} ${f.help}`);
   }
   lines.push('', 'Examples:', '  ikun train --sample --epochs 1 --channels 16 --device cpu --out runs/demo',
+    '  ikun train --sample --epochs 3 --checkpoint-every 20 --on-nan skip --out runs/long',
     '  ikun train --data /usr/share/datasets/fashion-mnist --init ikun_v1 --opt sgd', '  ikun train --resume runs/demo --epochs 2');
   return lines.join('\n');
 }
@@ -121,8 +131,10 @@ export function parseTrainArgs(argv: string[]): ParsedTrain {
     else (out.config as Record<string, unknown>)[f.key] = value;
   }
   if (out.resume !== undefined) {
-    const extra = Object.keys(out.config).filter((k) => k !== 'epochs');
-    if (extra.length > 0) throw new UsageError(`--resume continues a run with its saved config; only --epochs may be given with it (got ${extra.join(', ')})`);
+    const allowed: readonly string[] = RESUME_OVERRIDES;
+    const extra = Object.keys(out.config).filter((k) => !allowed.includes(k));
+    if (extra.length > 0)
+      throw new UsageError(`--resume continues a run with its saved config; only --epochs, --checkpoint-every and --on-nan may be given with it (got ${extra.join(', ')})`);
   }
   return out;
 }
@@ -138,7 +150,7 @@ function formatEpoch(m: EpochMetrics, epochs: number): string {
 }
 
 /** A one-line progress bar on a terminal (stderr); nothing when not a terminal. */
-function progressBar(enabled: boolean, epochs: () => number): { step: (s: StepInfo) => void; clear: () => void } {
+function progressBar(enabled: boolean): { step: (s: StepInfo) => void; clear: () => void } {
   const tty = enabled && process.stderr.isTTY === true;
   let last = 0;
   return {
@@ -148,7 +160,7 @@ function progressBar(enabled: boolean, epochs: () => number): { step: (s: StepIn
       if (now - last < 100 && s.step !== s.steps) return;
       last = now;
       const width = 24, filled = Math.round((width * s.step) / s.steps);
-      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] epoch ${s.epoch}/${epochs()} ${s.phase} ${s.step}/${s.steps} loss ${s.loss.toFixed(4)}   `);
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] epoch ${s.epoch}/${s.epochs} ${s.phase} ${s.step}/${s.steps} loss ${s.loss.toFixed(4)}   `);
     },
     clear() {
       if (tty) process.stderr.write('\r\x1b[K');
@@ -171,27 +183,45 @@ async function trainCommand(argv: string[]): Promise<number> {
     }
   }
   if (args.threads !== undefined) setNumThreads(args.threads);
+  // The run's total: a resumed run's comes with its first step (its saved config, or --epochs).
   let totalEpochs = args.config.epochs ?? DEFAULT_CONFIG.epochs;
-  const bar = progressBar(args.progress, () => totalEpochs);
+  const bar = progressBar(args.progress);
+  const stop = stopOnSignals((signal) => {
+    bar.clear();
+    console.error(`ikun: ${signal}: stopping after the current step and saving it (${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again stops at once)`);
+  });
   const hooks = {
     log: (line: string) => {
       bar.clear();
       console.log(line);
     },
-    onStep: bar.step,
+    onStep: (s: StepInfo) => {
+      totalEpochs = s.epochs;
+      bar.step(s);
+    },
     onEpoch: (m: EpochMetrics) => {
       bar.clear();
       console.log(formatEpoch(m, totalEpochs));
     },
+    signal: stop.signal,
   };
-  const result = args.resume !== undefined
-    ? await resume(args.resume, hooks, args.config.epochs !== undefined ? { epochs: args.config.epochs } : {})
-    : await train(config, hooks);
-  totalEpochs = result.config.epochs;
-  bar.clear();
-  writeRunReport(result.runDir);
-  console.log(`run folder: ${result.runDir} (best test accuracy ${(100 * result.bestTestAcc).toFixed(2)}%; charts in report.html)`);
-  return 0;
+  try {
+    const result = args.resume !== undefined
+      ? await resume(args.resume, hooks, args.config as ResumeOverrides)
+      : await train(config, hooks);
+    bar.clear();
+    writeRunReport(result.runDir);
+    console.log(`run folder: ${result.runDir} (best test accuracy ${(100 * result.bestTestAcc).toFixed(2)}%; charts in report.html)`);
+    return 0;
+  } catch (error) {
+    const signal = stop.received();
+    if (!(error instanceof IkunError && error.code === 'INTERRUPTED' && signal)) throw error;
+    bar.clear();
+    console.error(interruptedMessage(error, signal));
+    return exitCodeFor(signal);
+  } finally {
+    stop.dispose();
+  }
 }
 
 const USAGE = `Usage: ikun <command> [flags]
@@ -199,6 +229,7 @@ const USAGE = `Usage: ikun <command> [flags]
 Commands:
   train     train the paper's CSNN (ikun train --help for the flags)
   hessian   Hessian spectrum of a checkpoint: top eigenvalues, trace, density (ikun hessian --help)
+  doctor    check the installation: binary, CPU, BLAS, CUDA and GPUs, a training step on each device
   experiment  the paper's grid of inits x optimisers x seeds, aggregated, with report.html (ikun experiment --help)
   eval      test loss, accuracy, per-class accuracy and confusion matrix of a checkpoint (ikun eval --help)
 
@@ -219,6 +250,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'train') return await trainCommand(rest);
     if (command === 'hessian') return await hessianCommand(rest);
+    if (command === 'doctor') return await doctorCommand(rest);
     if (command === 'experiment') return await experimentCommand(rest);
     if (command === 'eval') return await evalCommand(rest);
     throw new UsageError(`unknown command '${command}'`);

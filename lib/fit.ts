@@ -2,16 +2,18 @@
 // Per epoch: seeded shuffle (last partial batch dropped by default), forward, loss, backward, gradient
 // norm, optimiser step, membranes reset after every batch; then a test pass in evaluation mode, the
 // schedule stepped, metrics and checkpoints written to the run folder. Runs on the calling thread,
-// yielding to the event loop after every batch; train() runs it in a worker thread.
+// yielding to the event loop after every batch; train() runs it in a worker thread. A stop signal, a
+// checkpoint every N steps and a resume continue inside an epoch to the step (lib/fit/loop.ts); a
+// non-finite loss or gradient stops the run or skips the batch (lib/fit/divergence.ts).
 import { DataLoader, fromArrays, imageSize, type Dataset } from './data.js';
 import { describe, fail } from './errors.js';
-import { EpochAccumulator } from './fit/metrics.js';
+import { positionText, writeLast, type RunPosition, type RunState } from './fit/checkpoints.js';
 import { EpochBatches } from './fit/batches.js';
-import { resolveFitOptions, type FitOptions, type LossFunction, type StepInfo } from './fit/options.js';
-import type { AccumulatingLoss } from './loss.js';
+import { stopAfterEpoch, testEpoch, testPass, trainSteps, writeGuarded, type LoopContext, type Placement } from './fit/loop.js';
+import { resolveFitOptions, type FitOptions, type LossFunction } from './fit/options.js';
 import { prepareRunDir, restoreRun, writeEpoch, writeRunConfig, type EpochMetrics } from './fit/run-folder.js';
+import type { AccumulatingLoss } from './loss.js';
 import { Module } from './nn/module.js';
-import type { DType, Device } from './tensor.js';
 import { resolve } from 'node:path';
 
 export type { EpochMetrics } from './fit/run-folder.js';
@@ -53,16 +55,9 @@ function toDataset(name: string, value: unknown): Dataset {
 }
 
 /** Where the model's parameters live: inputs are made there. */
-function placementOf(model: Module): { dtype: DType; device: Device } {
+function placementOf(model: Module): Placement {
   const p = model.parameters()[0];
   return { dtype: p?.dtype ?? 'float32', device: p?.device ?? 'cpu' };
-}
-
-const yieldToEventLoop = (): Promise<void> => new Promise((done) => setImmediate(done));
-
-/** A step's progress; its loss is read from the device only when a hook asks for it. */
-function stepInfo(epoch: number, step: number, steps: number, phase: 'train' | 'test', loss: () => number): StepInfo {
-  return { epoch, step, steps, phase, get loss() { return loss(); } };
 }
 
 /**
@@ -70,38 +65,25 @@ function stepInfo(epoch: number, step: number, steps: number, phase: 'train' | '
  * batch: the mean loss and the accuracy.
  */
 export async function evaluate(model: Module, loader: DataLoader, lossFn: LossFunction,
-  onStep?: (step: number, steps: number, loss: () => number) => void, deviceLoss: AccumulatingLoss | null = null,
-  batches: EpochBatches | null = null): Promise<{ loss: number; accuracy: number }> {
+  onStep?: (step: number, steps: number, loss: () => number) => void, deviceLoss: AccumulatingLoss | null = null):
+  Promise<{ loss: number; accuracy: number }> {
   if (!(model instanceof Module)) fail(`evaluate: model must be an ikun Module, got ${describe(model)}`);
-  model.eval();
   const place = placementOf(model);
-  const totals = new EpochAccumulator([], place.device);
-  let step = 0;
-  const steps = loader.batchCount();
-  const source = batches ?? new EpochBatches(loader, place);
+  const batches = new EpochBatches(loader, place);
   try {
-    for (const batch of source.epoch(0)) {
-      const out = model.forward(batch.x);
-      const grad = totals.addLoss(out, batch.labels, batch.hostLabels, lossFn, deviceLoss);
-      totals.addBatch(batch.size);
-      totals.addCorrect(out, batch.labels);
-      model.resetState();
-      for (const t of [batch.x, batch.labels, out, grad]) t.dispose();
-      onStep?.(++step, steps, () => totals.stepLoss());
-      await yieldToEventLoop();
-    }
+    return (await testPass(model, batches, loader.batchCount(), lossFn, deviceLoss, place, onStep ?? (() => {})))!;
   } finally {
-    if (!batches) source.dispose();
+    batches.dispose();
   }
-  const { loss, accuracy } = totals.read();
-  return { loss, accuracy };
 }
 
 /**
  * Trains model on data.train and tests it on data.test after every epoch. Options (all optional):
  * epochs, batchSize, the optimiser and schedule (by name with their settings, or as objects), loss,
- * hooks (log, onStep, onEpoch), and a run folder `out` to write metrics and checkpoints to, which
- * `resume: true` continues. Resolves when all epochs are done.
+ * hooks (log, onStep, onEpoch), a run folder `out` to write metrics and checkpoints to, which
+ * `resume: true` continues (inside an epoch when the run stopped there), a stop `signal`,
+ * `checkpointEvery` steps, and what to do on a non-finite loss or gradient (`onNan`, `nanCheck`).
+ * Resolves when all epochs are done.
  */
 export async function fit(model: Module, data: FitData, options: FitOptions = {}): Promise<FitResult> {
   if (!(model instanceof Module)) fail(`fit: model must be an ikun Module (e.g. models.csnn() or an nn.Sequential), got ${describe(model)}`);
@@ -120,73 +102,69 @@ export async function fit(model: Module, data: FitData, options: FitOptions = {}
 
   let metrics: EpochMetrics[] = [];
   let bestTestAcc = -1;
+  let position: RunPosition = { epochsDone: 0, step: 0, progress: null };
   if (runDir !== null) {
     prepareRunDir(runDir, o.resume);
     if (o.resume) {
-      ({ metrics, bestTestAcc } = restoreRun(runDir, model, optimizer, scheduler, o.epochs));
-      hooks.log(`resuming ${runDir} after epoch ${metrics.length} of ${o.epochs}`);
+      ({ metrics, bestTestAcc, position } = restoreRun(runDir, model, optimizer, scheduler, o.epochs, hooks.log));
+      hooks.log(`resuming ${runDir} ${positionText(position)} (a run of ${o.epochs} epochs)`);
     }
     writeRunConfig(runDir, o.config);
   }
   hooks.log(`data: ${data.name ? `${data.name}, ` : ''}${trainSet.count} training images (${trainLoader.batchCount()} batches of ${o.batchSize}), ` +
     `${testSet.count} test images`);
-  const layers = model.spikingLayers().map(([name]) => name);
-  const params = model.parameters();
   const place = placementOf(model);
   // On a GPU the data sets stay on the device for the whole run (batches gathered there).
   const trainBatches = new EpochBatches(trainLoader, place), testBatches = new EpochBatches(testLoader, place);
-  for (let epoch = metrics.length + 1; epoch <= o.epochs; epoch++) {
-    const lr = optimizer.lr;
-    const start = performance.now();
-    model.train();
-    // Every metric of a step gathers on the model's device; nothing in the loop waits for it (a hook
-    // that reads a step's loss does).
-    const totals = new EpochAccumulator(layers, place.device);
-    const steps = trainLoader.batchCount();
-    let step = 0;
-    for (const batch of trainBatches.epoch(epoch - 1)) {
-      optimizer.zeroGrad();
-      const out = model.forward(batch.x);
-      totals.addFiringRates(model);
-      const grad = totals.addLoss(out, batch.labels, batch.hostLabels, o.loss, o.deviceLoss);
-      model.backwardImpl(grad, false);
-      totals.addGradNorm(params);
-      optimizer.step();
-      totals.addBatch(batch.size);
-      totals.addCorrect(out, batch.labels);
-      model.resetState(); // the paper resets membranes after every batch
-      for (const t of [batch.x, batch.labels, out, grad]) t.dispose();
-      hooks.onStep(stepInfo(epoch, ++step, steps, 'train', () => totals.stepLoss()));
-      await yieldToEventLoop();
+  const state = (): RunState => ({ model, optimizer, scheduler, config: o.config, seed: o.seed, bestTestAcc });
+  const ctx: LoopContext = {
+    model, params: model.parameters(), layers: model.spikingLayers().map(([name]) => name), place, optimizer,
+    loss: o.loss, deviceLoss: o.deviceLoss, hooks, epochs: o.epochs, trainLoader, testLoader, trainBatches, testBatches, onNan: o.onNan,
+    // Reading a step's numbers costs nothing on the CPU; on a GPU it would make every step wait for the device.
+    checkEachStep: o.onNan === 'skip' || (o.nanCheck ?? (place.device === 'cpu' ? 'step' : 'epoch')) === 'step',
+    signal: o.signal, checkpointEvery: o.checkpointEvery, runDir,
+    saveAt: runDir === null ? null : (at) => writeLast(runDir, state(), at),
+    lastCheckpoint: runDir !== null && o.resume ? positionText(position) : '',
+  };
+
+  try {
+    for (let epoch = position.epochsDone + 1; epoch <= o.epochs; epoch++) {
+      const lr = optimizer.lr;
+      const resumedHere = epoch === position.epochsDone + 1;
+      const trained = await trainSteps(ctx, epoch, resumedHere ? position : { step: 0, progress: null });
+      const trainSeconds = trained.progress.trainSeconds;
+      const testStart = performance.now();
+      const test = await testEpoch(ctx, epoch, trained);
+      const testSeconds = (performance.now() - testStart) / 1000;
+      scheduler?.step();
+      const m: EpochMetrics = {
+        epoch,
+        train_loss: trained.loss,
+        train_acc: trained.accuracy,
+        test_loss: test.loss,
+        test_acc: test.accuracy,
+        lr,
+        grad_norm: trained.gradNorm,
+        epoch_s: trainSeconds + testSeconds,
+        test_s: testSeconds,
+        samples_per_s: trained.samples / trainSeconds,
+        skipped_steps: trained.skipped,
+        firing_rates: trained.firingRates,
+      };
+      metrics.push(m);
+      const improved = m.test_acc > bestTestAcc;
+      if (improved) bestTestAcc = m.test_acc;
+      if (runDir !== null) {
+        writeGuarded(ctx, epoch, trainLoader.batchCount(), () => writeEpoch(runDir, state(), metrics, ctx.layers, improved));
+        ctx.lastCheckpoint = positionText({ epochsDone: epoch, step: 0 });
+      }
+      hooks.onEpoch(m);
+      // A stop that came during the test pass's last step or the epoch's hooks: the epoch's end is on disk.
+      if (o.signal?.aborted && epoch < o.epochs) stopAfterEpoch(ctx, epoch);
     }
-    const trained = totals.read();
-    const trainSeconds = (performance.now() - start) / 1000;
-    const testStart = performance.now();
-    const test = await evaluate(model, testLoader, o.loss, (s, n, l) => hooks.onStep(stepInfo(epoch, s, n, 'test', l)), o.deviceLoss,
-      testBatches);
-    const testSeconds = (performance.now() - testStart) / 1000;
-    scheduler?.step();
-    const m: EpochMetrics = {
-      epoch,
-      train_loss: trained.loss,
-      train_acc: trained.accuracy,
-      test_loss: test.loss,
-      test_acc: test.accuracy,
-      lr,
-      grad_norm: trained.gradNorm,
-      epoch_s: trainSeconds + testSeconds,
-      test_s: testSeconds,
-      samples_per_s: trained.samples / trainSeconds,
-      firing_rates: trained.firingRates,
-    };
-    metrics.push(m);
-    const improved = m.test_acc > bestTestAcc;
-    if (improved) bestTestAcc = m.test_acc;
-    if (runDir !== null) writeEpoch(runDir, { model, optimizer, scheduler, metrics, layers, bestTestAcc, improved, config: o.config, seed: o.seed });
-    hooks.onEpoch(m);
+  } finally {
+    trainBatches.dispose();
+    testBatches.dispose();
   }
-  // (a run that throws leaves its device copies to the garbage collector)
-  trainBatches.dispose();
-  testBatches.dispose();
   return { runDir, metrics, bestTestAcc };
 }

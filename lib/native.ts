@@ -1,7 +1,7 @@
 // The one loader of the native addon and the typed interface of everything it exports.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export type DTypeCode = 0 | 1 | 2; // float32, float64, int32
@@ -68,6 +68,32 @@ export interface CudaInfo {
   reason: string;
   /** what lies behind the reason and what would fix it ('' when nothing more is known) */
   detail: string;
+}
+
+/** What the binary was built with (native/napi/build_info.cpp). */
+export interface NativeBuildInfo {
+  /** The N-API version the binary targets (Node must offer at least this one). */
+  napiVersion: number;
+  /** e.g. 'GCC 12.2.0' */
+  compiler: string;
+  cuda: {
+    /** The CUDA kernels are in this binary. */
+    compiled: boolean;
+    /** They are the emulated device's (IKUN_CUDA_EMULATE=1 test build). */
+    emulated: boolean;
+    /** Compute capabilities with machine code, as major * 10 + minor (80 is 8.0). */
+    sass: number[];
+    /** Compute capabilities with PTX, which the driver compiles for that and any newer GPU. */
+    ptx: number[];
+  };
+  blas: {
+    name: string;
+    /** OpenBLAS's description of its build (version, DYNAMIC_ARCH, ...) */
+    config: string;
+    /** The CPU core OpenBLAS picked its kernels for. */
+    core: string;
+    linkage: 'static' | 'shared';
+  };
 }
 
 export interface CudaDeviceInfo {
@@ -173,6 +199,8 @@ export interface NativeAddon {
   cpuKernels(): CpuKernelsInfo;
   setCpuKernels(kernels: 'avx2' | 'baseline'): void;
   hostCacheBytes(): number;
+  /** Bytes in host blocks that live tensors hold (not the cache). */
+  hostLiveBytes(): number;
   emptyHostCache(): void;
   cudaInfo(): CudaInfo;
   cudaDeviceCount(): number;
@@ -190,6 +218,7 @@ export interface NativeAddon {
   cudaPrecision(): 'tf32' | 'fp32';
   /** The largest error of the tensor-core wrappers on known matrices (0 when the fragment layouts are right). */
   cudaMmaLayoutCheck(device: number): number;
+  buildInfo(): NativeBuildInfo;
   abiVersion: number;
 }
 
@@ -203,40 +232,87 @@ function packageRoot(): string {
   }
 }
 
+/** Where the loaded native addon comes from. */
+export interface NativeBinary {
+  /** 'prebuilt': prebuilds/<platform>-<arch>/ikun.node as shipped; 'built': compiled on this machine. */
+  source: 'prebuilt' | 'built';
+  /** The file loaded. */
+  path: string;
+  /** The emulated CUDA test build (IKUN_CUDA_EMULATE=1), never shipped. */
+  emulated: boolean;
+}
+
+// The signature of the `bindings` package for the options used here (it has no types of its own).
+type BindingsLoader = (options: { bindings: string; module_root: string; try: string[][] }) => { path?: string };
+
+const ABI_VERSION = 5;
+
+// Inside node_modules the package was installed by npm, and npm rebuild re-runs its install script; in a clone,
+// npm install does (and npm run build:native builds without it).
+function rebuildCommand(root: string, source: NativeBinary['source']): string {
+  const installed = root.split(sep).includes('node_modules');
+  if (installed) return source === 'prebuilt' ? "'IKUN_BUILD_FROM_SOURCE=1 npm rebuild ikun'" : "'npm rebuild ikun'";
+  return source === 'prebuilt' ? "'npm run prebuilds' (or 'npm run build:native' for a local build)" : "'npm run build:native' (or 'npm install')";
+}
+
+const BUILD_TOOLS = "cmake, a C++17 compiler and OpenBLAS: 'apt-get install cmake g++ libopenblas-dev'";
+
 // IKUN_CUDA_EMULATE=1 loads the emulated test build (build-emulated/), where device 'cuda' is the host-thread
 // emulation of a GPU that the tests check the CUDA kernels on. It is never shipped.
-function loadEmulated(root: string): NativeAddon {
+function loadEmulated(root: string): { addon: NativeAddon; binary: NativeBinary } {
   const file = join(root, 'build-emulated', 'Release', 'ikun.node');
   if (!existsSync(file))
     throw new Error(`ikun: IKUN_CUDA_EMULATE=1 asks for the emulated CUDA build, but ${file} does not exist; build it with 'npm run build:emulated'`);
-  return createRequire(import.meta.url)(file) as NativeAddon;
+  const addon = createRequire(import.meta.url)(file) as NativeAddon;
+  return { addon: checkAbi(addon, 'the emulated build', "'npm run build:emulated'"), binary: { source: 'built', path: file, emulated: true } };
 }
 
-const ABI_VERSION = 3;
-
-function load(): NativeAddon {
-  const root = packageRoot();
-  const require = createRequire(import.meta.url);
-  if (process.env.IKUN_CUDA_EMULATE === '1') return checkAbi(loadEmulated(root), 'the emulated build');
+// The `bindings` package looks in each folder of `try` in turn (parts that are not its keywords are literal):
+// first the local build (cmake-js and node-gyp both write build/Release), so that it shadows the prebuilt
+// binary, then prebuilds/<platform>-<arch>/ as prebuildify writes it and npm pack ships it.
+function loadBinary(root: string): { addon: NativeAddon; binary: NativeBinary } {
+  const platform = `${process.platform}-${process.arch}`;
+  const local = join(root, 'build', 'Release', 'ikun.node');
+  const prebuilt = join(root, 'prebuilds', platform, 'ikun.node');
+  const bindings = createRequire(import.meta.url)('bindings') as BindingsLoader;
+  let addon: NativeAddon & { path?: string };
   try {
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-    return checkAbi(nodeGypBuild(root) as NativeAddon, 'the native addon');
+    addon = bindings({
+      bindings: 'ikun.node',
+      module_root: root,
+      try: [['module_root', 'build', 'Release', 'bindings'], ['module_root', 'prebuilds', platform, 'bindings']],
+    }) as NativeAddon & { path?: string };
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
+    const where = `Node ${process.version}, N-API ${process.versions.napi ?? '?'}, ${platform}`;
+    if (!existsSync(local) && !existsSync(prebuilt))
+      throw new Error(
+        `ikun: no native addon found (${where}): neither a local build (${local}) nor a prebuilt binary (${prebuilt}). ` +
+          `${platform === 'linux-x64' ? "A git checkout has none until 'npm run prebuilds'" : `Prebuilt binaries exist for linux-x64 only, not ${platform}`}; ` +
+          `build from source with ${rebuildCommand(root, 'built')}, which needs ${BUILD_TOOLS}.`,
+      );
+    const file = existsSync(local) ? local : prebuilt;
+    const source = file === local ? 'built' : 'prebuilt';
     throw new Error(
-      `ikun: could not load the native addon for ${process.platform}-${process.arch} (Node ${process.version}, ` +
-        `looked in ${join(root, 'build/Release')} and ${join(root, 'prebuilds')}): ${reason}\n` +
-        `Build it from source with 'npm rebuild ikun' (needs cmake, a C++17 compiler and OpenBLAS: ` +
-        `'apt-get install cmake g++ libopenblas-dev').`,
+      `ikun: the native addon ${file} does not load here (${where}): ${reason}\n` +
+        `${source === 'prebuilt' ? 'Build one for this machine from source' : 'Rebuild it'} with ${rebuildCommand(root, source)}; ` +
+        `that needs ${BUILD_TOOLS}.`,
     );
   }
+  const path = addon.path ?? '';
+  const source: NativeBinary['source'] = resolve(path) === resolve(prebuilt) ? 'prebuilt' : 'built';
+  return { addon: checkAbi(addon, `the native addon ${path}`, rebuildCommand(root, source)), binary: { source, path, emulated: false } };
 }
 
 // A binary left from an older checkout has other bindings: say so instead of failing inside an op.
-function checkAbi(addon: NativeAddon, what: string): NativeAddon {
+function checkAbi(addon: NativeAddon, what: string, fix: string): NativeAddon {
   if (addon.abiVersion !== ABI_VERSION)
-    throw new Error(`ikun: ${what} is out of date (binding version ${addon.abiVersion}, this code needs ${ABI_VERSION}); rebuild it with 'npm rebuild ikun' (or 'npm run build:native')`);
+    throw new Error(`ikun: ${what} is out of date (binding version ${addon.abiVersion}, this code needs ${ABI_VERSION}); rebuild it with ${fix}`);
   return addon;
 }
 
-export const native: NativeAddon = load();
+const loaded = process.env.IKUN_CUDA_EMULATE === '1' ? loadEmulated(packageRoot()) : loadBinary(packageRoot());
+
+export const native: NativeAddon = loaded.addon;
+/** The native addon in use: prebuilt or built here, and its file. */
+export const nativeBinary: Readonly<NativeBinary> = Object.freeze(loaded.binary);

@@ -5,10 +5,9 @@
 // of the data buffer, end exclusive) plus an optional "__metadata__" object of string values. Tensor data is
 // little-endian, contiguous, row-major. The file is pure data: it is only ever parsed as JSON, never evaluated.
 
-import { closeSync, fsyncSync, fchmodSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fail, describe } from './errors.js';
+import { writeBytesAtomic } from './files.js';
 
 export type SafeDType = 'F32' | 'F64' | 'I64' | 'I32';
 
@@ -315,57 +314,13 @@ export function readSafetensors(path: string): SafetensorsContents {
 /**
  * Writes a safetensors file atomically: the bytes go to a temporary file in the same folder, which is
  * fsynced and then renamed over `path`. On any failure the previous file is left untouched and the
- * temporary file is removed. An existing file's permission bits are kept.
+ * temporary file is removed (the error, code WRITE_FAILED, names the file). An existing file's permission
+ * bits are kept. `verify` reads the file back before the rename; `keepPreviousAs` keeps the file being
+ * replaced there too.
  */
-export function writeSafetensorsAtomic(path: string, tensors: SafeTensorEntries, metadata?: Record<string, string>): void {
+export function writeSafetensorsAtomic(path: string, tensors: SafeTensorEntries, metadata?: Record<string, string>,
+  options: { verify?: boolean; keepPreviousAs?: string } = {}): void {
   if (typeof path !== 'string' || path.length === 0) fail(`writeSafetensorsAtomic: path must be a non-empty string, got ${describe(path)}`);
   const bytes = serializeSafetensors(tensors, metadata); // validation errors are thrown before any file is touched
-  const target = resolve(path);
-  const folder = dirname(target);
-  const temp = join(folder, `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-
-  let mode: number | undefined;
-  try {
-    const st = statSync(target);
-    if (st.isFile()) mode = st.mode & 0o7777;
-  } catch {
-    // No previous file: keep the default mode.
-  }
-
-  let created = false;
-  try {
-    const fd = openSync(temp, 'wx', 0o644);
-    created = true;
-    try {
-      if (mode !== undefined) fchmodSync(fd, mode);
-      let written = 0;
-      while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, target);
-    created = false;
-  } catch (e) {
-    if (created) {
-      try {
-        unlinkSync(temp);
-      } catch {
-        // Best effort: the original error matters more.
-      }
-    }
-    ioError(`cannot write safetensors file ${JSON.stringify(path)}`, e);
-  }
-
-  // Make the rename itself durable. Not every platform can open or fsync a folder, so this is best effort.
-  try {
-    const dirFd = openSync(folder, 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
-  } catch {
-    // Ignored: the data is already written and renamed.
-  }
+  writeBytesAtomic(path, bytes, { ...options, what: 'safetensors file' });
 }

@@ -26,7 +26,8 @@ describe('ikun train', () => {
     const r = run(['train', '--help']);
     expect(r.status).toBe(0);
     for (const flag of ['--init', '--beta-mode', '--opt', '--lr', '--momentum', '--epochs', '--batch', '--T', '--channels', '--subset',
-      '--seed', '--neuron', '--surrogate', '--device', '--out', '--data', '--sample', '--resume', '--weight-decay', '--schedule'])
+      '--seed', '--neuron', '--surrogate', '--device', '--out', '--data', '--sample', '--resume', '--weight-decay', '--schedule',
+      '--checkpoint-every', '--on-nan'])
       expect(r.stdout).toContain(flag);
   });
 

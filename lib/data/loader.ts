@@ -82,14 +82,19 @@ export class DataLoader {
     return order;
   }
 
-  /** The batches of an epoch, each gathered when the iterator reaches it. */
-  epoch(epoch: number): IterableIterator<Batch> {
+  /**
+   * The batches of an epoch, each gathered when the iterator reaches it; from batch `first` on (a run
+   * resumed inside an epoch skips the batches it has trained on without gathering them).
+   */
+  epoch(epoch: number, first = 0): IterableIterator<Batch> {
     const order = this.order(epoch);
-    return this.batches(order, this.batchCount());
+    const count = this.batchCount();
+    checkInteger('DataLoader.epoch: first', first, 0, count);
+    return this.batches(order, first, count);
   }
 
-  private *batches(order: Int32Array, count: number): IterableIterator<Batch> {
-    for (let b = 0; b < count; b++) {
+  private *batches(order: Int32Array, first: number, count: number): IterableIterator<Batch> {
+    for (let b = first; b < count; b++) {
       const start = b * this.batchSize;
       const end = Math.min(start + this.batchSize, order.length);
       yield gather(this.dataset, order, start, end);

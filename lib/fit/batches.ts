@@ -44,10 +44,11 @@ export class EpochBatches {
 
   constructor(private readonly loader: DataLoader, private readonly place: { dtype: DType; device: Device }) {}
 
-  *epoch(epoch: number): IterableIterator<StepBatch> {
+  /** The batches of `epoch` from batch `first` on (a run resumed inside the epoch). */
+  *epoch(epoch: number, first = 0): IterableIterator<StepBatch> {
     const dataset = this.loader.dataset;
     if (this.place.device === 'cpu') {
-      for (const batch of this.loader.epoch(epoch)) yield hostBatch(batch, dataset, this.place);
+      for (const batch of this.loader.epoch(epoch, first)) yield hostBatch(batch, dataset, this.place);
       return;
     }
     this.resident ??= new ResidentDataset(dataset, this.place);
@@ -55,13 +56,13 @@ export class EpochBatches {
     const deviceOrder = Tensor.empty([order.length], 'int32', this.place.device).copyFrom(order);
     const rowSize = imageSize(dataset);
     try {
-      for (let b = 0, count = this.loader.batchCount(); b < count; b++) {
-        const first = b * this.loader.batchSize, size = Math.min(this.loader.batchSize, order.length - first);
+      for (let b = first, count = this.loader.batchCount(); b < count; b++) {
+        const start = b * this.loader.batchSize, size = Math.min(this.loader.batchSize, order.length - start);
         const x = Tensor.empty([size, dataset.channels ?? 1, dataset.height, dataset.width], this.place.dtype, this.place.device);
         const labels = Tensor.empty([size], 'int32', this.place.device);
-        native.gatherRows(this.resident.images.storage, deviceOrder.storage, x.storage, [dataset.count, rowSize, first, size]);
-        native.gatherRows(this.resident.labels.storage, deviceOrder.storage, labels.storage, [dataset.count, 1, first, size]);
-        const hostLabels = Int32Array.from(order.subarray(first, first + size), (i) => dataset.labels[i]!);
+        native.gatherRows(this.resident.images.storage, deviceOrder.storage, x.storage, [dataset.count, rowSize, start, size]);
+        native.gatherRows(this.resident.labels.storage, deviceOrder.storage, labels.storage, [dataset.count, 1, start, size]);
+        const hostLabels = Int32Array.from(order.subarray(start, start + size), (i) => dataset.labels[i]!);
         yield { x, labels, hostLabels, size };
       }
     } finally {

@@ -12,6 +12,8 @@ export type LossFunction = (output: Tensor, labels: Int32Array) => lossFns.LossR
 
 export interface StepInfo {
   epoch: number;
+  /** Total epochs of the run (a resumed run's total, not the default). */
+  epochs: number;
   step: number;
   steps: number;
   loss: number;
@@ -61,6 +63,28 @@ export interface FitOptions extends FitHooks {
   resume?: boolean;
   /** What config.json records (default: these options); train() records its whole configuration. */
   config?: Record<string, unknown>;
+  /**
+   * Stops the run after the step in progress when aborted: with a run folder, last.safetensors then holds
+   * that point of the epoch and fit rejects with an IkunError of code INTERRUPTED (resume: true continues
+   * there). Checked after each step's onStep hook.
+   */
+  signal?: AbortSignal;
+  /** Also write last.safetensors every this many training steps (default: only at the end of an epoch). */
+  checkpointEvery?: number;
+  /**
+   * A non-finite loss or gradient: 'stop' (default) ends the run with an IkunError of code DIVERGED and
+   * leaves the last good checkpoint as it was; 'skip' skips that batch (no optimiser step, BatchNorm
+   * statistics put back) and counts it in the epoch's skipped_steps.
+   */
+  onNan?: 'stop' | 'skip';
+  /**
+   * When the loop looks for non-finite values: 'step' reads the step's loss and gradient norm from the
+   * device every step, before the optimiser step (the default on the CPU, where reading is free, and
+   * always with onNan 'skip'); 'epoch' reads device-side counters only where the loop reads anyway (epoch
+   * end, checkpoints, a stop), so that no step waits for a GPU (the default on a GPU); the first bad step
+   * is still named, but the rest of that epoch runs on.
+   */
+  nanCheck?: 'step' | 'epoch';
 }
 
 export interface ResolvedFit {
@@ -79,10 +103,16 @@ export interface ResolvedFit {
   resume: boolean;
   config: Record<string, unknown>;
   hooks: Required<FitHooks>;
+  signal: AbortSignal | null;
+  checkpointEvery: number | null;
+  onNan: 'stop' | 'skip';
+  /** null: by the model's device ('step' on the CPU, 'epoch' on a GPU). */
+  nanCheck: 'step' | 'epoch' | null;
 }
 
 const KEYS = ['epochs', 'batchSize', 'testBatchSize', 'shuffle', 'dropLast', 'seed', 'optimizer', 'lr', 'momentum', 'nesterov', 'weightDecay',
-  'schedule', 'etaMin', 'stepSize', 'gamma', 'warmup', 'loss', 'out', 'resume', 'config', 'log', 'onStep', 'onEpoch'] as const;
+  'schedule', 'etaMin', 'stepSize', 'gamma', 'warmup', 'loss', 'out', 'resume', 'config', 'log', 'onStep', 'onEpoch',
+  'signal', 'checkpointEvery', 'onNan', 'nanCheck'] as const;
 
 function optionalNumber(name: string, v: unknown, check: (x: number) => boolean, what: string): number | undefined {
   if (v === undefined) return undefined;
@@ -94,6 +124,11 @@ function optionalNumber(name: string, v: unknown, check: (x: number) => boolean,
 function hook<F>(name: string, v: unknown): F | undefined {
   if (v !== undefined && typeof v !== 'function') fail(`fit: ${name} must be a function, got ${describe(v)}`);
   return v as F | undefined;
+}
+
+/** The learning rate of a named optimiser when none is given: the paper's 0.1 for SGD, 1e-3 for Adam and AdamW. */
+export function defaultLr(kind: 'sgd' | 'adam' | 'adamw'): number {
+  return kind === 'sgd' ? 0.1 : 1e-3;
 }
 
 function buildOptimizer(o: Record<string, unknown>, model: Module): Optimizer {
@@ -113,11 +148,11 @@ function buildOptimizer(o: Record<string, unknown>, model: Module): Optimizer {
   if (kind === 'sgd') {
     const momentum = optionalNumber('momentum', o.momentum, (x) => x >= 0 && x < 1, 'in [0, 1)') ?? 0.9;
     const nesterov = o.nesterov === undefined ? false : checkBoolean('fit: nesterov', o.nesterov);
-    return new SGD(params, { lr: lr ?? 0.1, momentum, nesterov, weightDecay });
+    return new SGD(params, { lr: lr ?? defaultLr('sgd'), momentum, nesterov, weightDecay });
   }
   if (o.momentum !== undefined || o.nesterov !== undefined) fail(`fit: momentum and nesterov apply to optimizer 'sgd', not '${kind}'`);
   const Cls = kind === 'adam' ? Adam : AdamW;
-  return new Cls(params, { lr: lr ?? 1e-3, weightDecay: kind === 'adamw' && o.weightDecay === undefined ? 1e-2 : weightDecay });
+  return new Cls(params, { lr: lr ?? defaultLr(kind), weightDecay: kind === 'adamw' && o.weightDecay === undefined ? 1e-2 : weightDecay });
 }
 
 function buildScheduler(o: Record<string, unknown>, optimizer: Optimizer, epochs: number): Scheduler | null {
@@ -143,11 +178,13 @@ function buildScheduler(o: Record<string, unknown>, optimizer: Optimizer, epochs
 }
 
 /** The JSON-friendly options, for config.json when the caller gives no config. */
-function describeOptions(o: Record<string, unknown>, r: Omit<ResolvedFit, 'config' | 'hooks'>): Record<string, unknown> {
+function describeOptions(o: Record<string, unknown>, r: Pick<ResolvedFit, 'epochs' | 'batchSize' | 'testBatchSize' | 'shuffle' | 'dropLast' | 'seed' | 'optimizer' | 'scheduler'>): Record<string, unknown> {
   return {
     epochs: r.epochs, batchSize: r.batchSize, testBatchSize: r.testBatchSize, shuffle: r.shuffle, dropLast: r.dropLast, seed: r.seed,
     optimizer: { kind: r.optimizer.kind, lr: r.optimizer.lr }, schedule: r.scheduler?.kind ?? 'none',
     loss: typeof o.loss === 'function' ? 'custom' : (o.loss ?? 'mse'),
+    ...(o.checkpointEvery !== undefined ? { checkpointEvery: o.checkpointEvery } : {}),
+    onNan: o.onNan ?? 'stop',
   };
 }
 
@@ -172,6 +209,13 @@ export function resolveFitOptions(model: Module, options: unknown): ResolvedFit 
   if (resume && o.out === undefined) fail('fit: resume needs out, the run folder to continue');
   if (o.config !== undefined && (o.config === null || typeof o.config !== 'object' || Array.isArray(o.config)))
     fail(`fit: config must be an object (what config.json records), got ${describe(o.config)}`);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    fail(`fit: signal must be an AbortSignal (new AbortController().signal), got ${describe(o.signal)}`);
+  const checkpointEvery = o.checkpointEvery === undefined ? null : checkInteger('fit: checkpointEvery', o.checkpointEvery, 1);
+  if (checkpointEvery !== null && o.out === undefined) fail('fit: checkpointEvery needs out, the run folder to write checkpoints to');
+  const onNan = o.onNan === undefined ? 'stop' : checkOneOf('fit: onNan', o.onNan, ['stop', 'skip'] as const);
+  const nanCheck = o.nanCheck === undefined ? null : checkOneOf('fit: nanCheck', o.nanCheck, ['step', 'epoch'] as const);
+  if (onNan === 'skip' && nanCheck === 'epoch') fail("fit: onNan 'skip' decides every step, so it needs nanCheck 'step' (or no nanCheck)");
   const optimizer = buildOptimizer(o, model);
   const scheduler = buildScheduler(o, optimizer, epochs);
   const resolved = { epochs, batchSize, testBatchSize, shuffle, dropLast, seed, optimizer, scheduler, loss, deviceLoss, out: (o.out as string | undefined) ?? null, resume };
@@ -183,5 +227,9 @@ export function resolveFitOptions(model: Module, options: unknown): ResolvedFit 
       onStep: hook<(s: StepInfo) => void>('onStep', o.onStep) ?? (() => {}),
       onEpoch: hook<(m: EpochMetrics) => void>('onEpoch', o.onEpoch) ?? (() => {}),
     },
+    signal: (o.signal as AbortSignal | undefined) ?? null,
+    checkpointEvery,
+    onNan,
+    nanCheck,
   };
 }

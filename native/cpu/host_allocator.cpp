@@ -1,5 +1,6 @@
 #include "host_allocator.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
@@ -9,7 +10,6 @@ namespace ikun::cpu {
 namespace {
 
 constexpr size_t kCacheLimit = size_t(4) << 30;  // keep at most 4 GiB of freed blocks
-constexpr size_t kMinCached = size_t(1) << 16;   // small blocks go straight back to malloc
 
 struct Cache {
   std::mutex mutex;
@@ -24,11 +24,18 @@ Cache& cache() {
 
 size_t rounded(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
+// Bytes in blocks handed out and not yet freed: what live tensors hold, to tell a leak from a full cache.
+std::atomic<size_t> liveBytes{0};
+
 }  // namespace
 
+// Every size is cached, small blocks too: tensor blocks handed back to malloc between the long-lived
+// small objects of Node and V8 fragment malloc's heap, which then grows although little of it is in use
+// (a CSNN loop of small tensors that never yields: RSS +186 MB per 1,000 steps with 26 MB in use, +18 MB
+// with every size cached). Reused by exact size, tensor blocks never interleave with other allocations.
 void* hostAllocate(size_t bytes) {
   size_t size = rounded(bytes);
-  if (size >= kMinCached) {
+  {
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mutex);
     auto it = c.blocks.find(size);
@@ -36,21 +43,24 @@ void* hostAllocate(size_t bytes) {
       void* block = it->second.back();
       it->second.pop_back();
       c.cachedBytes -= size;
+      liveBytes += size;
       return block;
     }
   }
   void* block = std::aligned_alloc(64, size);
-  if (!block && size >= kMinCached) {
+  if (!block) {
     hostEmptyCache();  // give cached blocks back and try once more
     block = std::aligned_alloc(64, size);
   }
+  if (block) liveBytes += size;
   return block;
 }
 
 void hostFree(void* data, size_t bytes) {
   if (!data) return;
   size_t size = rounded(bytes);
-  if (size >= kMinCached) {
+  liveBytes -= size;
+  {
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mutex);
     if (c.cachedBytes + size <= kCacheLimit) {
@@ -67,6 +77,8 @@ size_t hostCachedBytes() {
   std::lock_guard<std::mutex> lock(c.mutex);
   return c.cachedBytes;
 }
+
+size_t hostLiveBytes() { return liveBytes.load(); }
 
 void hostEmptyCache() {
   Cache& c = cache();

@@ -16,7 +16,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerTangentOps(env, exports);
   registerCudaOps(env, exports);
   registerTensorOps(env, exports);
-  exports.Set("abiVersion", Napi::Number::New(env, 3));
+  registerBuildInfo(env, exports);
+  exports.Set("abiVersion", Napi::Number::New(env, 5));
   return exports;
 }
 

@@ -20,6 +20,7 @@ namespace ikun::napi {
 
 struct AddonData {
   Napi::FunctionReference storageConstructor;
+  std::shared_ptr<LiveStorages> liveStorages = std::make_shared<LiveStorages>();
 };
 
 Storage* storageArg(const Napi::CallbackInfo& info, size_t index, const char* name);
@@ -172,5 +173,6 @@ void registerOptimOps(Napi::Env env, Napi::Object exports);
 void registerTangentOps(Napi::Env env, Napi::Object exports);
 void registerCudaOps(Napi::Env env, Napi::Object exports);
 void registerTensorOps(Napi::Env env, Napi::Object exports);
+void registerBuildInfo(Napi::Env env, Napi::Object exports);
 
 }  // namespace ikun::napi

@@ -110,6 +110,14 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
 
 Napi::Value HostCacheBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(cpu::hostCachedBytes())); }
 
+// The collected tensors' memory goes back first (as the next large allocation would do anyway), so that the
+// count after a garbage collection is what the tensors still reachable hold, not what the last sweep missed.
+Napi::Value HostLiveBytes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Storage::sweepCollected(env, *env.GetInstanceData<AddonData>()->liveStorages);
+  return Napi::Number::New(env, double(cpu::hostLiveBytes()));
+}
+
 Napi::Value EmptyHostCache(const Napi::CallbackInfo& info) {
   cpu::hostEmptyCache();
   return info.Env().Undefined();
@@ -126,6 +134,7 @@ void registerUtilOps(Napi::Env env, Napi::Object exports) {
   exports.Set("setCpuKernels", Napi::Function::New<guarded<SetCpuKernels>>(env, "setCpuKernels"));
   exports.Set("setThreadCount", Napi::Function::New<guarded<SetThreadCount>>(env, "setThreadCount"));
   exports.Set("hostCacheBytes", Napi::Function::New<guarded<HostCacheBytes>>(env, "hostCacheBytes"));
+  exports.Set("hostLiveBytes", Napi::Function::New<guarded<HostLiveBytes>>(env, "hostLiveBytes"));
   exports.Set("emptyHostCache", Napi::Function::New<guarded<EmptyHostCache>>(env, "emptyHostCache"));
   exports.Set("cudaInfo", Napi::Function::New<guarded<CudaInfo>>(env, "cudaInfo"));
 }

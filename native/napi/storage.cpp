@@ -73,6 +73,16 @@ Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(inf
   count_ = static_cast<size_t>(count);
   const size_t size = bytes();
   if (size == 0) return;
+  live_ = env.GetInstanceData<AddonData>()->liveStorages;
+  // A sweep costs one reference lookup per live storage: run it once per kSweepEvery bytes allocated, so
+  // that it is noise next to the work on those bytes, and often enough that collected tensors' memory
+  // is reused before more is allocated.
+  constexpr size_t kSweepEvery = size_t(16) << 20;
+  live_->allocatedSinceSweep += size;
+  if (live_->allocatedSinceSweep >= kSweepEvery) {
+    live_->allocatedSinceSweep = 0;
+    sweepCollected(env, *live_);
+  }
   const bool zero = info[2].As<Napi::Boolean>().Value();
   if (device_ >= 0) {
     asJsError(env, [&] {
@@ -86,16 +96,35 @@ Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(inf
                                            " bytes for a tensor; use a smaller batch or model");
     if (zero) std::memset(data_, 0, size);
   }
+  liveIndex_ = live_->list.size();
+  live_->list.push_back(this);
   Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(size));
 }
 
 Storage::~Storage() { release(); }
+
+void Storage::sweepCollected(napi_env env, LiveStorages& live) {
+  for (size_t i = live.list.size(); i-- > 0;) {
+    Storage* s = live.list[i];
+    napi_value value = nullptr;
+    // An empty value: the garbage collector has collected the JS object (its finalizer is still to come).
+    if (napi_get_reference_value(env, static_cast<napi_ref>(*s), &value) == napi_ok && value == nullptr) s->release();
+  }
+}
 
 void Storage::release() {
   if (!data_) return;
   if (device_ >= 0) cuda::release(device_, data_);
   else cpu::hostFree(data_, bytes());
   data_ = nullptr;
+  if (live_) {  // take this storage off the live list (swap with the last one)
+    auto& list = live_->list;
+    Storage* moved = list.back();
+    list[liveIndex_] = moved;
+    moved->liveIndex_ = liveIndex_;
+    list.pop_back();
+    live_.reset();
+  }
   // The C call, not Napi::MemoryManagement: this also runs from the garbage collector's finalizer while
   // an environment (a worker thread, a process) shuts down, where the call can fail, and the C++ wrapper
   // would then throw out of a destructor and abort the process. The count only guides V8's GC pacing.

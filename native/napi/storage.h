@@ -1,14 +1,30 @@
-// Storage: a block of native memory on the CPU or a CUDA device, owned by a JS object. Freed by dispose()
-// or the object's finalizer (device blocks go back to the caching allocator); its size is reported to V8
-// as external memory, so that the garbage collector runs when tensors hold much memory.
+// Storage: a block of native memory on the CPU or a CUDA device, owned by a JS object. Freed by dispose(),
+// by the sweep of collected storages (below) or by the object's finalizer (blocks go back to the caching
+// allocators); its size is reported to V8 as external memory, so that the garbage collector runs when
+// tensors hold much memory.
 #pragma once
 #include <napi.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace ikun::napi {
+
+class Storage;
+
+// The storages of one environment that still hold memory. Node-API runs the finalizer of a collected
+// object only from the event loop (a SetImmediate after the garbage collection), so a training loop that
+// never yields would keep the memory of every tensor it dropped without dispose(), however often the
+// collector runs. The weak reference of a collected object is cleared by the collection itself, though:
+// the sweep finds those storages and gives their memory back at once; the finalizer later finds nothing
+// left to free. Shared by the storages, so that it outlives the environment's teardown order.
+struct LiveStorages {
+  std::vector<Storage*> list;
+  size_t allocatedSinceSweep = 0;
+};
 
 enum class DType : int { Float32 = 0, Float64 = 1, Int32 = 2 };
 
@@ -30,6 +46,8 @@ class Storage : public Napi::ObjectWrap<Storage> {
   bool disposed() const { return disposed_; }
   template <class T> T* as() const { return static_cast<T*>(data_); }
   void* raw() const { return data_; }
+  // Frees the memory of the storages in `live` whose JS object has been collected.
+  static void sweepCollected(napi_env env, LiveStorages& live);
 
  private:
   Napi::Value Read(const Napi::CallbackInfo& info);
@@ -45,6 +63,8 @@ class Storage : public Napi::ObjectWrap<Storage> {
   void release();
 
   void* data_ = nullptr;
+  std::shared_ptr<LiveStorages> live_;
+  size_t liveIndex_ = 0;  // position in live_->list while data_ is set
   size_t count_ = 0;
   DType dtype_ = DType::Float32;
   int device_ = -1;

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "../cuda/kernels.h"
+#include "../cuda/precision.h"
 #include "../cuda/runtime.h"
 #include "cuda_test.h"
 
@@ -133,6 +134,21 @@ template <class T>
 constexpr double tolerance() {
   return sizeof(T) == 4 ? 2e-5 : 1e-11;
 }
+// The products (gemm, conv2d, linear) of float under the TF32 precision round their inputs to TF32's 10
+// mantissa bits before the fp32 sums: 5e-3, the bound the CPU/CUDA comparison holds them to.
+template <class T>
+double productTolerance() {
+  return std::is_same_v<T, float> && cuda::cudaPrecision() == cuda::CudaPrecision::Tf32 ? 5e-3 : tolerance<T>();
+}
+
+// Runs body under a precision, then restores the exact fp32 path the other cases assume.
+template <class F>
+void withPrecision(cuda::CudaPrecision precision, F body) {
+  cuda::setCudaPrecision(precision);
+  body();
+  cuda::setCudaPrecision(cuda::CudaPrecision::Fp32);
+}
+
 template <class T>
 const char* typeName() {
   return sizeof(T) == 4 ? "float" : "double";
@@ -142,6 +158,7 @@ const char* typeName() {
 template <class F>
 void onDevice(F body) {
   cuda::DeviceGuard guard(kDevice);
+  cuda::setCudaPrecision(cuda::CudaPrecision::Fp32);  // exact references; the TF32 cases say so
   body();
   cuda::synchronize(kDevice);
 }
@@ -185,7 +202,7 @@ void checkGemm(bool transA, bool transB, double beta, uint64_t seed) {
   // Columns n..ldc-1 are not part of C: they keep their bytes (NaN stays NaN, expectNear checks it).
   Device<T> da(a), db(b), dc(c0);
   cuda::gemm<T>(transA, transB, m, n, k, T(alpha), da.get(), lda, db.get(), ldb, T(beta), dc.get(), ldc);
-  expectNear(dc.download(), want, tolerance<T>(),
+  expectNear(dc.download(), want, productTolerance<T>(),
              std::string("gemm<") + typeName<T>() + "> transA " + std::to_string(transA) + " transB " +
                  std::to_string(transB) + " beta " + std::to_string(beta));
 }
@@ -251,12 +268,12 @@ void checkConv2d(const Conv2dShape& s, bool withBias, uint64_t seed) {
                            std::to_string(s.padding) + (withBias ? " with bias" : "");
   Device<T> dX(x), dW(w), dBias(bias), dY(ref.outputs()), dDy(dy), dDx(ref.inputs()), dDw(dw0), dDbias(dbias0);
   cuda::conv2dForward<T>(s, dX.get(), dW.get(), withBias ? dBias.get() : nullptr, dY.get());
-  expectNear(dY.download(), y, tolerance<T>(), name + " forward");
+  expectNear(dY.download(), y, productTolerance<T>(), name + " forward");
   cuda::conv2dBackwardInput<T>(s, dDy.get(), dW.get(), dDx.get());
-  expectNear(dDx.download(), dx, tolerance<T>(), name + " backward input");
+  expectNear(dDx.download(), dx, productTolerance<T>(), name + " backward input");
   cuda::conv2dBackwardWeight<T>(s, dX.get(), dDy.get(), dDw.get(), withBias ? dDbias.get() : nullptr);
-  expectNear(dDw.download(), dw, 4 * tolerance<T>(), name + " backward weight (accumulated)");
-  expectNear(dDbias.download(), withBias ? dbias : widen(dbias0), 4 * tolerance<T>(), name + " bias gradient (accumulated)");
+  expectNear(dDw.download(), dw, 4 * productTolerance<T>(), name + " backward weight (accumulated)");
+  expectNear(dDbias.download(), withBias ? dbias : widen(dbias0), 4 * productTolerance<T>(), name + " bias gradient (accumulated)");
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -283,16 +300,16 @@ void checkLinear(const LinearShape& s, uint64_t seed) {
   const std::string name = std::string("linear<") + typeName<T>() + "> batch " + std::to_string(s.batch);
   Device<T> dX(x), dW(w), dBias(bias), dY(ny), dDy(dy), dDx(nx), dDw(dw0), dDbias(dbias0);
   cuda::linearForward<T>(s, dX.get(), dW.get(), dBias.get(), dY.get());
-  expectNear(dY.download(), y, tolerance<T>(), name + " forward");
+  expectNear(dY.download(), y, productTolerance<T>(), name + " forward");
   cuda::linearForward<T>(s, dX.get(), dW.get(), nullptr, dY.get());
   std::vector<double> noBias(y);
   for (size_t i = 0; i < ny; ++i) noBias[i] -= double(bias[i % size_t(s.outFeatures)]);
-  expectNear(dY.download(), noBias, tolerance<T>(), name + " forward without bias");
+  expectNear(dY.download(), noBias, productTolerance<T>(), name + " forward without bias");
   cuda::linearBackwardInput<T>(s, dDy.get(), dW.get(), dDx.get());
-  expectNear(dDx.download(), dx, tolerance<T>(), name + " backward input");
+  expectNear(dDx.download(), dx, productTolerance<T>(), name + " backward input");
   cuda::linearBackwardWeight<T>(s, dX.get(), dDy.get(), dDw.get(), dDbias.get());
-  expectNear(dDw.download(), dw, 4 * tolerance<T>(), name + " backward weight (accumulated)");
-  expectNear(dDbias.download(), dbias, 4 * tolerance<T>(), name + " bias gradient (accumulated)");
+  expectNear(dDw.download(), dw, 4 * productTolerance<T>(), name + " backward weight (accumulated)");
+  expectNear(dDbias.download(), dbias, 4 * productTolerance<T>(), name + " bias gradient (accumulated)");
 }
 
 
@@ -1034,6 +1051,17 @@ void checkElementwise(uint64_t seed) {
   expectNear(dRepeated.download(), repeated, 0.0, name + " repeatLeading");
   cuda::sumLeading<T>(steps, width, T(0.25), dWide.get(), dSummed.get());
   expectNear(dSummed.download(), summed, tolerance<T>(), name + " sumLeading");
+  // gatherRows: a mini-batch of 5 rows picked by indices[2..6] from 9 rows of 7 values (repeats allowed)
+  const int64_t rowCount = 9, rowSize = 7, first = 2, count = 5;
+  const std::vector<T> rows = random.values<T>(size_t(rowCount * rowSize));
+  const std::vector<int32_t> indices{0, 4, 8, 3, 3, 0, 7, 1};
+  std::vector<double> gathered;
+  for (int64_t r = 0; r < count; ++r)
+    for (int64_t j = 0; j < rowSize; ++j) gathered.push_back(double(rows[size_t(indices[size_t(first + r)] * rowSize + j)]));
+  Device<T> dRows(rows), dGathered(static_cast<size_t>(count * rowSize));
+  Device<int32_t> dIndices(indices);
+  cuda::gatherRows<T>(rowCount, rowSize, dRows.get(), dIndices.get(), first, count, dGathered.get());
+  expectNear(dGathered.download(), gathered, 0.0, name + " gatherRows");
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1195,6 +1223,11 @@ IKUN_TEST_CASE(family_gemm, "gemm: all four transposes, beta 0 (C unread) and 0.
       }
     checkGemm<double>(true, false, 0.5, seed++);
     checkGemm<double>(false, true, 0.0, seed++);
+    withPrecision(cuda::CudaPrecision::Tf32, [&] {
+      for (bool transA : {false, true})
+        for (bool transB : {false, true}) checkGemm<float>(transA, transB, 0.5, seed++);
+      checkGemm<double>(true, true, 0.5, seed++);  // float64 stays exact under TF32
+    });
   });
 }
 
@@ -1209,6 +1242,10 @@ IKUN_TEST_CASE(family_conv2d, "conv2d forward, backward input and weight: bias, 
     // gradient splits k in two
     checkConv2d<float>(Conv2dShape{1, 2, 5, 5, 3, 1, 2, 1, 0}, true, 14);
     checkConv2d<float>(Conv2dShape{2, 2, 16, 16, 3, 3, 3, 1, 1}, true, 15);
+    withPrecision(cuda::CudaPrecision::Tf32, [&] {
+      checkConv2d<float>(strided, true, 16);
+      checkConv2d<float>(Conv2dShape{2, 2, 16, 16, 3, 3, 3, 1, 1}, false, 17);
+    });
   });
 }
 
@@ -1217,6 +1254,7 @@ IKUN_TEST_CASE(family_linear, "linear forward (with and without bias), backward 
     checkLinear<float>(LinearShape{5, 70, 9}, 21);
     checkLinear<double>(LinearShape{3, 17, 66}, 22);
     checkLinear<float>(LinearShape{512, 3, 2}, 23);  // k = batch = 512: the weight gradient splits k in two
+    withPrecision(cuda::CudaPrecision::Tf32, [&] { checkLinear<float>(LinearShape{5, 70, 9}, 24); });
   });
 }
 
@@ -1302,7 +1340,7 @@ IKUN_TEST_CASE(family_reduce, "sum, sumOfSquares, dot (one and several blocks) a
   });
 }
 
-IKUN_TEST_CASE(family_elementwise, "fill (float, double, int32), copy, axpy, scale, convert, repeatLeading, sumLeading") {
+IKUN_TEST_CASE(family_elementwise, "fill (float, double, int32), copy, axpy, scale, convert, repeatLeading, sumLeading, gatherRows") {
   onDevice([] {
     checkElementwise<float>(101);
     checkElementwise<double>(102);

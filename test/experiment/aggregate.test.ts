@@ -13,7 +13,7 @@ import type { EpochMetrics } from '../../lib/fit.js';
 function epochs(testAcc: number[], trainAcc: number[], rates: number[] = testAcc.map(() => 0.1)): EpochMetrics[] {
   return testAcc.map((t, i) => ({
     epoch: i + 1, train_loss: 1 - trainAcc[i]!, train_acc: trainAcc[i]!, test_loss: 1 - t, test_acc: t, lr: 0.1 / (i + 1), grad_norm: 0.5,
-    epoch_s: 2, test_s: 0.5, samples_per_s: 1000, firing_rates: { 'conv_fc.2': rates[i]!, 'conv_fc.6': rates[i]! / 2 },
+    epoch_s: 2, test_s: 0.5, samples_per_s: 1000, skipped_steps: 0, firing_rates: { 'conv_fc.2': rates[i]!, 'conv_fc.6': rates[i]! / 2 },
   }));
 }
 

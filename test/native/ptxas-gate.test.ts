@@ -1,8 +1,10 @@
-// The compiler gate of the CUDA build: ptxas runs with the flags of CMakeLists.txt, which print registers
-// and shared memory per kernel and turn any register spill or local-memory use into a build error. This
-// checks the gate itself on planted kernels (it needs nvcc, which every dev and CI machine has).
+// The compiler gate of the CUDA build: ptxas runs with the flags of scripts/build-config.cjs (both builds, CMake
+// and node-gyp, take them from there), which print registers and shared memory per kernel and turn any register
+// spill or local-memory use into a build error. This checks the gate itself on planted kernels (it needs nvcc,
+// which every dev and CI machine has).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -10,10 +12,10 @@ import { describe, expect, it } from 'vitest';
 const hasNvcc = spawnSync('nvcc', ['--version']).status === 0;
 
 function gateFlags(): string {
-  const cmake = readFileSync(new URL('../../CMakeLists.txt', import.meta.url), 'utf8');
-  const flags = /-Xptxas=[^\s>)]+/.exec(cmake);
-  if (!flags) throw new Error('CMakeLists.txt passes no -Xptxas flags to nvcc');
-  return flags[0];
+  const config = createRequire(import.meta.url)('../../scripts/build-config.cjs') as { CUDA_FLAGS: string[] };
+  const flags = config.CUDA_FLAGS.find((f) => f.startsWith('-Xptxas='));
+  if (!flags) throw new Error('scripts/build-config.cjs passes no -Xptxas flags to nvcc');
+  return flags;
 }
 
 function compile(source: string): { status: number | null; output: string } {

@@ -18,7 +18,7 @@ const chromium = ['chromium', 'chromium-browser', 'google-chrome'].find((c) => s
 function handMadeReport(): string {
   const curve = (base: number): EpochMetrics[] => [1, 2, 3].map((epoch) => ({
     epoch, train_loss: 0.09 - 0.01 * epoch - base / 10, train_acc: base + 0.1 * epoch, test_loss: 0.08 - 0.01 * epoch, test_acc: base + 0.09 * epoch, lr: 0.1 / epoch,
-    grad_norm: 0.3, epoch_s: 1, test_s: 0.2, samples_per_s: 3000, firing_rates: { 'conv_fc.2': 0.1 + base / 5, 'conv_fc.6': 0.05 + base / 10, 'conv_fc.12': 0.2 },
+    grad_norm: 0.3, epoch_s: 1, test_s: 0.2, samples_per_s: 3000, skipped_steps: 0, firing_rates: { 'conv_fc.2': 0.1 + base / 5, 'conv_fc.6': 0.05 + base / 10, 'conv_fc.12': 0.2 },
   }));
   const hessian = (top: number, converged: boolean) => ({
     ikun_version: 't', checkpoint: 'c', settings: { top: 3, maxIter: 20, tol: 1e-3, trace: true, density: true, iter: 3, samples: 1, seed: 0 },
