@@ -148,6 +148,13 @@ function stripPrefix(message: string): string {
 // ---------------------------------------------------------------------------------------------------------
 // Runs and data
 
+/** A test set, what it is, and whether it is the bundled sample (the run's, or asked for with --sample). */
+interface TestData {
+  test: Dataset;
+  source: string;
+  sample: boolean;
+}
+
 type RunConfig = Pick<TrainConfig, 'channels' | 'T' | 'neuron' | 'surrogate' | 'dataset' | 'data' | 'sample'> & Record<string, unknown>;
 
 function runConfig(path: string, contents: checkpoint.CheckpointContents): { config: RunConfig; source: string } {
@@ -183,17 +190,17 @@ function buildModel(config: RunConfig, source: string): CSNN {
   }
 }
 
-function testSet(args: HessianArgs, config: RunConfig, cache: Map<string, { test: Dataset; source: string }>): { test: Dataset; source: string } {
+function testSet(args: HessianArgs, config: RunConfig, cache: Map<string, TestData>): TestData {
   const sample = args.sample || config.sample === true;
   const dataset = config.dataset === 'mnist' ? 'mnist' : 'fashion-mnist';
   const dir = args.data ?? (typeof config.data === 'string' && config.data !== '' ? config.data : undefined);
   const key = sample ? 'sample' : `${dataset}:${dir ?? ''}`;
   let entry = cache.get(key);
   if (!entry) {
-    if (sample) entry = { test: loadSample().test, source: 'bundled Fashion-MNIST sample' };
+    if (sample) entry = { test: loadSample().test, source: 'bundled Fashion-MNIST sample', sample: true };
     else {
       const loader = dataset === 'mnist' ? loadMnist : loadFashionMnist;
-      entry = { test: loader(dir !== undefined ? { dir } : {}).test, source: dataset };
+      entry = { test: loader(dir !== undefined ? { dir } : {}).test, source: dataset, sample: false };
     }
     cache.set(key, entry);
   }
@@ -211,6 +218,8 @@ function labelsFor(paths: string[]): string[] {
 interface Reporter {
   progress(checkpointIndex: number, checkpoints: number, p: SpectralProgress): void;
   line(text: string): void;
+  /** A warning on stderr (the numbers are still written). */
+  warn(text: string): void;
   clear(): void;
 }
 
@@ -239,12 +248,26 @@ function reporter(enabled: boolean): Reporter {
       clear();
       console.log(text);
     },
+    warn(text) {
+      clear();
+      console.error(text);
+    },
     clear,
   };
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // The command
+
+/** One line per eigenvalue: its value, the steps it took, its last relative change and whether it settled. */
+export function eigenvalueLines(values: readonly number[], iterations: readonly number[], changes: ReadonlyArray<number | null>,
+  converged: readonly boolean[]): string[] {
+  return values.map((v, i) => {
+    const change = changes[i];
+    const moved = change === null || change === undefined ? 'one step, no change measured' : `last relative change ${change.toExponential(2)}`;
+    return `    #${i + 1} ${v.toPrecision(6)}  ${iterations[i]} iterations, ${moved}, ${converged[i] ? 'converged' : 'NOT converged'}`;
+  });
+}
 
 interface CheckpointResult {
   checkpoint: string;
@@ -253,6 +276,8 @@ interface CheckpointResult {
   config: RunConfig;
   metadata: Record<string, string>;
   data: string;
+  /** The bundled sample's test images were used (the run trained on it, or --sample). */
+  sample: boolean;
   samples: number;
   labels: number[];
   loss: number;
@@ -260,14 +285,17 @@ interface CheckpointResult {
   parameters: number;
   eigenvalues: number[];
   eigen_iterations: number[];
+  /** Per eigenvalue: the relative change at its last step (null after one step), and whether it fell below --tol. */
+  eigen_last_relative_change: Array<number | null>;
+  eigen_converged: boolean[];
   eigen_hvps: number;
   eigen_seconds: number;
-  trace?: { trace: number; samples: number[]; hvps: number; seconds: number };
+  trace?: { trace: number; standard_error: number | null; sample_count: number; converged: boolean; samples: number[]; hvps: number; seconds: number };
   density?: { nodes: number[][]; weights: number[][]; variance: number; bins: number; grid_min: number; grid_max: number; hvps: number; seconds: number };
 }
 
 function analyse(args: HessianArgs, path: string, label: string, index: number, count: number, report: Reporter,
-  cache: Map<string, { test: Dataset; source: string }>): { result: CheckpointResult; grid?: number[]; density?: number[] } {
+  cache: Map<string, TestData>): { result: CheckpointResult; grid?: number[]; density?: number[] } {
   let contents: checkpoint.CheckpointContents;
   try {
     contents = checkpoint.readCheckpoint(path);
@@ -278,7 +306,7 @@ function analyse(args: HessianArgs, path: string, label: string, index: number, 
   const model = buildModel(config, source);
   checkpoint.loadModelState(model, contents, path);
   model.eval();
-  const { test, source: dataSource } = testSet(args, config, cache);
+  const { test, source: dataSource, sample: usedSample } = testSet(args, config, cache);
   if (args.samples > test.count) fail(`--samples ${args.samples} is more than the ${test.count} test images of the ${dataSource}`);
   const pixels = test.height * test.width;
   const x = Tensor.empty([args.samples, 1, test.height, test.width], 'float32').copyFrom(test.images.subarray(0, args.samples * pixels));
@@ -301,18 +329,27 @@ function analyse(args: HessianArgs, path: string, label: string, index: number, 
     const eig = topEigenvalues(model, x, labels, { k: args.top, maxIter: args.maxIter, tol: args.tol, seed: args.seed, onProgress });
     for (const v of eig.eigenvectors) disposeVector(v);
     const result: CheckpointResult = {
-      checkpoint: path, label, config_source: source, config, metadata: Object.fromEntries(Object.entries(contents.metadata).filter(([k]) => k !== 'config' && k !== 'optimizer' && k !== 'scheduler')), data: dataSource, samples: args.samples,
+      checkpoint: path, label, config_source: source, config, metadata: Object.fromEntries(Object.entries(contents.metadata).filter(([k]) => k !== 'config' && k !== 'optimizer' && k !== 'scheduler')), data: dataSource, sample: usedSample, samples: args.samples,
       labels: Array.from(labels), loss, prediction, parameters: model.parameterCount(), eigenvalues: eig.eigenvalues,
-      eigen_iterations: eig.iterations, eigen_hvps: hvps, eigen_seconds: (performance.now() - start) / 1000,
+      eigen_iterations: eig.iterations, eigen_last_relative_change: eig.lastRelativeChanges, eigen_converged: eig.converged, eigen_hvps: hvps, eigen_seconds: (performance.now() - start) / 1000,
     };
     report.line(`  top ${args.top} eigenvalue(s): ${eig.eigenvalues.slice(0, 5).map((v) => v.toPrecision(6)).join(', ')}${args.top > 5 ? ', ...' : ''} (${hvps} Hessian-vector products, ${result.eigen_seconds.toFixed(1)} s)`);
-
+    for (const line of eigenvalueLines(eig.eigenvalues, eig.iterations, eig.lastRelativeChanges, eig.converged)) report.line(line);
+    const unsettled = eig.converged.map((c, i) => (c ? 0 : i + 1)).filter((i) => i > 0);
+    if (unsettled.length > 0)
+      report.warn(`ikun: warning: ${label}: eigenvalue${unsettled.length > 1 ? 's' : ''} ${unsettled.join(', ')} did not converge within --max-iter ${args.maxIter} ` +
+        `(relative change still above --tol ${args.tol}); raise --max-iter for numbers you can trust`);
     if (args.trace) {
       hvps = 0;
       start = performance.now();
       const t = traceOfModel(model, x, labels, { maxIter: args.maxIter, tol: args.tol, seed: args.seed, onProgress });
-      result.trace = { trace: t.trace, samples: t.samples, hvps, seconds: (performance.now() - start) / 1000 };
-      report.line(`  trace: ${t.trace.toPrecision(6)} (${t.samples.length} Rademacher samples, ${result.trace.seconds.toFixed(1)} s)`);
+      result.trace = { trace: t.trace, standard_error: t.standardError, sample_count: t.samples.length, converged: t.converged, samples: t.samples, hvps,
+        seconds: (performance.now() - start) / 1000 };
+      const se = t.standardError === null ? 'no standard error from 1 sample' : `± ${t.standardError.toPrecision(3)} standard error`;
+      const range = `samples from ${Math.min(...t.samples).toPrecision(4)} to ${Math.max(...t.samples).toPrecision(4)}`;
+      report.line(`  trace: ${t.trace.toPrecision(6)} ${se} (${t.samples.length} Rademacher samples, ${range}${t.converged ? '' : ', not converged'}, ${result.trace.seconds.toFixed(1)} s)`);
+      if (!t.converged)
+        report.warn(`ikun: warning: ${label}: the trace's running mean still moved by more than --tol ${args.tol} after --max-iter ${args.maxIter} samples; raise --max-iter`);
     }
     let curve: { grid: number[]; density: number[] } | undefined;
     if (args.density) {
@@ -336,8 +373,10 @@ function analyse(args: HessianArgs, path: string, label: string, index: number, 
 function writeResults(dir: string, args: HessianArgs, results: CheckpointResult[], curves: Array<{ grid?: number[]; density?: number[] }>): void {
   const many = results.length > 1;
   const options = { samples: args.samples, top: args.top, trace: args.trace, density: args.density, iter: args.iter, maxIter: args.maxIter, tol: args.tol,
-    seed: args.seed, sample: args.sample, data: args.data ?? null, nV: 1, loss: 'mse', mode: 'eval' };
-  writeFileAtomic(join(dir, 'hessian.json'), JSON.stringify({ ikun_version: checkpoint.ikunVersion(), created: new Date().toISOString(), options, checkpoints: results }, null, 2) + '\n');
+    seed: args.seed, sample_flag: args.sample, data: args.data ?? null, nV: 1, loss: 'mse', mode: 'eval' };
+  // The data actually used (a run trained on the bundled sample is analysed on it without --sample).
+  const data = { sample: results.every((r) => r.sample), sources: [...new Set(results.map((r) => r.data))] };
+  writeFileAtomic(join(dir, 'hessian.json'), JSON.stringify({ ikun_version: checkpoint.ikunVersion(), created: new Date().toISOString(), options, sample: data.sample, data, checkpoints: results }, null, 2) + '\n');
 
   const suffix = (r: CheckpointResult): string => (many ? `,${csvField(r.label)}` : '');
   const eigRows = [`rank,eigenvalue${many ? ',checkpoint' : ''}`];
@@ -391,7 +430,7 @@ export async function hessianCommand(argv: string[]): Promise<number> {
     ensureWritableFolder(out);
     report = reporter(args.progress);
     const labels = labelsFor(paths);
-    const cache = new Map<string, { test: Dataset; source: string }>();
+    const cache = new Map<string, TestData>();
     const results: CheckpointResult[] = [];
     const curves: Array<{ grid?: number[]; density?: number[] }> = [];
     for (let i = 0; i < paths.length; i++) {

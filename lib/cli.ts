@@ -12,11 +12,14 @@ import { doctorCommand } from './cli-doctor.js';
 import { IkunError } from './errors.js';
 import { exitCodeFor, stopOnSignals } from './signals.js';
 import { hessianCommand } from './cli-hessian.js';
+import { evalCommand } from './cli/eval.js';
+import { writeRunReport } from './report/run-report.js';
+import { experimentCommand } from './cli/experiment.js';
 import { INIT_METHODS, BETA_MODES } from './init.js';
 import { setNumThreads } from './index.js';
 import { DEFAULT_CONFIG, RESUME_OVERRIDES, resolveConfig, resume, train, type EpochMetrics, type ResumeOverrides, type StepInfo, type TrainConfig } from './train.js';
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 type FlagKind = 'string' | 'number' | 'integer' | 'boolean';
 interface Flag {
@@ -207,7 +210,8 @@ async function trainCommand(argv: string[]): Promise<number> {
       ? await resume(args.resume, hooks, args.config as ResumeOverrides)
       : await train(config, hooks);
     bar.clear();
-    console.log(`run folder: ${result.runDir} (best test accuracy ${(100 * result.bestTestAcc).toFixed(2)}%)`);
+    writeRunReport(result.runDir);
+    console.log(`run folder: ${result.runDir} (best test accuracy ${(100 * result.bestTestAcc).toFixed(2)}%; charts in report.html)`);
     return 0;
   } catch (error) {
     const signal = stop.received();
@@ -226,6 +230,8 @@ Commands:
   train     train the paper's CSNN (ikun train --help for the flags)
   hessian   Hessian spectrum of a checkpoint: top eigenvalues, trace, density (ikun hessian --help)
   doctor    check the installation: binary, CPU, BLAS, CUDA and GPUs, a training step on each device
+  experiment  the paper's grid of inits x optimisers x seeds, aggregated, with report.html (ikun experiment --help)
+  eval      test loss, accuracy, per-class accuracy and confusion matrix of a checkpoint (ikun eval --help)
 
 Flags:
   --version  print the version
@@ -245,6 +251,8 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'train') return await trainCommand(rest);
     if (command === 'hessian') return await hessianCommand(rest);
     if (command === 'doctor') return await doctorCommand(rest);
+    if (command === 'experiment') return await experimentCommand(rest);
+    if (command === 'eval') return await evalCommand(rest);
     throw new UsageError(`unknown command '${command}'`);
   } catch (error) {
     if (error instanceof UsageError) {

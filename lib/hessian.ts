@@ -201,6 +201,13 @@ export interface TopEigenResult {
   eigenvectors: ParameterVector[];
   /** Power iterations taken per eigenvalue. */
   iterations: number[];
+  /**
+   * Per eigenvalue, |l_last - l_before| / (|l_before| + 1e-6) at the last step (null when only one step
+   * was taken): how far from settled the reported value still was.
+   */
+  lastRelativeChanges: Array<number | null>;
+  /** Per eigenvalue, whether the change fell below tol; false means maxIter ended it still moving. */
+  converged: boolean[];
 }
 
 export interface TraceOptions {
@@ -217,6 +224,10 @@ export interface TraceResult {
   trace: number;
   /** v^T H v for each Rademacher vector v. */
   samples: number[];
+  /** Standard error of the mean: the samples' standard deviation / sqrt(count) (null below 2 samples). */
+  standardError: number | null;
+  /** Whether the running mean settled below tol; false means maxIter ended it. */
+  converged: boolean;
 }
 
 export interface DensityOptions {
@@ -288,12 +299,14 @@ export function topEigenvaluesOf(op: Operator, template: readonly Tensor[], opti
   if (k > n) fail(`${name}: k must be at most the number of parameters (${n}), got ${k}`);
   const gen = new Generator(seed);
   const eigenvalues: number[] = [], eigenvectors: ParameterVector[] = [], iterations: number[] = [];
+  const lastRelativeChanges: Array<number | null> = [], converged: boolean[] = [];
   try {
     for (let index = 1; index <= k; index++) {
       let v = randomNormal(tmpl, gen);
       normalize(v);
       let eigenvalue: number | null = null;
       let it = 0;
+      let change: number | null = null;
       try {
         while (it < maxIter) {
           it++;
@@ -306,7 +319,10 @@ export function topEigenvaluesOf(op: Operator, template: readonly Tensor[], opti
           onProgress?.({ phase: 'eigenvalues', index, count: k, iteration: it, maxIterations: maxIter, value: estimate });
           const previous: number | null = eigenvalue;
           eigenvalue = estimate;
-          if (previous !== null && Math.abs(previous - estimate) / (Math.abs(previous) + 1e-6) < tol) break;
+          if (previous !== null) {
+            change = Math.abs(previous - estimate) / (Math.abs(previous) + 1e-6);
+            if (change < tol) break;
+          }
         }
         orthonormalize(v, eigenvectors);
       } catch (error) {
@@ -316,12 +332,14 @@ export function topEigenvaluesOf(op: Operator, template: readonly Tensor[], opti
       eigenvalues.push(eigenvalue!);
       eigenvectors.push(v);
       iterations.push(it);
+      lastRelativeChanges.push(change);
+      converged.push(change !== null && change < tol);
     }
   } catch (error) {
     for (const e of eigenvectors) disposeVector(e);
     throw error;
   }
-  return { eigenvalues, eigenvectors, iterations };
+  return { eigenvalues, eigenvectors, iterations, lastRelativeChanges, converged };
 }
 
 /**
@@ -336,7 +354,7 @@ export function traceOf(op: Operator, template: readonly Tensor[], options: Trac
   const { maxIter, tol, seed, onProgress } = traceOptions(name, options);
   const gen = new Generator(seed);
   const samples: number[] = [];
-  let sum = 0, mean = 0;
+  let sum = 0, mean = 0, settled = false;
   for (let it = 1; it <= maxIter; it++) {
     const v = randomRademacher(tmpl, gen);
     let value: number;
@@ -352,9 +370,21 @@ export function traceOf(op: Operator, template: readonly Tensor[], options: Trac
     const previous = mean;
     mean = sum / samples.length;
     onProgress?.({ phase: 'trace', index: 1, count: 1, iteration: it, maxIterations: maxIter, value: mean });
-    if (Math.abs(mean - previous) / (Math.abs(previous) + 1e-6) < tol) break;
+    if (Math.abs(mean - previous) / (Math.abs(previous) + 1e-6) < tol) {
+      settled = true;
+      break;
+    }
   }
-  return { trace: mean, samples };
+  return { trace: mean, samples, standardError: standardErrorOfMean(samples), converged: settled };
+}
+
+/** The sample standard deviation (n - 1) over sqrt(n); null below two samples. */
+export function standardErrorOfMean(samples: readonly number[]): number | null {
+  const n = samples.length;
+  if (n < 2) return null;
+  const mean = samples.reduce((a, b) => a + b, 0) / n;
+  const variance = samples.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1);
+  return Math.sqrt(variance / n);
 }
 
 function machineEpsilon(template: readonly Tensor[]): number {

@@ -148,6 +148,14 @@ describe('topEigenvaluesOf', () => {
     const capped = topEigenvaluesOf(m.op, template(), { k: 2, maxIter: 3, tol: 1e-15 });
     expect(capped.iterations).toEqual([3, 3]);
     expect(m.calls() - before).toBe(6);
+    // capped at maxIter: reported as not converged, with the change of the last step
+    expect(capped.converged).toEqual([false, false]);
+    for (const c of capped.lastRelativeChanges) expect(c).toBeGreaterThan(1e-15);
+    expect(loose.converged).toEqual([true]);
+    expect(loose.lastRelativeChanges[0]).toBeLessThan(1e-3);
+    const one = topEigenvaluesOf(m.op, template(), { k: 1, maxIter: 1 });
+    expect(one.lastRelativeChanges).toEqual([null]);
+    expect(one.converged).toEqual([false]);
   });
 
   it('works on float32 vectors', () => {
@@ -170,10 +178,15 @@ describe('traceOf', () => {
   it("approaches the trace with many Rademacher samples (Hutchinson's estimator)", () => {
     const { op } = matrixOperator(LAMBDA);
     const exact = traceOfPower(LAMBDA, 1);
-    const { trace, samples } = traceOf(op, template(), { maxIter: 3000, tol: 1e-14, seed: 0 });
+    const { trace, samples, standardError, converged } = traceOf(op, template(), { maxIter: 3000, tol: 1e-14, seed: 0 });
     expect(samples).toHaveLength(3000);
     expect(trace).toBeCloseTo(samples.reduce((s, v) => s + v, 0) / samples.length, 9);
     expect(Math.abs(trace - exact) / exact).toBeLessThan(0.05);
+    // ended by maxIter, with an error bar computed by hand from the samples
+    expect(converged).toBe(false);
+    const sd = Math.sqrt(samples.reduce((s, v) => s + (v - trace) ** 2, 0) / (samples.length - 1));
+    expect(standardError).toBeCloseTo(sd / Math.sqrt(3000), 9);
+    expect(Math.abs(trace - exact)).toBeLessThan(4 * standardError!);
   });
 
   it('is exact for a diagonal matrix and stops once the mean stops moving', () => {
@@ -182,6 +195,10 @@ describe('traceOf', () => {
     const { trace, samples } = traceOf(diagonalOperator(d), template(), { seed: 3 });
     expect(samples).toHaveLength(2);
     for (const s of samples) expect(s).toBeCloseTo(exact, 12);
+    const r = traceOf(diagonalOperator(d), template(), { seed: 3 });
+    expect(r.converged).toBe(true);
+    expect(r.standardError).toBeCloseTo(0, 9);
+    expect(traceOf(diagonalOperator(d), template(), { seed: 3, maxIter: 1 }).standardError).toBeNull();
     expect(trace).toBeCloseTo(exact, 12);
   });
 
