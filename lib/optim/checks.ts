@@ -83,3 +83,13 @@ export function namedParameterList(where: string, params: unknown): NamedParamet
   }
   return result;
 }
+
+/** A state dict's `hyper` object: an object with exactly the keys of `current` (the values are checked by whoever applies them). */
+export function checkHyperKeys(where: string, hyper: unknown, current: Record<string, unknown>): Record<string, unknown> {
+  if (hyper === null || typeof hyper !== 'object' || Array.isArray(hyper)) fail(`${where}: hyper must be an object, got ${describe(hyper)}`);
+  for (const key of Object.keys(current))
+    if (!(key in hyper)) fail(`${where}: hyper is missing '${key}'`);
+  for (const key of Object.keys(hyper))
+    if (!(key in current)) fail(`${where}: hyper has unknown key '${key}' (known: ${Object.keys(current).join(', ')})`);
+  return hyper as Record<string, unknown>;
+}

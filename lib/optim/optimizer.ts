@@ -1,7 +1,7 @@
 // The base of the optimisers: parameters with their names, hyper-parameters, state dicts, zeroGrad.
 import { describe, fail } from '../errors.js';
 import { Parameter, Tensor, formatShape, type Device } from '../tensor.js';
-import { checkNonNegative, checkInt, listNames, namedParameterList, sameShape } from './checks.js';
+import { checkNonNegative, checkInt, listNames, namedParameterList, sameShape, checkHyperKeys } from './checks.js';
 export type NamedParameters = Array<[string, Parameter]>;
 export type ParameterList = Parameter[] | NamedParameters;
 export type HyperParameters = Record<string, number | boolean>;
@@ -123,13 +123,8 @@ export abstract class Optimizer {
     if (state.kind !== this.kind) fail(`${where}: the state is of a ${describe(state.kind)} optimizer, this is ${this.kind}`);
     const step = checkInt(`${where}: step`, state.step, 0);
 
-    const hyper = state.hyper as unknown;
-    if (hyper === null || typeof hyper !== 'object' || Array.isArray(hyper)) fail(`${where}: hyper must be an object, got ${describe(hyper)}`);
     const current = this.hyperValues();
-    for (const key of Object.keys(current))
-      if (!(key in hyper)) fail(`${where}: hyper is missing '${key}'`);
-    for (const key of Object.keys(hyper))
-      if (!(key in current)) fail(`${where}: hyper has unknown key '${key}' (known: ${Object.keys(current).join(', ')})`);
+    const hyper = checkHyperKeys(where, state.hyper, current);
 
     if (!Array.isArray(state.tensors)) fail(`${where}: tensors must be an array of [name, Tensor] pairs, got ${describe(state.tensors)}`);
     const slots = new Map<string, [number, number]>();
@@ -164,7 +159,7 @@ export abstract class Optimizer {
     // applyHyper validates before it assigns; put the old values back if it refuses.
     const before = this.hyperValues();
     try {
-      this.applyHyper(hyper as Record<string, unknown>, `${where}: hyper`);
+      this.applyHyper(hyper, `${where}: hyper`);
     } catch (error) {
       this.applyHyper(before, `${where}: hyper`);
       throw error;

@@ -1,6 +1,6 @@
 // Epoch-level learning-rate schedulers with PyTorch's closed forms: cosine annealing, step decay, linear warm-up.
 import { checkKnownKeys, checkOptionsObject, describe, fail } from '../errors.js';
-import { checkInt, checkNonNegative, checkPositive, withDefaults } from './checks.js';
+import { checkInt, checkNonNegative, checkPositive, withDefaults, checkHyperKeys } from './checks.js';
 import { Optimizer } from './optimizer.js';
 export interface SchedulerState {
   kind: string;
@@ -76,18 +76,13 @@ export abstract class Scheduler {
     if (state.kind !== this.kind) fail(`${where}: the state is of a ${describe(state.kind)} scheduler, this is ${this.kind}`);
     const lastEpoch = checkInt(`${where}: lastEpoch`, state.lastEpoch, 0);
     const baseLr = checkNonNegative(`${where}: baseLr`, state.baseLr);
-    const hyper = state.hyper as unknown;
-    if (hyper === null || typeof hyper !== 'object' || Array.isArray(hyper)) fail(`${where}: hyper must be an object, got ${describe(hyper)}`);
     const current = this.hyperValues();
-    for (const key of Object.keys(current))
-      if (!(key in hyper)) fail(`${where}: hyper is missing '${key}'`);
-    for (const key of Object.keys(hyper))
-      if (!(key in current)) fail(`${where}: hyper has unknown key '${key}' (known: ${Object.keys(current).join(', ')})`);
-    this.applyHyper(hyper as Record<string, unknown>, `${where}: hyper`); // validates
+    const hyper = checkHyperKeys(where, state.hyper, current);
+    this.applyHyper(hyper, `${where}: hyper`); // validates
     this.applyHyper(current, `${where}: hyper`); // and puts the current values back until commit
     const more = this.restoreMore(state, where);
     return () => {
-      this.applyHyper(hyper as Record<string, unknown>, `${where}: hyper`);
+      this.applyHyper(hyper, `${where}: hyper`);
       this._lastEpoch = lastEpoch;
       this._baseLr = baseLr;
       more();
