@@ -14,7 +14,7 @@ type CommandMain = (argv: string[]) => Promise<number>;
 const COMMANDS: ReadonlyArray<{ name: string; summary: string; load: () => Promise<CommandMain> }> = [
   { name: 'train', summary: "train the paper's CSNN (ikun train --help for the flags)", load: async () => (await import('./cli/train.js')).trainCommand },
   { name: 'hessian', summary: 'Hessian spectrum of a checkpoint: top eigenvalues, trace, density (ikun hessian --help)',
-    load: async () => (await import('./cli-hessian.js')).hessianCommand },
+    load: async () => (await import('./cli/hessian.js')).hessianCommand },
   { name: 'doctor', summary: 'check the installation: binary, CPU, BLAS, CUDA and GPUs, a training step on each device',
     load: async () => (await import('./cli-doctor.js')).doctorCommand },
   { name: 'experiment', summary: "the paper's grid of inits x optimisers x seeds, aggregated, with report.html (ikun experiment --help)",
