@@ -16,7 +16,7 @@ const COMMANDS: ReadonlyArray<{ name: string; summary: string; load: () => Promi
   { name: 'hessian', summary: 'Hessian spectrum of a checkpoint: top eigenvalues, trace, density (ikun hessian --help)',
     load: async () => (await import('./cli/hessian.js')).hessianCommand },
   { name: 'doctor', summary: 'check the installation: binary, CPU, BLAS, CUDA and GPUs, a training step on each device',
-    load: async () => (await import('./cli-doctor.js')).doctorCommand },
+    load: async () => (await import('./cli/doctor.js')).doctorCommand },
   { name: 'experiment', summary: "the paper's grid of inits x optimisers x seeds, aggregated, with report.html (ikun experiment --help)",
     load: async () => (await import('./cli/experiment.js')).experimentCommand },
   { name: 'eval', summary: 'test loss, accuracy, per-class accuracy and confusion matrix of a checkpoint (ikun eval --help)',
