@@ -1,15 +1,15 @@
 // `ikun hessian`: the paper's Hessian analysis (ikun-paper.md, "Hessian analysis") of trained checkpoints:
 // top-k eigenvalues, optionally the trace and the spectral density of the loss Hessian on the first test
 // images, written as JSON, CSV and SVG (lib/cli/hessian-analysis.ts). Exit codes: 0 done, 1 the analysis
-// failed (missing or corrupt checkpoint, missing data, unwritable folder, ...), 2 bad flags.
+// failed (missing or corrupt checkpoint, missing data, unwritable folder, ...), 2 bad flags. The analysis,
+// which loads the native addon, is imported once the flags are good: --help works without it.
 import { statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { cliMessage } from '../cli-errors.js';
 import { fail } from '../errors.js';
 import { ensureWritableFolder } from '../files.js';
-import { native } from '../native.js';
 import { CommandUsageError } from './commander-usage.js';
-import { analyse, labelsFor, writeResults, type CheckpointResult, type TestData } from './hessian-analysis.js';
+import { failureMessage } from './failure-message.js';
+import type { CheckpointResult, TestData } from './hessian-analysis.js';
 import { hessianHelp, parseHessianArgs } from './hessian-flags.js';
 import { hessianProgress, type HessianProgress } from './hessian-progress.js';
 
@@ -22,6 +22,7 @@ export async function hessianCommand(argv: string[]): Promise<number> {
       console.log(hessianHelp());
       return 0;
     }
+    const [{ native }, { analyse, labelsFor, writeResults }] = await Promise.all([import('../native.js'), import('./hessian-analysis.js')]);
     if (args.threads !== undefined) native.setThreadCount(args.threads);
     const paths = args.checkpoints.map((p) => resolve(p));
     for (const p of paths) {
@@ -55,7 +56,7 @@ export async function hessianCommand(argv: string[]): Promise<number> {
       console.error(`ikun: ${error.message}\nRun 'ikun hessian --help' for the flags.`);
       return 2;
     }
-    console.error(cliMessage(error));
+    console.error(await failureMessage(error));
     return 1;
   }
 }

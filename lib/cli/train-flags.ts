@@ -1,8 +1,9 @@
 // The flags of `ikun train`, declared once for commander (its --help and its parsing) and shared with
-// `ikun experiment`, whose grid passes every other train flag to all points.
+// `ikun experiment`, whose grid passes every other train flag to all points. Nothing here loads the native
+// addon, so that --help works without it.
 import { Option, type Command } from 'commander';
-import { BETA_MODES, INIT_METHODS } from '../init.js';
-import { DEFAULT_CONFIG, RESUME_OVERRIDES, type TrainConfig } from '../train.js';
+import { BETA_MODES, INIT_METHODS } from '../init-methods.js';
+import { DEFAULT_CONFIG, RESUME_OVERRIDES, type TrainConfig } from '../train/config.js';
 import { CommandUsageError, ikunCommand, parseWith } from './commander-usage.js';
 import { checkFlags, choiceFlag, integerFlag, numberFlag } from './flags.js';
 

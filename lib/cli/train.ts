@@ -1,15 +1,15 @@
 // `ikun train`: the paper's experiment with every knob as a flag (lib/cli/train-flags.ts). Exit codes: 0 done,
 // 1 the run failed (missing data, unwritable folder, divergence, a failed write, ...), 2 bad flags, 130 / 143
-// stopped by SIGINT / SIGTERM after saving the step it was on.
+// stopped by SIGINT / SIGTERM after saving the step it was on. The modules that load the native addon are
+// imported once the flags are good, so that --help and the flag checks work without it.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliMessage, interruptedMessage } from '../cli-errors.js';
 import { IkunError } from '../errors.js';
-import { setNumThreads } from '../index.js';
-import { writeRunReport } from '../report/run-report.js';
 import { exitCodeFor, stopOnSignals } from '../signals.js';
-import { DEFAULT_CONFIG, resolveConfig, resume, train, type EpochMetrics, type ResumeOverrides, type StepInfo, type TrainConfig } from '../train.js';
+import type { EpochMetrics, StepInfo } from '../fit.js';
+import { DEFAULT_CONFIG, resolveConfig, type ResumeOverrides, type TrainConfig } from '../train/config.js';
 import { CommandUsageError, HelpShown } from './commander-usage.js';
+import { failureMessage } from './failure-message.js';
 import { parseTrainArgs, trainProgram } from './train-flags.js';
 import { epochProgress } from './train-progress.js';
 
@@ -47,6 +47,8 @@ async function runTraining(argv: string[]): Promise<number> {
       throw new CommandUsageError((error as Error).message.replace(/^ikun: /, ''));
     }
   }
+  const [{ setNumThreads }, { train, resume }, { interruptedMessage }, { writeRunReport }] = await Promise.all([
+    import('../index.js'), import('../train.js'), import('../cli-errors.js'), import('../report/run-report.js')]);
   if (args.threads !== undefined) setNumThreads(args.threads);
   // The run's total: a resumed run's comes with its first step (its saved config, or --epochs).
   let totalEpochs = args.config.epochs ?? DEFAULT_CONFIG.epochs;
@@ -95,7 +97,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       console.error(`ikun: ${error.message}\nRun 'ikun train --help' for the flags.`);
       return 2;
     }
-    console.error(cliMessage(error));
+    console.error(await failureMessage(error));
     return 1;
   }
 }
