@@ -8,7 +8,7 @@ import { IkunError } from '../errors.js';
 import { exitCodeFor, stopOnSignals } from '../signals.js';
 import type { EpochMetrics, StepInfo } from '../fit.js';
 import { DEFAULT_CONFIG, resolveConfig, type ResumeOverrides, type TrainConfig } from '../train/config.js';
-import { CommandUsageError, HelpShown } from './commander-usage.js';
+import { CommandUsageError } from './commander-usage.js';
 import { failureMessage } from './failure-message.js';
 import { parseTrainArgs, trainProgram } from './train-flags.js';
 import { epochProgress } from './train-progress.js';
@@ -92,7 +92,6 @@ export async function trainCommand(argv: string[]): Promise<number> {
   try {
     return await runTraining(argv);
   } catch (error) {
-    if (error instanceof HelpShown) return 0;
     if (error instanceof CommandUsageError) {
       console.error(`ikun: ${error.message}\nRun 'ikun train --help' for the flags.`);
       return 2;
