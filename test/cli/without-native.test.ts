@@ -26,12 +26,12 @@ describe('ikun without its native addon', () => {
     expect(r.stderr).toMatch(/^ikun: no native addon found/);
   });
 
-  it('prints ikun --help, --version and the help of train, hessian and doctor', () => {
+  it('prints ikun --help, --version and the help of train, hessian, doctor and eval', () => {
     const top = run(['--help']);
     expect(top.status, top.stderr).toBe(0);
     for (const command of ['train', 'hessian', 'doctor', 'experiment', 'eval']) expect(top.stdout).toContain(`  ${command} `);
     expect(run(['--version']).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
-    for (const [command, flag] of [['train', '--epochs'], ['hessian', '--checkpoint'], ['doctor', '--json']]) {
+    for (const [command, flag] of [['train', '--epochs'], ['hessian', '--checkpoint'], ['doctor', '--json'], ['eval', '--checkpoint']]) {
       const help = run([command!, '--help']);
       expect(help.status, `${command}: ${help.stderr}`).toBe(0);
       expect(help.stdout).toMatch(new RegExp(`^Usage: ikun ${command} `));
@@ -40,7 +40,7 @@ describe('ikun without its native addon', () => {
   });
 
   it('refuses bad flags with exit 2 before it needs the addon', () => {
-    for (const args of [['train', '--epochs', 'ten'], ['train', '--sample', '--epochs', '0'], ['hessian', '--top', '3'], ['doctor', '--gpu']]) {
+    for (const args of [['train', '--epochs', 'ten'], ['train', '--sample', '--epochs', '0'], ['hessian', '--top', '3'], ['doctor', '--gpu'], ['eval', '--batch', '1']]) {
       const r = run(args);
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toMatch(/^ikun: /);
