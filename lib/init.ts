@@ -17,12 +17,9 @@ import { BatchNorm2d, Conv2d, Linear } from './nn/layers.js';
 import { IFNode, LIFNode } from './nn/neuron.js';
 import { Generator } from './random.js';
 import { Surrogate } from './surrogate.js';
+import { BETA_MODES, INIT_METHODS, type BetaMode, type InitMethod } from './init-methods.js';
 
-export type InitMethod = 'ikun_v1' | 'ikun_v2' | 'xavier' | 'kaiming' | 'normal' | 'lecun';
-export type BetaMode = 'code' | 'mean' | 'second-moment';
-
-export const INIT_METHODS: readonly InitMethod[] = Object.freeze(['ikun_v1', 'ikun_v2', 'xavier', 'kaiming', 'normal', 'lecun'] as const);
-export const BETA_MODES: readonly BetaMode[] = Object.freeze(['code', 'mean', 'second-moment'] as const);
+export { BETA_MODES, INIT_METHODS, type BetaMode, type InitMethod };
 
 /** One initialised layer. */
 export interface InitRow {

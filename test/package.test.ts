@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DoctorReport } from '../lib/cli-doctor.js';
+import type { DoctorReport } from '../lib/cli/doctor-report.js';
 
 const root = resolve(__dirname, '..');
 const platform = `${process.platform}-${process.arch}`;

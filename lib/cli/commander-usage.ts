@@ -1,5 +1,6 @@
-// commander set up the way every ikun command reports: errors become a UsageError (the CLI prints
-// "ikun: <reason>" and exits 2), help is printed on stdout and ends the command with 0.
+// commander set up the way every ikun command reports: errors become a CommandUsageError (the CLI prints
+// "ikun: <reason>" and exits 2), help is printed on stdout (through console.log, where the tests of the
+// commands that run in-process read it) and ends the command with 0.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 
 export class CommandUsageError extends Error {}
@@ -12,7 +13,7 @@ export function ikunCommand(name: string, description: string): Command {
     .description(description)
     .exitOverride()
     .helpOption('--help', 'show this help')
-    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: () => {}, outputError: () => {} });
+    .configureOutput({ writeOut: (s) => console.log(s.replace(/\n$/, '')), writeErr: () => {}, outputError: () => {} });
 }
 
 /** Parses argv (user arguments only) and turns commander's errors into ikun's. */

@@ -1,11 +1,11 @@
 // `ikun eval --checkpoint FILE [--data DIR | --sample]`: test loss and accuracy of a checkpoint (an `ikun
 // train` run's, or one written by PyTorch with the same keys), its accuracy per class and the confusion
 // matrix. --json prints { test_loss, test_acc, per_class_acc, confusion, ... }. Exit codes: 0 done, 1 the
-// evaluation failed (missing or corrupt checkpoint, missing data), 2 bad flags.
-import { cliMessage } from '../cli-errors.js';
-import { evaluateCheckpoint, type EvalResult } from '../eval.js';
-import { setNumThreads } from '../index.js';
+// evaluation failed (missing or corrupt checkpoint, missing data), 2 bad flags. The evaluation, which loads the
+// native addon, is imported once the flags are good: --help works without it.
+import type { EvalResult } from '../eval.js';
 import { CommandUsageError, HelpShown, ikunCommand, integerArg, parseWith } from './commander-usage.js';
+import { failureMessage } from './failure-message.js';
 
 const FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
@@ -49,6 +49,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     const o = cmd.opts<{ checkpoint: string; data?: string; sample?: boolean; batch?: number; T?: number; threads?: number; json?: boolean }>();
     if (o.sample && o.data !== undefined) throw new CommandUsageError('give --data DIR or --sample, not both');
     if (o.checkpoint === '') throw new CommandUsageError('--checkpoint needs a file');
+    const [{ setNumThreads }, { evaluateCheckpoint }] = await Promise.all([import('../index.js'), import('../eval.js')]);
     if (o.threads !== undefined) setNumThreads(o.threads);
     const r = await evaluateCheckpoint(o.checkpoint, {
       ...(o.data !== undefined ? { data: o.data } : {}), ...(o.sample ? { sample: true } : {}), ...(o.batch !== undefined ? { batch: o.batch } : {}),
@@ -63,7 +64,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       console.error(`ikun: ${error.message}\nRun 'ikun eval --help' for the flags.`);
       return 2;
     }
-    console.error(cliMessage(error));
+    console.error(await failureMessage(error));
     return 1;
   }
 }

@@ -6,7 +6,6 @@ import { resolve } from 'node:path';
 import { INIT_METHODS, type InitMethod } from '../init.js';
 import { setNumThreads } from '../index.js';
 import { cliMessage } from '../cli-errors.js';
-import { UsageError, parseTrainArgs } from '../cli.js';
 import { runExperiment, cliScript } from '../experiment/coordinator.js';
 import { eventLine, stepEvent } from '../experiment/events.js';
 import { DEFAULT_GRID, DEFAULT_HESSIAN, OPT_NAMES, checkSpec, planExperiment, pointAt, requireExperiment, writeExperiment, type ExperimentSpec, type OptName } from '../experiment/grid.js';
@@ -16,6 +15,7 @@ import { sbatchScript, submitSbatch, checkSlurmOptions, type SlurmOptions } from
 import { pointStatus } from '../experiment/status.js';
 import { ensureWritableFolder } from '../files.js';
 import { CommandUsageError, HelpShown, ikunCommand, integerArg, listArg, numberArg, parseWith, splitOwnArgs } from './commander-usage.js';
+import { parseTrainArgs } from './train-flags.js';
 
 const targetArg = numberArg((n) => (n > 0 && n <= 1 ? null : `must be a test accuracy in (0, 1], e.g. 0.85 for 85%, got ${n}.`));
 
@@ -59,7 +59,7 @@ interface GridArgs {
   slurmOptions: SlurmOptions;
 }
 
-/** Parses `ikun experiment` flags; throws CommandUsageError / UsageError with the reason. */
+/** Parses `ikun experiment` flags; throws CommandUsageError with the reason. */
 export function parseExperimentArgs(argv: readonly string[]): GridArgs {
   const cmd = gridCommand();
   const { own, rest } = splitOwnArgs(cmd, argv);
@@ -207,7 +207,7 @@ export async function experimentCommand(argv: string[]): Promise<number> {
     return await gridMain(argv);
   } catch (error) {
     if (error instanceof HelpShown) return 0;
-    if (error instanceof CommandUsageError || error instanceof UsageError) {
+    if (error instanceof CommandUsageError) {
       console.error(`ikun: ${error.message}\nRun 'ikun experiment ${sub ? `${sub} ` : ''}--help' for the flags.`);
       return 2;
     }

@@ -7,6 +7,7 @@ import type { Module } from '../nn/module.js';
 import { Adam, AdamW, CosineAnnealingLR, LinearWarmup, Optimizer, SGD, Scheduler, StepLR } from '../optim.js';
 import type { Tensor } from '../tensor.js';
 import type { EpochMetrics } from './run-folder.js';
+import { defaultLr } from './default-lr.js';
 
 export type LossFunction = (output: Tensor, labels: Int32Array) => lossFns.LossResult;
 
@@ -126,10 +127,7 @@ function hook<F>(name: string, v: unknown): F | undefined {
   return v as F | undefined;
 }
 
-/** The learning rate of a named optimiser when none is given: the paper's 0.1 for SGD, 1e-3 for Adam and AdamW. */
-export function defaultLr(kind: 'sgd' | 'adam' | 'adamw'): number {
-  return kind === 'sgd' ? 0.1 : 1e-3;
-}
+export { defaultLr };
 
 function buildOptimizer(o: Record<string, unknown>, model: Module): Optimizer {
   const hyper = ['lr', 'momentum', 'nesterov', 'weightDecay'].filter((k) => o[k] !== undefined);

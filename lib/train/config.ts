@@ -3,8 +3,8 @@
 // fit()'s settings for it.
 import { checkBoolean, checkFiniteNumber, checkInteger, checkKnownKeys, checkOneOf, checkOptionsObject, describe, fail } from '../errors.js';
 import type { FitOptions } from '../fit.js';
-import { defaultLr } from '../fit/options.js';
-import * as init from '../init.js';
+import { defaultLr } from '../fit/default-lr.js';
+import * as init from '../init-methods.js';
 import * as surrogate from '../surrogate.js';
 import type { Device } from '../tensor.js';
 

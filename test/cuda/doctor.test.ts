@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SELF_TEST_TOLERANCE, type DoctorReport } from '../../lib/cli-doctor.js';
+import { SELF_TEST_TOLERANCE, type DoctorReport } from '../../lib/cli/doctor-report.js';
 
 const bin = resolve(__dirname, '../../dist/lib/cli.js');
 const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, IKUN_CUDA_EMULATE: '1' } });

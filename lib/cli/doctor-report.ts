@@ -2,22 +2,19 @@
 // here), the CPU and its kernels, the BLAS, the CUDA runtime, driver and GPUs (and whether the binary has code
 // for each), then one small CSNN training step on every device, each GPU's compared with the CPU's.
 // Exit codes: 0 everything found works (also without a GPU), 1 something found does not (a GPU that cannot
-// be used, a self-test that fails), 2 bad flags. Self-contained: the command list of cli.ts only calls
-// doctorCommand().
+// be used, a self-test that fails). The command and its flags are in lib/cli/doctor.ts.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { ikunVersion } from './checkpoint.js';
-import { getCpuKernels, getNumThreads, setCpuKernels } from './index.js';
-import * as losses from './loss.js';
-import * as models from './models.js';
-import * as init from './init.js';
-import { native, nativeBinary, type CpuKernelsInfo, type CudaDeviceInfo, type CudaInfo, type NativeBuildInfo } from './native.js';
-import { SGD } from './optim.js';
-import { Generator } from './random.js';
-import * as surrogate from './surrogate.js';
-import { tensor, type Device } from './tensor.js';
-
-export class DoctorUsageError extends Error {}
+import { ikunVersion } from '../checkpoint.js';
+import { getCpuKernels, getNumThreads, setCpuKernels } from '../index.js';
+import * as losses from '../loss.js';
+import * as models from '../models.js';
+import * as init from '../init.js';
+import { native, nativeBinary, type CpuKernelsInfo, type CudaDeviceInfo, type CudaInfo, type NativeBuildInfo } from '../native.js';
+import { SGD } from '../optim.js';
+import { Generator } from '../random.js';
+import * as surrogate from '../surrogate.js';
+import { tensor, type Device } from '../tensor.js';
 
 /** Relative error allowed between a GPU's training step and the CPU's: float32 rounding over a few layers. */
 export const SELF_TEST_TOLERANCE = 1e-4;
@@ -80,17 +77,6 @@ export interface DoctorReport {
   problems: DoctorProblem[];
 }
 
-const USAGE = `Usage: ikun doctor [--json]
-
-Checks this installation: the native binary in use (prebuilt or built here), the CPU, its kernels and
-the BLAS, the CUDA runtime, driver and GPUs, then runs one small CSNN training step on every device
-and compares each GPU's with the CPU's (relative error, tolerance 1e-4).
-Exit status 0 when everything found works (also on a machine without a GPU), 1 when something does
-not (the report says what and how to fix it).
-
-Flags:
-  --json   print one JSON object instead of the report
-  --help   show this help`;
 
 function cudaVersion(v: number): string | null {
   return v > 0 ? `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}` : null;
@@ -394,32 +380,4 @@ export function formatReport(r: DoctorReport): string {
     for (const p of r.problems) lines.push(`  ${p.problem}`, `    fix: ${p.fix}`);
   }
   return lines.join('\n');
-}
-
-export function parseDoctorArgs(argv: string[]): { json: boolean; help: boolean } {
-  const out = { json: false, help: false };
-  for (const arg of argv) {
-    if (arg === '--json') out.json = true;
-    else if (arg === '--help') out.help = true;
-    else throw new DoctorUsageError(arg.startsWith('-') ? `unknown flag ${arg}` : `unexpected argument '${arg}'`);
-  }
-  return out;
-}
-
-export async function doctorCommand(argv: string[]): Promise<number> {
-  let args: { json: boolean; help: boolean };
-  try {
-    args = parseDoctorArgs(argv);
-  } catch (error) {
-    if (!(error instanceof DoctorUsageError)) throw error;
-    console.error(`ikun: ${error.message}\nRun 'ikun doctor --help' for the flags.`);
-    return 2;
-  }
-  if (args.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const report = diagnose();
-  console.log(args.json ? JSON.stringify(report, null, 2) : formatReport(report));
-  return report.ok ? 0 : 1;
 }

@@ -4,9 +4,9 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseTrainArgs } from '../lib/cli.js';
+import { parseTrainArgs } from '../../lib/cli/train-flags.js';
 
-const bin = resolve(__dirname, '../dist/lib/cli.js');
+const bin = resolve(__dirname, '../../dist/lib/cli.js');
 const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
 
 describe('ikun train', () => {

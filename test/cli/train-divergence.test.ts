@@ -6,9 +6,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readSafetensors, writeSafetensorsAtomic } from '../lib/safetensors.js';
+import { readSafetensors, writeSafetensorsAtomic } from '../../lib/safetensors.js';
 
-const bin = resolve(__dirname, '../dist/lib/cli.js');
+const bin = resolve(__dirname, '../../dist/lib/cli.js');
 const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
 
 describe('ikun train and a NaN weight', () => {

@@ -6,9 +6,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ikunVersion } from '../lib/checkpoint.js';
+import { ikunVersion } from '../../lib/checkpoint.js';
 
-const bin = resolve(__dirname, '../dist/lib/cli.js');
+const bin = resolve(__dirname, '../../dist/lib/cli.js');
 const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'ikun-cli-folder-'));
 

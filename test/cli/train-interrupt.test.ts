@@ -6,9 +6,9 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readSafetensors } from '../lib/safetensors.js';
+import { readSafetensors } from '../../lib/safetensors.js';
 
-const bin = resolve(__dirname, '../dist/lib/cli.js');
+const bin = resolve(__dirname, '../../dist/lib/cli.js');
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'ikun-cli-stop-'));
 // 2,000 images in batches of 16: 125 steps per epoch, long enough to stop inside one.
 const args = ['train', '--sample', '--epochs', '3', '--channels', '4', '--subset', '2000', '--batch', '16', '--device', 'cpu'];

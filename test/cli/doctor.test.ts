@@ -4,10 +4,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { codeForCapability, diagnose, formatReport, type DoctorProbe, type DoctorReport } from '../lib/cli-doctor.js';
-import { native } from '../lib/native.js';
+import { codeForCapability, diagnose, formatReport, type DoctorProbe, type DoctorReport } from '../../lib/cli/doctor-report.js';
+import { native } from '../../lib/native.js';
 
-const bin = resolve(__dirname, '../dist/lib/cli.js');
+const bin = resolve(__dirname, '../../dist/lib/cli.js');
 const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 300_000 });
 const shipped = { compiled: true, emulated: false, sass: [80, 86, 89, 90], ptx: [90] };
 

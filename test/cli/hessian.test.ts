@@ -3,9 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { HESSIAN_DEFAULTS, hessianCommand, hessianHelp, parseHessianArgs } from '../lib/cli-hessian.js';
-import { densitiesPlot, densityPlot, eigenvaluePlot, niceTicks } from '../lib/svg.js';
-import { train } from '../lib/train.js';
+import { hessianCommand } from '../../lib/cli/hessian.js';
+import { HESSIAN_DEFAULTS, hessianHelp, parseHessianArgs } from '../../lib/cli/hessian-flags.js';
+import { densitiesPlot, densityPlot, eigenvaluePlot, niceTicks } from '../../lib/svg.js';
+import { train } from '../../lib/train.js';
 
 /** Runs the command with console output captured. */
 async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
