@@ -1,9 +1,9 @@
 // The analysis behind `ikun hessian` (ikun-paper.md, "Hessian analysis"): for each checkpoint, its model
 // from the run's config, the first test images, the top-k eigenvalues and optionally the trace and the
 // spectral density of the loss Hessian; then the JSON, CSV and SVG files.
-import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import * as checkpoint from '../checkpoint.js';
+import { ikunVersion } from '../checkpoint.js';
+import { loadCheckpointModel, type ModelConfig } from '../checkpoint-model.js';
 import { loadFashionMnist, loadMnist, loadSample, type Dataset } from '../data.js';
 import { fail } from '../errors.js';
 import { writeFileAtomic } from '../files.js';
@@ -16,11 +16,8 @@ import {
   type SpectralProgress,
 } from '../hessian.js';
 import * as lossFns from '../loss.js';
-import { CSNN } from '../models.js';
-import * as surrogate from '../surrogate.js';
 import { densitiesPlot, eigenvaluePlot } from '../svg.js';
 import { Tensor } from '../tensor.js';
-import { DEFAULT_CONFIG, type TrainConfig } from '../train.js';
 import type { HessianArgs } from './hessian-flags.js';
 import type { HessianProgress } from './hessian-progress.js';
 
@@ -30,10 +27,6 @@ import type { HessianProgress } from './hessian-progress.js';
 function csvField(value: string | number): string {
   const s = String(value);
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-function stripPrefix(message: string): string {
-  return message.replace(/^ikun: /, '');
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -46,42 +39,7 @@ export interface TestData {
   sample: boolean;
 }
 
-type RunConfig = Pick<TrainConfig, 'channels' | 'T' | 'neuron' | 'surrogate' | 'dataset' | 'data' | 'sample'> & Record<string, unknown>;
-
-function runConfig(path: string, contents: checkpoint.CheckpointContents): { config: RunConfig; source: string } {
-  const file = join(dirname(path), 'config.json');
-  let saved: unknown;
-  let source: string;
-  if (existsSync(file)) {
-    try {
-      saved = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (error) {
-      return fail(`cannot read the run's config ${file}: ${(error as Error).message}`);
-    }
-    source = file;
-  } else if (contents.metadata.config !== undefined) {
-    try {
-      saved = JSON.parse(contents.metadata.config);
-    } catch {
-      return fail(`${path}: no config.json next to it and its 'config' metadata is not valid JSON`);
-    }
-    source = `${path} metadata`;
-  } else {
-    return fail(`${path}: no config.json next to it and no 'config' in its metadata, so the model's shape is unknown`);
-  }
-  if (saved === null || typeof saved !== 'object' || Array.isArray(saved)) fail(`${source}: the config must be a JSON object`);
-  return { config: { ...DEFAULT_CONFIG, ...(saved as Record<string, unknown>) } as RunConfig, source };
-}
-
-function buildModel(config: RunConfig, source: string): CSNN {
-  try {
-    return new CSNN({ channels: config.channels, T: config.T, neuron: config.neuron, surrogate: surrogate.parse(config.surrogate), dtype: 'float32' });
-  } catch (error) {
-    return fail(`${source}: cannot build the CSNN from the run's config: ${stripPrefix((error as Error).message)}`);
-  }
-}
-
-function testSet(args: HessianArgs, config: RunConfig, cache: Map<string, TestData>): TestData {
+function testSet(args: HessianArgs, config: ModelConfig, cache: Map<string, TestData>): TestData {
   const sample = args.sample || config.sample === true;
   const dataset = config.dataset === 'mnist' ? 'mnist' : 'fashion-mnist';
   const dir = args.data ?? (typeof config.data === 'string' && config.data !== '' ? config.data : undefined);
@@ -103,7 +61,6 @@ export function labelsFor(paths: string[]): string[] {
   return short.map((s, i) => (short.indexOf(s) !== short.lastIndexOf(s) ? paths[i]! : s));
 }
 
-
 // ---------------------------------------------------------------------------------------------------------
 // The command
 
@@ -121,7 +78,7 @@ export interface CheckpointResult {
   checkpoint: string;
   label: string;
   config_source: string;
-  config: RunConfig;
+  config: ModelConfig;
   metadata: Record<string, string>;
   data: string;
   /** The bundled sample's test images were used (the run trained on it, or --sample). */
@@ -144,16 +101,7 @@ export interface CheckpointResult {
 
 export function analyse(args: HessianArgs, path: string, label: string, index: number, count: number, report: HessianProgress,
   cache: Map<string, TestData>): { result: CheckpointResult; grid?: number[]; density?: number[] } {
-  let contents: checkpoint.CheckpointContents;
-  try {
-    contents = checkpoint.readCheckpoint(path);
-  } catch (error) {
-    return fail(`cannot read the checkpoint ${path}: ${stripPrefix((error as Error).message)}`);
-  }
-  const { config, source } = runConfig(path, contents);
-  const model = buildModel(config, source);
-  checkpoint.loadModelState(model, contents, path);
-  model.eval();
+  const { model, config, configSource: source, metadata } = loadCheckpointModel(path);
   const { test, source: dataSource, sample: usedSample } = testSet(args, config, cache);
   if (args.samples > test.count) fail(`--samples ${args.samples} is more than the ${test.count} test images of the ${dataSource}`);
   const pixels = test.height * test.width;
@@ -177,7 +125,7 @@ export function analyse(args: HessianArgs, path: string, label: string, index: n
     const eig = topEigenvalues(model, x, labels, { k: args.top, maxIter: args.maxIter, tol: args.tol, seed: args.seed, onProgress });
     for (const v of eig.eigenvectors) disposeVector(v);
     const result: CheckpointResult = {
-      checkpoint: path, label, config_source: source, config, metadata: Object.fromEntries(Object.entries(contents.metadata).filter(([k]) => k !== 'config' && k !== 'optimizer' && k !== 'scheduler')), data: dataSource, sample: usedSample, samples: args.samples,
+      checkpoint: path, label, config_source: source, config, metadata, data: dataSource, sample: usedSample, samples: args.samples,
       labels: Array.from(labels), loss, prediction, parameters: model.parameterCount(), eigenvalues: eig.eigenvalues,
       eigen_iterations: eig.iterations, eigen_last_relative_change: eig.lastRelativeChanges, eigen_converged: eig.converged, eigen_hvps: hvps, eigen_seconds: (performance.now() - start) / 1000,
     };
@@ -224,7 +172,7 @@ export function writeResults(dir: string, args: HessianArgs, results: Checkpoint
     seed: args.seed, sample_flag: args.sample, data: args.data ?? null, nV: 1, loss: 'mse', mode: 'eval' };
   // The data actually used (a run trained on the bundled sample is analysed on it without --sample).
   const data = { sample: results.every((r) => r.sample), sources: [...new Set(results.map((r) => r.data))] };
-  writeFileAtomic(join(dir, 'hessian.json'), JSON.stringify({ ikun_version: checkpoint.ikunVersion(), created: new Date().toISOString(), options, sample: data.sample, data, checkpoints: results }, null, 2) + '\n');
+  writeFileAtomic(join(dir, 'hessian.json'), JSON.stringify({ ikun_version: ikunVersion(), created: new Date().toISOString(), options, sample: data.sample, data, checkpoints: results }, null, 2) + '\n');
 
   const suffix = (r: CheckpointResult): string => (many ? `,${csvField(r.label)}` : '');
   const eigRows = [`rank,eigenvalue${many ? ',checkpoint' : ''}`];
