@@ -45,6 +45,15 @@ export function testSetFor(config: ModelConfig, options: { data?: string; sample
   return { test: loader(dir !== undefined ? { dir } : {}).test, source: dataset, sample: false };
 }
 
+/** The first `count` images of a test set as one float32 batch [count, 1, H, W] with their labels: the data the
+ * Hessian numbers are measured on. `what` names the setting in the error (e.g. '--samples'). */
+export function firstTestImages(test: Dataset, count: number, what: string, source: string): { x: Tensor; labels: Int32Array } {
+  if (count > test.count) fail(`${what} ${count} is more than the ${test.count} test images of the ${source}`);
+  const pixels = test.height * test.width;
+  const x = Tensor.empty([count, 1, test.height, test.width], 'float32').copyFrom(test.images.subarray(0, count * pixels));
+  return { x, labels: test.labels.slice(0, count) };
+}
+
 const CLASSES = 10;
 
 export async function evaluateCheckpoint(path: string, options: EvalOptions = {}): Promise<EvalResult> {

@@ -4,8 +4,8 @@
 import { basename, dirname, join } from 'node:path';
 import { ikunVersion } from '../checkpoint.js';
 import { loadCheckpointModel, type ModelConfig } from '../checkpoint-model.js';
-import { loadFashionMnist, loadMnist, loadSample, type Dataset } from '../data.js';
-import { fail } from '../errors.js';
+import { firstTestImages, testSetFor } from '../eval.js';
+import type { Dataset } from '../data.js';
 import { writeFileAtomic } from '../files.js';
 import {
   densityCurve,
@@ -17,7 +17,6 @@ import {
 } from '../hessian.js';
 import * as lossFns from '../loss.js';
 import { densitiesPlot, eigenvaluePlot } from '../svg.js';
-import { Tensor } from '../tensor.js';
 import type { HessianArgs } from './hessian-flags.js';
 import type { HessianProgress } from './hessian-progress.js';
 
@@ -46,11 +45,7 @@ function testSet(args: HessianArgs, config: ModelConfig, cache: Map<string, Test
   const key = sample ? 'sample' : `${dataset}:${dir ?? ''}`;
   let entry = cache.get(key);
   if (!entry) {
-    if (sample) entry = { test: loadSample().test, source: 'bundled Fashion-MNIST sample', sample: true };
-    else {
-      const loader = dataset === 'mnist' ? loadMnist : loadFashionMnist;
-      entry = { test: loader(dir !== undefined ? { dir } : {}).test, source: dataset, sample: false };
-    }
+    entry = testSetFor(config, sample ? { sample: true } : dir !== undefined ? { data: dir } : {});
     cache.set(key, entry);
   }
   return entry;
@@ -103,10 +98,7 @@ export function analyse(args: HessianArgs, path: string, label: string, index: n
   cache: Map<string, TestData>): { result: CheckpointResult; grid?: number[]; density?: number[] } {
   const { model, config, configSource: source, metadata } = loadCheckpointModel(path);
   const { test, source: dataSource, sample: usedSample } = testSet(args, config, cache);
-  if (args.samples > test.count) fail(`--samples ${args.samples} is more than the ${test.count} test images of the ${dataSource}`);
-  const pixels = test.height * test.width;
-  const x = Tensor.empty([args.samples, 1, test.height, test.width], 'float32').copyFrom(test.images.subarray(0, args.samples * pixels));
-  const labels = test.labels.slice(0, args.samples);
+  const { x, labels } = firstTestImages(test, args.samples, '--samples', dataSource);
   try {
     const rate = model.forward(x);
     const { loss, grad } = lossFns.mseRate(rate, labels);

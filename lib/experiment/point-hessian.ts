@@ -6,12 +6,10 @@
 import { join } from 'node:path';
 import { ikunVersion } from '../checkpoint.js';
 import { loadCheckpointModel } from '../checkpoint-model.js';
-import { testSetFor } from '../eval.js';
-import { fail } from '../errors.js';
+import { firstTestImages, testSetFor } from '../eval.js';
 import { writeFileAtomic } from '../files.js';
 import { density as densityOfModel, disposeVector, topEigenvalues, trace as traceOfModel } from '../hessian.js';
 import * as lossFns from '../loss.js';
-import { Tensor } from '../tensor.js';
 import type { HessianSettings } from './grid.js';
 import { POINT_HESSIAN_FILE, bestCheckpoint } from './status.js';
 
@@ -41,10 +39,7 @@ export function measurePointHessian(runDir: string, settings: HessianSettings, w
   const path = bestCheckpoint(runDir);
   const { model, config } = loadCheckpointModel(path);
   const { test, source, sample } = testSetFor(config, {});
-  if (settings.samples > test.count) fail(`hessian samples ${settings.samples} is more than the ${test.count} test images of the ${source}`);
-  const pixels = test.height * test.width;
-  const x = Tensor.empty([settings.samples, 1, test.height, test.width], 'float32').copyFrom(test.images.subarray(0, settings.samples * pixels));
-  const labels = test.labels.slice(0, settings.samples);
+  const { x, labels } = firstTestImages(test, settings.samples, 'hessian samples', source);
   try {
     const rate = model.forward(x);
     const { loss, grad } = lossFns.mseRate(rate, labels);
