@@ -1,15 +1,19 @@
 // Convolution as implicit GEMM on the tile kernel of gemm.cuh: the loaders below read patches straight
 // from the NCHW tensors, so no im2col buffer is formed (the twin of cpu/conv2d.cpp, which forms one for
-// the BLAS). Index arithmetic is 32-bit (sizes are checked below), addresses 64-bit.
+// the BLAS). Index arithmetic is 32-bit (sizes are checked below), addresses 64-bit. What a loader
+// derives from its fixed row or column is computed once per thread (gemm.cuh); the index splits along k
+// divide by launch constants through FastDivisor.
+#include "fast_divide.cuh"
 #include "gemm.cuh"
 
 namespace ikun::cuda {
 namespace {
 
-// The geometry the loaders need, in 32-bit integers.
+// The geometry the loaders need, in 32-bit integers, with the divisors of the index splits.
 struct ConvGeometry {
   unsigned inChannels, inHeight, inWidth, outChannels, kernelHeight, kernelWidth, outHeight, outWidth, stride;
   int padding;
+  FastDivisor byOutPixels, byOutWidth, byInPixels, byInWidth, byTaps, byKernelWidth, byStride;
 
   explicit ConvGeometry(const Conv2dShape& s) {
     const int64_t limit = int64_t(1) << 31;
@@ -20,33 +24,70 @@ struct ConvGeometry {
     outChannels = unsigned(s.outChannels), kernelHeight = unsigned(s.kernelHeight), kernelWidth = unsigned(s.kernelWidth);
     outHeight = unsigned(s.outHeight()), outWidth = unsigned(s.outWidth()), stride = unsigned(s.stride);
     padding = int(s.padding);
+    byOutPixels = FastDivisor(outHeight * outWidth), byOutWidth = FastDivisor(outWidth);
+    byInPixels = FastDivisor(inHeight * inWidth), byInWidth = FastDivisor(inWidth);
+    byTaps = FastDivisor(kernelHeight * kernelWidth), byKernelWidth = FastDivisor(kernelWidth), byStride = FastDivisor(stride);
   }
   __device__ __forceinline__ unsigned outPixels() const { return outHeight * outWidth; }
   __device__ __forceinline__ unsigned inPixels() const { return inHeight * inWidth; }
+  __device__ __forceinline__ unsigned taps() const { return kernelHeight * kernelWidth; }
 };
 
-// Patch row k (input channel, kernel row, kernel column) at output column j (sample, output pixel): the
-// input pixel it reads, or 0 in the padding. This is im2col's matrix, element by element.
+// im2col's matrix, element by element: patch row k = (input channel, kernel row, kernel column), column
+// j = (sample, output pixel); the input pixel the tap reads, or 0 in the padding.
+//
+// One output column (the forward's B operand, read along the patch rows).
+template <class T>
+struct PatchColumn {
+  const T* sample;  // x at (n, 0, 0, 0)
+  int top, left;    // the input position of the patch's first tap
+  ConvGeometry g;
+  __device__ __forceinline__ T operator()(int64_t k) const {
+    uint32_t r, kj;
+    const uint32_t ci = g.byTaps.split(uint32_t(k), r), ki = g.byKernelWidth.split(r, kj);
+    const int iy = top + int(ki), ix = left + int(kj);
+    if (unsigned(iy) >= g.inHeight || unsigned(ix) >= g.inWidth) return T(0);  // negative wraps above the bounds
+    return sample[ci * g.inPixels() + unsigned(iy) * g.inWidth + unsigned(ix)];
+  }
+};
+
+// One patch row (the weight gradient's B operand, read along the columns j).
+template <class T>
+struct PatchRow {
+  const T* channel;  // x at (0, ci, 0, 0)
+  int tapY, tapX;    // the kernel row and column minus the padding
+  ConvGeometry g;
+  __device__ __forceinline__ T operator()(int64_t j) const {
+    uint32_t p, ox;
+    const uint32_t n = g.byOutPixels.split(uint32_t(j), p), oy = g.byOutWidth.split(p, ox);
+    const int iy = int(oy * g.stride) + tapY, ix = int(ox * g.stride) + tapX;
+    if (unsigned(iy) >= g.inHeight || unsigned(ix) >= g.inWidth) return T(0);
+    return channel[int64_t(n) * g.inChannels * g.inPixels() + unsigned(iy) * g.inWidth + unsigned(ix)];
+  }
+};
+
+// The patch matrix as the forward's B (k, j) ...
 template <class T>
 struct PatchLoader {
   const T* x;
   ConvGeometry g;
-  __device__ __forceinline__ T operator()(int64_t k, int64_t j) const {
-    const unsigned pixels = g.outPixels(), jj = unsigned(j), kk = unsigned(k);
-    const unsigned n = jj / pixels, p = jj - n * pixels, oy = p / g.outWidth, ox = p - oy * g.outWidth;
-    const unsigned taps = g.kernelHeight * g.kernelWidth, ci = kk / taps, r = kk - ci * taps;
-    const unsigned ki = r / g.kernelWidth, kj = r - ki * g.kernelWidth;
-    const int iy = int(oy * g.stride + ki) - g.padding, ix = int(ox * g.stride + kj) - g.padding;
-    if (iy < 0 || ix < 0 || iy >= int(g.inHeight) || ix >= int(g.inWidth)) return T(0);
-    return x[(int64_t(n) * g.inChannels + ci) * g.inPixels() + unsigned(iy) * g.inWidth + unsigned(ix)];
+  __device__ __forceinline__ PatchColumn<T> column(int64_t j) const {
+    uint32_t p, ox;
+    const uint32_t n = g.byOutPixels.split(uint32_t(j), p), oy = g.byOutWidth.split(p, ox);
+    return {x + int64_t(n) * g.inChannels * g.inPixels(), int(oy * g.stride) - g.padding, int(ox * g.stride) - g.padding, g};
   }
 };
 
-// The same matrix read transposed: (j, k).
+// ... and transposed, as the weight gradient's B (j, k).
 template <class T>
 struct PatchLoaderTransposed {
-  PatchLoader<T> patches;
-  __device__ __forceinline__ T operator()(int64_t j, int64_t k) const { return patches(k, j); }
+  const T* x;
+  ConvGeometry g;
+  __device__ __forceinline__ PatchRow<T> column(int64_t k) const {
+    uint32_t r, kj;
+    const uint32_t ci = g.byTaps.split(uint32_t(k), r), ki = g.byKernelWidth.split(r, kj);
+    return {x + int64_t(ci) * g.inPixels(), int(ki) - g.padding, int(kj) - g.padding, g};
+  }
 };
 
 // y[n, co, p] = value (+ bias[co]) for output row co, column j = (n, p).
@@ -56,21 +97,47 @@ struct ConvOutputStore {
   const T* bias;
   ConvGeometry g;
   __device__ __forceinline__ void operator()(int, int64_t co, int64_t j, T value) const {
-    const unsigned pixels = g.outPixels(), n = unsigned(j) / pixels, p = unsigned(j) - n * pixels;
-    y[(int64_t(n) * g.outChannels + unsigned(co)) * pixels + p] = bias ? value + bias[co] : value;
+    uint32_t p;
+    const uint32_t n = g.byOutPixels.split(uint32_t(j), p);
+    y[(int64_t(n) * g.outChannels + unsigned(co)) * g.outPixels() + p] = bias ? value + bias[co] : value;
   }
 };
 
-// The input gradient as a GEMM over (output channel, kernel row, kernel column):
+// The input gradient as a GEMM over k = (output channel, kernel row, kernel column):
 // A(ci, k) = w[co, ci, ki, kj]; B(k, j) = dy[n, co, oy, ox] at the output pixel whose patch puts tap
 // (ki, kj) on input pixel j = (n, iy, ix), or 0 where there is none (stride, borders).
+template <class T>
+struct FlippedWeightRow {
+  const T* w;  // w at (0, ci, 0, 0)
+  ConvGeometry g;
+  __device__ __forceinline__ T operator()(int64_t k) const {
+    uint32_t r;
+    const uint32_t co = g.byTaps.split(uint32_t(k), r);
+    return w[int64_t(co) * g.inChannels * g.taps() + r];
+  }
+};
+
 template <class T>
 struct FlippedWeightLoader {
   const T* w;
   ConvGeometry g;
-  __device__ __forceinline__ T operator()(int64_t ci, int64_t k) const {
-    const unsigned taps = g.kernelHeight * g.kernelWidth, kk = unsigned(k), co = kk / taps, r = kk - co * taps;
-    return w[(int64_t(co) * g.inChannels + unsigned(ci)) * taps + r];
+  __device__ __forceinline__ FlippedWeightRow<T> row(int64_t ci) const { return {w + ci * int64_t(g.taps()), g}; }
+};
+
+template <class T>
+struct OutputGradientColumn {
+  const T* sample;  // dy at (n, 0, 0, 0)
+  int y, x;         // the input pixel plus the padding
+  ConvGeometry g;
+  __device__ __forceinline__ T operator()(int64_t k) const {
+    uint32_t r, kj;
+    const uint32_t co = g.byTaps.split(uint32_t(k), r), ki = g.byKernelWidth.split(r, kj);
+    const int ny = y - int(ki), nx = x - int(kj);
+    if (ny < 0 || nx < 0) return T(0);
+    uint32_t restY, restX;
+    const uint32_t oy = g.byStride.split(unsigned(ny), restY), ox = g.byStride.split(unsigned(nx), restX);
+    if (restY != 0 || restX != 0 || oy >= g.outHeight || ox >= g.outWidth) return T(0);
+    return sample[co * g.outPixels() + oy * g.outWidth + ox];
   }
 };
 
@@ -78,16 +145,10 @@ template <class T>
 struct OutputGradientLoader {
   const T* dy;
   ConvGeometry g;
-  __device__ __forceinline__ T operator()(int64_t k, int64_t j) const {
-    const unsigned taps = g.kernelHeight * g.kernelWidth, kk = unsigned(k), co = kk / taps, r = kk - co * taps;
-    const unsigned ki = r / g.kernelWidth, kj = r - ki * g.kernelWidth;
-    const unsigned pixels = g.inPixels(), jj = unsigned(j), n = jj / pixels, q = jj - n * pixels;
-    const unsigned iy = q / g.inWidth, ix = q - iy * g.inWidth;
-    const int ny = int(iy) + g.padding - int(ki), nx = int(ix) + g.padding - int(kj);
-    if (ny < 0 || nx < 0) return T(0);
-    const unsigned oy = unsigned(ny) / g.stride, ox = unsigned(nx) / g.stride;
-    if (oy * g.stride != unsigned(ny) || ox * g.stride != unsigned(nx) || oy >= g.outHeight || ox >= g.outWidth) return T(0);
-    return dy[(int64_t(n) * g.outChannels + co) * g.outPixels() + oy * g.outWidth + ox];
+  __device__ __forceinline__ OutputGradientColumn<T> column(int64_t j) const {
+    uint32_t q, ix;
+    const uint32_t n = g.byInPixels.split(uint32_t(j), q), iy = g.byInWidth.split(q, ix);
+    return {dy + int64_t(n) * g.outChannels * g.outPixels(), int(iy) + g.padding, int(ix) + g.padding, g};
   }
 };
 
@@ -96,20 +157,29 @@ struct InputGradientStore {
   T* dx;
   ConvGeometry g;
   __device__ __forceinline__ void operator()(int, int64_t ci, int64_t j, T value) const {
-    const unsigned pixels = g.inPixels(), n = unsigned(j) / pixels, q = unsigned(j) - n * pixels;
-    dx[(int64_t(n) * g.inChannels + unsigned(ci)) * pixels + q] = value;
+    uint32_t q;
+    const uint32_t n = g.byInPixels.split(uint32_t(j), q);
+    dx[(int64_t(n) * g.inChannels + unsigned(ci)) * g.inPixels() + q] = value;
   }
 };
 
 // dy as the A operand of the weight gradient: A(co, j) = dy[n, co, p] for j = (n, p).
 template <class T>
+struct OutputGradientRow {
+  const T* channel;  // dy at (0, co, 0, 0)
+  ConvGeometry g;
+  __device__ __forceinline__ T operator()(int64_t j) const {
+    uint32_t p;
+    const uint32_t n = g.byOutPixels.split(uint32_t(j), p);
+    return channel[int64_t(n) * g.outChannels * g.outPixels() + p];
+  }
+};
+
+template <class T>
 struct OutputGradientRows {
   const T* dy;
   ConvGeometry g;
-  __device__ __forceinline__ T operator()(int64_t co, int64_t j) const {
-    const unsigned pixels = g.outPixels(), n = unsigned(j) / pixels, p = unsigned(j) - n * pixels;
-    return dy[(int64_t(n) * g.outChannels + unsigned(co)) * pixels + p];
-  }
+  __device__ __forceinline__ OutputGradientRow<T> row(int64_t co) const { return {dy + co * int64_t(g.outPixels()), g}; }
 };
 
 template <class T>
@@ -137,23 +207,23 @@ __global__ void biasGradientKernel(int64_t batch, int64_t channels, int64_t pixe
 template <class T>
 void conv2dForward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
   const ConvGeometry g(s);
-  gemmTiles<T>(s.outChannels, s.batch * s.outHeight() * s.outWidth(), s.patchSize(), 1, DenseMatrix<T>{w, s.patchSize(), false},
-               PatchLoader<T>{x, g}, ConvOutputStore<T>{y, bias, g});
+  gemmLaunch<T>(s.outChannels, s.batch * s.outHeight() * s.outWidth(), s.patchSize(), DenseMatrix<T>{w, s.patchSize(), false},
+                PatchLoader<T>{x, g}, ConvOutputStore<T>{y, bias, g});
 }
 
 template <class T>
 void conv2dBackwardInput(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
   const ConvGeometry g(s);
-  gemmTiles<T>(s.inChannels, s.batch * s.inHeight * s.inWidth, s.outChannels * s.kernelHeight * s.kernelWidth, 1,
-               FlippedWeightLoader<T>{w, g}, OutputGradientLoader<T>{dy, g}, InputGradientStore<T>{dx, g});
+  gemmLaunch<T>(s.inChannels, s.batch * s.inHeight * s.inWidth, s.outChannels * s.kernelHeight * s.kernelWidth,
+                FlippedWeightLoader<T>{w, g}, OutputGradientLoader<T>{dy, g}, InputGradientStore<T>{dx, g});
 }
 
 template <class T>
 void conv2dBackwardWeight(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* dbias) {
   const ConvGeometry g(s);
   const int64_t pixels = s.outHeight() * s.outWidth();
-  gemmSplitK<T>(s.outChannels, s.patchSize(), s.batch * pixels, OutputGradientRows<T>{dy, g},
-                PatchLoaderTransposed<T>{PatchLoader<T>{x, g}}, AccumulateStore<T>{dw, s.patchSize()});
+  gemmLaunch<T>(s.outChannels, s.patchSize(), s.batch * pixels, OutputGradientRows<T>{dy, g},
+                PatchLoaderTransposed<T>{x, g}, AccumulateStore<T>{dw, s.patchSize()});
   if (dbias)
     launch(biasGradientKernel<T>, dim3(unsigned(s.outChannels)), dim3(kThreads), 0, currentStream(), s.batch, s.outChannels,
            pixels, dy, dbias);

@@ -7,7 +7,7 @@ namespace ikun::cuda {
 template <class T>
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
           int64_t ldb, T beta, T* c, int64_t ldc) {
-  gemmTiles<T>(m, n, k, 1, DenseMatrix<T>{a, lda, transA}, DenseMatrix<T>{b, ldb, transB}, MatrixStore<T>{c, ldc, alpha, beta});
+  gemmLaunch<T>(m, n, k, DenseMatrix<T>{a, lda, transA}, DenseMatrix<T>{b, ldb, transB}, MatrixStore<T>{c, ldc, alpha, beta});
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,

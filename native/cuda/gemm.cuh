@@ -1,8 +1,13 @@
-// The one GEMM of the CUDA kernels: C[m, n] = sum_k A(m, k) B(k, n) in 64x64 output tiles, 16-deep slices
-// of k staged in shared memory, a 4x4 block of outputs per thread, plain fp32/fp64 FMAs (exact SIMT; the
-// tensor-core path is a later step). The operands are read through loader functors and the result
-// written through a store functor, so that one kernel serves dense matrices (linear layers, gemm())
-// and convolutions (implicit GEMM: the loaders gather patches from NCHW tensors, no im2col buffer).
+// The one GEMM of the CUDA kernels: C[m, n] = sum_k A(m, k) B(k, n) in output tiles, k staged in shared
+// memory slice by slice: the exact SIMT tiles (fp32/fp64 FMAs, 64x64 tiles, a 4x4 block of outputs per
+// thread) and their tensor-core twin (TF32, below). The operands are read through loaders and the result
+// written through a store functor, so that one kernel serves dense matrices (linear layers, gemm()) and
+// convolutions (implicit GEMM: the loaders gather patches from NCHW tensors, no im2col buffer).
+//
+// A loader is read along k only: `a.row(m)` gives a reader of A(m, k) over k, `b.column(n)` a reader of
+// B(k, n). Each thread of both kernels loads the same row of A and the same column of B for a whole
+// launch, so it asks for them once, and whatever a loader derives from m or n (a sample's base address,
+// an output pixel's position) is computed once per thread rather than once per element.
 //
 // Each output's products are added in increasing k, so the same inputs give the same bits every run.
 // Split-K (splits > 1) gives split z the k range [z * kChunk, (z + 1) * kChunk) and passes z to the
@@ -18,13 +23,22 @@ namespace ikun::cuda {
 
 constexpr int kGemmTileM = 64, kGemmTileN = 64, kGemmTileK = 16, kGemmThreads = 256;
 
+// Reads p[k * stride] over k: a row or a column of a dense matrix.
+template <class T>
+struct StridedReader {
+  const T* p;
+  int64_t stride;
+  __device__ __forceinline__ T operator()(int64_t k) const { return p[k * stride]; }
+};
+
 // A row-major matrix, read as op(P) (transposed when trans): element (r, c).
 template <class T>
 struct DenseMatrix {
   const T* p;
   int64_t ld;
   bool trans;
-  __device__ __forceinline__ T operator()(int64_t r, int64_t c) const { return trans ? p[c * ld + r] : p[r * ld + c]; }
+  __device__ __forceinline__ StridedReader<T> row(int64_t r) const { return trans ? StridedReader<T>{p + r, ld} : StridedReader<T>{p + r * ld, 1}; }
+  __device__ __forceinline__ StridedReader<T> column(int64_t c) const { return trans ? StridedReader<T>{p + c * ld, 1} : StridedReader<T>{p + c, ld}; }
 };
 
 template <class T, class ALoad, class BLoad, class Store>
@@ -41,17 +55,22 @@ __global__ void __launch_bounds__(kGemmThreads) gemmTileKernel(int64_t M, int64_
 #pragma unroll
     for (int j = 0; j < 4; ++j) acc[i][j] = T(0);
 
+  // Element e = tid + 256 r of a tile is (k = e / 64, m or n = e % 64): one row of A and one column of B
+  // per thread for the whole launch.
+  static_assert(kGemmTileM == kGemmTileN && kGemmThreads % kGemmTileM == 0, "one row and one column per thread");
+  const int mn = tid % kGemmTileM, kFirst = tid / kGemmTileM, kStep = kGemmThreads / kGemmTileM;
+  const bool rowInside = m0 + mn < M, columnInside = n0 + mn < N;
+  const auto aRow = a.row(rowInside ? m0 + mn : 0);
+  const auto bColumn = b.column(columnInside ? n0 + mn : 0);
+
   for (int64_t k0 = kBegin; k0 < kEnd; k0 += kGemmTileK) {
     // A tile (64 x 16) and B tile (16 x 64): four elements per thread each, zero outside the matrices.
 #pragma unroll
     for (int r = 0; r < 4; ++r) {
-      const int e = tid + kGemmThreads * r;
-      const int am = e % kGemmTileM, ak = e / kGemmTileM;
-      const int64_t gm = m0 + am, gk = k0 + ak;
-      tileA[ak][am] = gm < M && gk < kEnd ? a(gm, gk) : T(0);
-      const int bn = e % kGemmTileN, bk = e / kGemmTileN;
-      const int64_t gn = n0 + bn, gkb = k0 + bk;
-      tileB[bk][bn] = gn < N && gkb < kEnd ? b(gkb, gn) : T(0);
+      const int kk = kFirst + kStep * r;
+      const int64_t gk = k0 + kk;
+      tileA[kk][mn] = rowInside && gk < kEnd ? aRow(gk) : T(0);
+      tileB[kk][mn] = columnInside && gk < kEnd ? bColumn(gk) : T(0);
     }
     __syncthreads();
 #pragma unroll
@@ -103,21 +122,26 @@ __global__ void __launch_bounds__(kTf32Threads) gemmTf32Kernel(int64_t M, int64_
 #pragma unroll
       for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
 
-  // Each thread loads 8 elements of each tile: element e = tid + 256 r is (k = e / 128, m or n = e % 128).
+  // Each thread loads 8 elements of each tile: element e = tid + 256 r is (k = e / 128, m or n = e % 128),
+  // so one row of A and one column of B per thread for the whole launch.
+  static_assert(kTf32TileM == kTf32TileN && kTf32Threads % kTf32TileM == 0, "one row and one column per thread");
+  const int mn = tid % kTf32TileM, kFirst = tid / kTf32TileM, kStep = kTf32Threads / kTf32TileM;
+  const bool rowInside = m0 + mn < M, columnInside = n0 + mn < N;
+  const auto aRow = a.row(rowInside ? m0 + mn : 0);
+  const auto bColumn = b.column(columnInside ? n0 + mn : 0);
   float nextA[8], nextB[8];
   auto loadSlice = [&](int64_t k0) {
 #pragma unroll
     for (int r = 0; r < 8; ++r) {
-      const int e = tid + kTf32Threads * r, kk = e / kTf32TileM, mn = e % kTf32TileM;
-      const int64_t gk = k0 + kk, gm = m0 + mn, gn = n0 + mn;
-      nextA[r] = gk < kEnd && gm < M ? float(a(gm, gk)) : 0.0f;
-      nextB[r] = gk < kEnd && gn < N ? float(b(gk, gn)) : 0.0f;
+      const int64_t gk = k0 + kFirst + kStep * r;
+      nextA[r] = rowInside && gk < kEnd ? float(aRow(gk)) : 0.0f;
+      nextB[r] = columnInside && gk < kEnd ? float(bColumn(gk)) : 0.0f;
     }
   };
   auto storeSlice = [&]() {
 #pragma unroll
     for (int r = 0; r < 8; ++r) {
-      const int e = tid + kTf32Threads * r, kk = e / kTf32TileM, mn = e % kTf32TileM;
+      const int kk = kFirst + kStep * r;
       tileA[kk][mn] = toTf32(nextA[r]);
       tileB[kk][mn] = toTf32(nextB[r]);
     }
@@ -170,12 +194,15 @@ void gemmTiles(int64_t M, int64_t N, int64_t K, int splits, ALoad a, BLoad b, St
   if (M <= 0 || N <= 0) return;
   if (splits < 1) splits = 1;
   const int64_t kChunk = K > 0 ? (K + splits - 1) / splits : 0;
-  if (std::is_same_v<T, float> && cudaPrecision() == CudaPrecision::Tf32) {
-    const int64_t tilesN = (N + kTf32TileN - 1) / kTf32TileN, tilesM = (M + kTf32TileM - 1) / kTf32TileM;
-    if (tilesN > 0x7fffffff || tilesM > 65535) throw std::invalid_argument("gemm: matrix too large for the CUDA tiles");
-    launch(gemmTf32Kernel<ALoad, BLoad, Store>, dim3(unsigned(tilesN), unsigned(tilesM), unsigned(splits)), dim3(kTf32Threads), 0,
-           currentStream(), M, N, K, kChunk, a, b, store);
-    return;
+  // if constexpr: the tensor-core kernel is compiled for float only (double always takes the exact tiles)
+  if constexpr (std::is_same_v<T, float>) {
+    if (cudaPrecision() == CudaPrecision::Tf32) {
+      const int64_t tilesN = (N + kTf32TileN - 1) / kTf32TileN, tilesM = (M + kTf32TileM - 1) / kTf32TileM;
+      if (tilesN > 0x7fffffff || tilesM > 65535) throw std::invalid_argument("gemm: matrix too large for the CUDA tiles");
+      launch(gemmTf32Kernel<ALoad, BLoad, Store>, dim3(unsigned(tilesN), unsigned(tilesM), unsigned(splits)), dim3(kTf32Threads), 0,
+             currentStream(), M, N, K, kChunk, a, b, store);
+      return;
+    }
   }
   const int64_t tilesN = (N + kGemmTileN - 1) / kGemmTileN, tilesM = (M + kGemmTileM - 1) / kGemmTileM;
   if (tilesN > 0x7fffffff || tilesM > 65535) throw std::invalid_argument("gemm: matrix too large for the CUDA tiles");
@@ -216,19 +243,30 @@ __global__ void sumSplitsKernel(int64_t M, int64_t N, int splits, const T* parti
   }
 }
 
-// A GEMM whose k range is long next to its output (weight gradients: k runs over every sample and
-// pixel): split so that enough blocks run, partial sums in scratch, added in order.
-template <class T, class ALoad, class BLoad, class Store>
-void gemmSplitK(int64_t M, int64_t N, int64_t K, ALoad a, BLoad b, Store store) {
-  const int64_t tiles = ((M + kGemmTileM - 1) / kGemmTileM) * ((N + kGemmTileN - 1) / kGemmTileN);
+// The k-splits of an M x N x K GEMM: enough blocks for about four per SM on a large GPU (a 128x128 TF32
+// tile per block, or a 64x64 exact one), each split at least 256 deep. Shapes and precision only, not the
+// device, so a result has the same bits on every GPU. Weight gradients (k over every sample and pixel)
+// and the linear layers' forward (a few hundred rows by a few thousand columns) are the GEMMs that split.
+template <class T>
+int gemmSplits(int64_t M, int64_t N, int64_t K) {
+  const bool tensorCores = std::is_same_v<T, float> && cudaPrecision() == CudaPrecision::Tf32;
+  const int64_t tileM = tensorCores ? kTf32TileM : kGemmTileM, tileN = tensorCores ? kTf32TileN : kGemmTileN;
+  const int64_t tiles = ((M + tileM - 1) / tileM) * ((N + tileN - 1) / tileN);
   int64_t splits = 1;
-  // about 4 blocks' worth of tiles per SM on a large GPU, each split at least 256 deep (shapes only)
   while (splits < 64 && tiles * splits < 512 && K / (splits * 2) >= 256) splits *= 2;
+  return int(splits);
+}
+
+// Every GEMM of the kernels runs here: the tiles over the output, split along k where gemmSplits says so
+// (partial sums in scratch, added in split order, then handed to `store` once per element).
+template <class T, class ALoad, class BLoad, class Store>
+void gemmLaunch(int64_t M, int64_t N, int64_t K, ALoad a, BLoad b, Store store) {
+  if (M <= 0 || N <= 0) return;
+  const int splits = gemmSplits<T>(M, N, K);
   if (splits == 1) return gemmTiles<T>(M, N, K, 1, a, b, store);
   Scratch<T> partials(size_t(splits * M * N));
-  gemmTiles<T>(M, N, K, int(splits), a, b, PartialStore<T>{partials.get(), M, N});
-  launch(sumSplitsKernel<T, Store>, blocksFor(M * N), dim3(kThreads), 0, currentStream(), M, N, int(splits), partials.get(),
-         store);
+  gemmTiles<T>(M, N, K, splits, a, b, PartialStore<T>{partials.get(), M, N});
+  launch(sumSplitsKernel<T, Store>, blocksFor(M * N), dim3(kThreads), 0, currentStream(), M, N, splits, partials.get(), store);
 }
 
 }  // namespace ikun::cuda

@@ -23,6 +23,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "../cuda/common.cuh"
+#include "../cuda/fast_divide.cuh"
 #include "../cuda/kernels.h"
 #include "../cuda/precision.h"
 #include "../cuda/runtime.h"
@@ -183,8 +185,9 @@ std::vector<T> narrow(const std::vector<double>& v) {
 // ---------------------------------------------------------------------------------------------------------
 // gemm: C = alpha op(A) op(B) + beta C, row-major, with leading dimensions wider than the matrices.
 template <class T>
-void checkGemm(bool transA, bool transB, double beta, uint64_t seed) {
-  const int64_t m = 37, n = 70, k = 21;  // one 64x64 tile short in m, two in n; k not a multiple of 16
+void checkGemm(bool transA, bool transB, double beta, uint64_t seed, int64_t k = 21) {
+  // one 64x64 tile short in m, two in n; k not a multiple of 16 (k = 600: the GEMM splits k in two)
+  const int64_t m = 37, n = 70;
   const int64_t lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 2, ldc = n + 5;
   Random random(seed);
   const std::vector<T> a = random.values<T>(size_t((transA ? k : m) * lda)), b = random.values<T>(size_t((transB ? n : k) * ldb));
@@ -1213,7 +1216,7 @@ void checkCasts() {
 
 using namespace families;
 
-IKUN_TEST_CASE(family_gemm, "gemm: all four transposes, beta 0 (C unread) and 0.5, ragged tiles, float and double") {
+IKUN_TEST_CASE(family_gemm, "gemm: all four transposes, beta 0 (C unread) and 0.5, ragged tiles, split-K, float and double") {
   onDevice([] {
     uint64_t seed = 1;
     for (bool transA : {false, true})
@@ -1223,12 +1226,73 @@ IKUN_TEST_CASE(family_gemm, "gemm: all four transposes, beta 0 (C unread) and 0.
       }
     checkGemm<double>(true, false, 0.5, seed++);
     checkGemm<double>(false, true, 0.0, seed++);
+    checkGemm<float>(false, true, 0.5, seed++, 600);
+    checkGemm<double>(true, false, 0.0, seed++, 600);
     withPrecision(cuda::CudaPrecision::Tf32, [&] {
       for (bool transA : {false, true})
         for (bool transB : {false, true}) checkGemm<float>(transA, transB, 0.5, seed++);
       checkGemm<double>(true, true, 0.5, seed++);  // float64 stays exact under TF32
     });
   });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// FastDivisor (the index splits of the implicit-GEMM loaders): quotient and remainder against plain division,
+// for every divisor up to 300, the powers of two and their neighbours up to 2^31, and numerators at the
+// edges (0, around multiples of d, up to 2^31 - 1), on the host and in a kernel.
+__global__ void fastDivideKernel(cuda::FastDivisor divisor, const uint32_t* n, uint32_t* quotient, uint32_t* remainder, int64_t count) {
+  for (int64_t i = cuda::globalThreadIndex(); i < count; i += cuda::globalThreadCount())
+    quotient[i] = divisor.split(n[i], remainder[i]);
+}
+
+std::vector<uint32_t> fastDivideNumerators(uint32_t d, Random& random) {
+  const uint32_t top = 0x7fffffffu;
+  std::vector<uint32_t> n{0, 1, 2, d - 1, d, d + 1, top, top - 1, top - d + 1, top / d * d, top / d * d - 1};
+  for (uint32_t q : {2u, 3u, 1000u, top / d / 2, top / d - 1})
+    for (int64_t off : {-1, 0, 1}) n.push_back(uint32_t(int64_t(q) * d + off));
+  for (int i = 0; i < 200; ++i) n.push_back(uint32_t(random.uniform(0.0, 1.0) * double(top)));
+  std::vector<uint32_t> inRange;
+  for (uint32_t v : n)
+    if (v <= top) inRange.push_back(v);
+  return inRange;
+}
+
+IKUN_TEST_CASE(family_fast_divide, "FastDivisor: quotients and remainders of the conv loaders' index splits, host and device") {
+  std::vector<uint32_t> divisors;
+  for (uint32_t d = 1; d <= 300; ++d) divisors.push_back(d);
+  for (int b = 9; b <= 31; ++b)
+    for (int64_t off : {-1, 0, 1}) {
+      const int64_t d = (int64_t(1) << b) + off;
+      if (d <= (int64_t(1) << 31)) divisors.push_back(uint32_t(d));
+    }
+  for (uint32_t d : {784u, 196u, 49u, 12544u, 1152u, 100000u, 2147483647u}) divisors.push_back(d);
+  Random random(91);
+  for (uint32_t d : divisors) {
+    const cuda::FastDivisor divisor(d);
+    for (uint32_t n : fastDivideNumerators(d, random)) {
+      uint32_t r = 0;
+      const uint32_t q = divisor.split(n, r);
+      IKUN_CHECK(q == n / d && r == n % d, "%u / %u: got %u rest %u", n, d, q, r);
+    }
+  }
+  onDevice([&] {
+    for (size_t i = 0; i < divisors.size(); i += 7) {
+      const uint32_t d = divisors[i];
+      const std::vector<uint32_t> n = fastDivideNumerators(d, random);
+      Device<uint32_t> dN(n), dQ(n.size()), dR(n.size());
+      cuda::launch(fastDivideKernel, cuda::blocksFor(int64_t(n.size())), dim3(cuda::kThreads), 0, cuda::currentStream(),
+                   cuda::FastDivisor(d), dN.get(), dQ.get(), dR.get(), int64_t(n.size()));
+      const std::vector<uint32_t> q = dQ.download(), r = dR.download();
+      for (size_t j = 0; j < n.size(); ++j) IKUN_CHECK(q[j] == n[j] / d && r[j] == n[j] % d, "device: %u / %u: got %u rest %u", n[j], d, q[j], r[j]);
+    }
+  });
+  bool refused = false;
+  try {
+    cuda::FastDivisor zero(0);
+  } catch (const std::invalid_argument&) {
+    refused = true;
+  }
+  IKUN_CHECK(refused, "a divisor of 0 must be refused");
 }
 
 IKUN_TEST_CASE(family_conv2d, "conv2d forward, backward input and weight: bias, stride 2, padding, split-K") {
@@ -1242,19 +1306,33 @@ IKUN_TEST_CASE(family_conv2d, "conv2d forward, backward input and weight: bias, 
     // gradient splits k in two
     checkConv2d<float>(Conv2dShape{1, 2, 5, 5, 3, 1, 2, 1, 0}, true, 14);
     checkConv2d<float>(Conv2dShape{2, 2, 16, 16, 3, 3, 3, 1, 1}, true, 15);
+    // stride 3 with a 2x3 kernel and padding 2 (the loaders' stride and kernel-width splits), and the CSNN's
+    // 3x3 / padding 1 over 28x28 planes
+    checkConv2d<float>(Conv2dShape{2, 3, 11, 9, 2, 2, 3, 3, 2}, true, 18);
+    checkConv2d<double>(Conv2dShape{2, 3, 11, 9, 2, 2, 3, 3, 2}, false, 19);
+    checkConv2d<float>(Conv2dShape{1, 2, 28, 28, 3, 3, 3, 1, 1}, false, 20);
+    // 64 input (output) channels over a 3x3 kernel, 576 deep for one tile: the forward (input gradient) splits k
+    checkConv2d<float>(Conv2dShape{1, 64, 4, 4, 2, 3, 3, 1, 1}, true, 22);
+    checkConv2d<double>(Conv2dShape{1, 2, 4, 4, 64, 3, 3, 1, 1}, false, 23);
     withPrecision(cuda::CudaPrecision::Tf32, [&] {
       checkConv2d<float>(strided, true, 16);
       checkConv2d<float>(Conv2dShape{2, 2, 16, 16, 3, 3, 3, 1, 1}, false, 17);
+      checkConv2d<float>(Conv2dShape{2, 3, 11, 9, 2, 2, 3, 3, 2}, true, 21);
+      checkConv2d<float>(Conv2dShape{1, 64, 4, 4, 2, 3, 3, 1, 1}, true, 24);
     });
   });
 }
 
-IKUN_TEST_CASE(family_linear, "linear forward (with and without bias), backward input and weight, split-K over the batch") {
+IKUN_TEST_CASE(family_linear, "linear forward (with and without bias), backward input and weight, split-K over features and batch") {
   onDevice([] {
     checkLinear<float>(LinearShape{5, 70, 9}, 21);
     checkLinear<double>(LinearShape{3, 17, 66}, 22);
     checkLinear<float>(LinearShape{512, 3, 2}, 23);  // k = batch = 512: the weight gradient splits k in two
-    withPrecision(cuda::CudaPrecision::Tf32, [&] { checkLinear<float>(LinearShape{5, 70, 9}, 24); });
+    checkLinear<float>(LinearShape{2, 2048, 5}, 25);  // k = 2048 features over one tile: the forward splits k in 8
+    withPrecision(cuda::CudaPrecision::Tf32, [&] {
+      checkLinear<float>(LinearShape{5, 70, 9}, 24);
+      checkLinear<float>(LinearShape{2, 2048, 5}, 26);
+    });
   });
 }
 
