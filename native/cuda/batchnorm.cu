@@ -1,6 +1,11 @@
-// BatchNorm over [batch, channels, spatial]: one block per channel, sums in double over the channel's
-// values (each thread a fixed strided subset, then the block's fixed tree), the formulas of
-// common/batchnorm_rules.h shared with cpu/batchnorm.cpp.
+// BatchNorm over [batch, channels, spatial], the formulas of common/batchnorm_rules.h shared with
+// cpu/batchnorm.cpp. Sums are in double and in a fixed order (the same bits every run).
+//
+// Training and evaluation (forward, backward) spread each channel over `chunks` blocks (ChannelChunks:
+// a grid of channels x chunks, a few thousand values per block), since one block per channel leaves
+// most of a large GPU idle and waits on one load at a time per thread: each block sums its chunk (fixed
+// tree), one thread per channel adds the chunks in order and derives the channel's constants, and the
+// elementwise pass runs over the same grid. The Hessian tangents keep one block per channel.
 #include "../common/batchnorm_rules.h"
 #include "common.cuh"
 
@@ -33,88 +38,147 @@ __device__ void broadcast2(T& a, T& b) {
   __syncthreads();
 }
 
+// ---- training and evaluation: channels x chunks ---------------------------------------------------------
+
+// Chunk z of channel c is its values [z * chunkSize, min(count, (z + 1) * chunkSize)); each thread of the
+// block (kThreads of them) walks every kThreads-th value of the chunk, stepping its (sample, position)
+// without a division: kThreads = samplesPerStride * spatial + positionsPerStride.
+struct ChannelChunks {
+  ChannelView view;
+  unsigned chunks, chunkSize, samplesPerStride, positionsPerStride;
+
+  template <class F>
+  __device__ __forceinline__ void forEach(unsigned c, unsigned z, F&& f) const {
+    const int64_t begin = int64_t(z) * chunkSize, end = minIndex(begin + chunkSize, int64_t(view.count));
+    int64_t i = begin + threadIdx.x;
+    if (i >= end) return;
+    unsigned p = unsigned(i) % view.spatial;
+    const int64_t planeStride = int64_t(view.channels) * view.spatial;
+    int64_t plane = (int64_t(unsigned(i) / view.spatial) * view.channels + c) * view.spatial;  // offset of (sample, c, 0)
+    for (; i < end; i += kThreads) {
+      f(plane + p);
+      plane += samplesPerStride * planeStride;
+      p += positionsPerStride;
+      if (p >= view.spatial) p -= view.spatial, plane += planeStride;
+    }
+  }
+};
+
+// About 4096 values per block; shapes only, so the order of the sums does not depend on the GPU.
+ChannelChunks chunksOf(const BatchNormShape& s) {
+  const ChannelView v = viewOf(s);
+  if (v.count == 0) throw std::invalid_argument("batchnorm: no values per channel");
+  if (s.channels > 0x7fffffff) throw std::invalid_argument("batchnorm: too many channels for the CUDA kernels");
+  constexpr unsigned kValuesPerBlock = 4096, kMaxChunks = 1024;
+  unsigned chunks = (v.count + kValuesPerBlock - 1) / kValuesPerBlock;
+  if (chunks > kMaxChunks) chunks = kMaxChunks;
+  const unsigned chunkSize = (v.count + chunks - 1) / chunks;
+  chunks = (v.count + chunkSize - 1) / chunkSize;  // no empty chunk
+  return ChannelChunks{v, chunks, chunkSize, unsigned(kThreads) / v.spatial, unsigned(kThreads) % v.spatial};
+}
+
+dim3 chunkGrid(const ChannelChunks& k) { return dim3(k.view.channels, k.chunks); }
+dim3 perChannelBlocks(const ChannelChunks& k) { return blocksFor(int64_t(k.view.channels)); }  // a thread per channel
+
+// partials[(c * chunks + z) * 2 + {0, 1}] = the sums of (x - shift) and (x - shift)^2 over chunk z of
+// channel c, shift = the channel's first value (keeps the variance's subtraction exact enough).
 template <class T>
-__global__ void forwardTrainKernel(ChannelView v, const T* x, const T* gamma, const T* beta, T* runningMean, T* runningVar,
-                                   double momentum, double eps, double replicas, T* y, T* savedMean, T* savedInvStd) {
-  const unsigned c = blockIdx.x;
-  const double shift = double(x[v.at(c, 0)]);
+__global__ void statisticsPartialKernel(ChannelChunks k, const T* x, double* partials) {
+  const unsigned c = blockIdx.x, z = blockIdx.y;
+  const double shift = double(x[int64_t(c) * k.view.spatial]);
   double sum = 0, squares = 0;
-  for (unsigned i = threadIdx.x; i < v.count; i += blockDim.x) {
-    const double d = double(x[v.at(c, i)]) - shift;
+  k.forEach(c, z, [&](int64_t at) {
+    const double d = double(x[at]) - shift;
     sum += d;
     squares += d * d;
-  }
+  });
   sum = blockSum(sum);
   squares = blockSum(squares);
-  T mean = T(0), invStd = T(0);
-  if (threadIdx.x == 0) {
-    const BatchNormStatistics stats = batchNormStatistics(shift, sum, squares, double(v.count), replicas, eps);
+  if (threadIdx.x == 0) partials[(int64_t(c) * k.chunks + z) * 2] = sum, partials[(int64_t(c) * k.chunks + z) * 2 + 1] = squares;
+}
+
+// One thread per channel: the chunks' sums in chunk order, then the statistics and running averages.
+template <class T>
+__global__ void statisticsKernel(ChannelChunks k, const T* x, const double* partials, T* runningMean, T* runningVar,
+                                 double momentum, double eps, double replicas, T* savedMean, T* savedInvStd) {
+  for (int64_t c = globalThreadIndex(); c < k.view.channels; c += globalThreadCount()) {
+    double sum = 0, squares = 0;
+    for (unsigned z = 0; z < k.chunks; ++z) sum += partials[(c * k.chunks + z) * 2], squares += partials[(c * k.chunks + z) * 2 + 1];
+    const BatchNormStatistics stats =
+        batchNormStatistics(double(x[c * k.view.spatial]), sum, squares, double(k.view.count), replicas, eps);
     savedMean[c] = T(stats.mean);
     savedInvStd[c] = T(stats.invStd);
     runningMean[c] = T(runningAverage(runningMean[c], stats.mean, momentum));
     runningVar[c] = T(runningAverage(runningVar[c], stats.unbiasedVar, momentum));
-    mean = T(stats.mean), invStd = T(stats.invStd);
-  }
-  if (!y) return;  // the statistics only: a fused neuron kernel normalises its input itself (uniform branch)
-  broadcast2(mean, invStd);
-  const BatchNormAffine<T> affine(mean, invStd, gamma[c], beta[c]);
-  for (unsigned i = threadIdx.x; i < v.count; i += blockDim.x) {
-    const int64_t at = v.at(c, i);
-    y[at] = affine(x[at]);
   }
 }
 
+// Evaluation: the running statistics as the saved ones (what backward and the tangents read).
 template <class T>
-__global__ void forwardEvalKernel(ChannelView v, const T* x, const T* gamma, const T* beta, const T* runningMean,
-                                  const T* runningVar, double eps, T* y, T* savedMean, T* savedInvStd) {
-  const unsigned c = blockIdx.x;
-  const T mean = runningMean[c], invStd = T(evalInvStd(double(runningVar[c]), eps));
-  if (threadIdx.x == 0) savedMean[c] = mean, savedInvStd[c] = invStd;
-  if (!y) return;
-  const BatchNormAffine<T> affine(mean, invStd, gamma[c], beta[c]);
-  for (unsigned i = threadIdx.x; i < v.count; i += blockDim.x) {
-    const int64_t at = v.at(c, i);
-    y[at] = affine(x[at]);
-  }
+__global__ void evalStatisticsKernel(int64_t channels, const T* runningMean, const T* runningVar, double eps, T* savedMean,
+                                     T* savedInvStd) {
+  for (int64_t c = globalThreadIndex(); c < channels; c += globalThreadCount())
+    savedMean[c] = runningMean[c], savedInvStd[c] = T(evalInvStd(double(runningVar[c]), eps));
 }
 
+// y = gamma (x - mean) / std + beta with the saved statistics.
 template <class T>
-__global__ void backwardKernel(ChannelView v, bool training, const T* dy, const T* x, const T* gamma, const T* savedMean,
-                               const T* savedInvStd, T* dx, T* dgamma, T* dbeta) {
+__global__ void normaliseKernel(ChannelChunks k, const T* x, const T* gamma, const T* beta, const T* savedMean,
+                                const T* savedInvStd, T* y) {
   const unsigned c = blockIdx.x;
-  const double mean = savedMean[c], invStd = savedInvStd[c];
+  const BatchNormAffine<T> affine(savedMean[c], savedInvStd[c], gamma[c], beta[c]);
+  k.forEach(c, blockIdx.y, [&](int64_t at) { y[at] = affine(x[at]); });
+}
+
+// partials: the chunk sums of dy and dy (x - mean).
+template <class T>
+__global__ void backwardPartialKernel(ChannelChunks k, const T* dy, const T* x, const T* savedMean, double* partials) {
+  const unsigned c = blockIdx.x, z = blockIdx.y;
+  const double mean = savedMean[c];
   double sumDy = 0, sumDyCentred = 0;
-  for (unsigned i = threadIdx.x; i < v.count; i += blockDim.x) {
-    const int64_t at = v.at(c, i);
+  k.forEach(c, z, [&](int64_t at) {
     sumDy += double(dy[at]);
     sumDyCentred += double(dy[at]) * (double(x[at]) - mean);
-  }
+  });
   sumDy = blockSum(sumDy);
   sumDyCentred = blockSum(sumDyCentred);
-  double meanDy = 0, meanDyXhat = 0;
-  if (threadIdx.x == 0) {
-    const double sumDyXhat = sumDyCentred * invStd;
+  if (threadIdx.x == 0)
+    partials[(int64_t(c) * k.chunks + z) * 2] = sumDy, partials[(int64_t(c) * k.chunks + z) * 2 + 1] = sumDyCentred;
+}
+
+// One thread per channel: dgamma, dbeta, and the means dx needs (coefficients[c * 2 + {0, 1}]).
+template <class T>
+__global__ void backwardSumsKernel(ChannelChunks k, const double* partials, const T* savedInvStd, T* dgamma, T* dbeta,
+                                   double* coefficients) {
+  for (int64_t c = globalThreadIndex(); c < k.view.channels; c += globalThreadCount()) {
+    double sumDy = 0, sumDyCentred = 0;
+    for (unsigned z = 0; z < k.chunks; ++z)
+      sumDy += partials[(c * k.chunks + z) * 2], sumDyCentred += partials[(c * k.chunks + z) * 2 + 1];
+    const double sumDyXhat = sumDyCentred * double(savedInvStd[c]);
     dgamma[c] += T(sumDyXhat);
     dbeta[c] += T(sumDy);
-    meanDy = sumDy / double(v.count), meanDyXhat = sumDyXhat / double(v.count);
-  }
-  if (!dx) return;  // uniform: every thread of the launch returns here, before the barrier below
-  broadcast2(meanDy, meanDyXhat);
-  const double g = gamma[c];
-  if (!training) {
-    const T scale = T(g * invStd);
-    for (unsigned i = threadIdx.x; i < v.count; i += blockDim.x) {
-      const int64_t at = v.at(c, i);
-      dx[at] = dy[at] * scale;
-    }
-    return;
-  }
-  for (unsigned i = threadIdx.x; i < v.count; i += blockDim.x) {
-    const int64_t at = v.at(c, i);
-    const double xhat = (double(x[at]) - mean) * invStd;
-    dx[at] = T(batchNormInputGrad(g, invStd, double(dy[at]), xhat, meanDy, meanDyXhat));
+    coefficients[c * 2] = sumDy / double(k.view.count), coefficients[c * 2 + 1] = sumDyXhat / double(k.view.count);
   }
 }
+
+template <class T>
+__global__ void inputGradientKernel(ChannelChunks k, bool training, const T* dy, const T* x, const T* gamma, const T* savedMean,
+                                    const T* savedInvStd, const double* coefficients, T* dx) {
+  const unsigned c = blockIdx.x;
+  const double mean = savedMean[c], invStd = savedInvStd[c], g = gamma[c];
+  if (!training) {
+    const T scale = T(g * invStd);
+    k.forEach(c, blockIdx.y, [&](int64_t at) { dx[at] = dy[at] * scale; });
+    return;
+  }
+  const double meanDy = coefficients[int64_t(c) * 2], meanDyXhat = coefficients[int64_t(c) * 2 + 1];
+  k.forEach(c, blockIdx.y, [&](int64_t at) {
+    const double xhat = (double(x[at]) - mean) * invStd;
+    dx[at] = T(batchNormInputGrad(g, invStd, double(dy[at]), xhat, meanDy, meanDyXhat));
+  });
+}
+
+// ---- Hessian tangents: one block per channel ------------------------------------------------------------
 
 template <class T>
 __global__ void forwardTangentKernel(ChannelView v, bool training, const T* x, const T* xDot, const T* gamma,
@@ -208,22 +272,37 @@ template <class T>
 void batchNormForwardTrain(const BatchNormShape& s, const T* x, const T* gamma, const T* beta, T* runningMean,
                            T* runningVar, double momentum, double eps, int64_t replicas, T* y, T* savedMean,
                            T* savedInvStd) {
-  launch(forwardTrainKernel<T>, channelBlocks(s), dim3(kThreads), 0, currentStream(), viewOf(s), x, gamma, beta, runningMean,
-         runningVar, momentum, eps, double(replicas), y, savedMean, savedInvStd);
+  const ChannelChunks k = chunksOf(s);
+  Scratch<double> partials(size_t(s.channels) * k.chunks * 2);
+  launch(statisticsPartialKernel<T>, chunkGrid(k), dim3(kThreads), 0, currentStream(), k, x, partials.get());
+  launch(statisticsKernel<T>, perChannelBlocks(k), dim3(kThreads), 0, currentStream(), k, x, static_cast<const double*>(partials.get()),
+         runningMean, runningVar, momentum, eps, double(replicas), savedMean, savedInvStd);
+  // y null: the statistics only (a fused neuron kernel normalises its input itself)
+  if (y) launch(normaliseKernel<T>, chunkGrid(k), dim3(kThreads), 0, currentStream(), k, x, gamma, beta,
+                static_cast<const T*>(savedMean), static_cast<const T*>(savedInvStd), y);
 }
 
 template <class T>
 void batchNormForwardEval(const BatchNormShape& s, const T* x, const T* gamma, const T* beta, const T* runningMean,
                           const T* runningVar, double eps, T* y, T* savedMean, T* savedInvStd) {
-  launch(forwardEvalKernel<T>, channelBlocks(s), dim3(kThreads), 0, currentStream(), viewOf(s), x, gamma, beta, runningMean,
-         runningVar, eps, y, savedMean, savedInvStd);
+  const ChannelChunks k = chunksOf(s);
+  launch(evalStatisticsKernel<T>, perChannelBlocks(k), dim3(kThreads), 0, currentStream(), s.channels, runningMean, runningVar, eps,
+         savedMean, savedInvStd);
+  if (y) launch(normaliseKernel<T>, chunkGrid(k), dim3(kThreads), 0, currentStream(), k, x, gamma, beta,
+                static_cast<const T*>(savedMean), static_cast<const T*>(savedInvStd), y);
 }
 
 template <class T>
 void batchNormBackward(const BatchNormShape& s, bool training, const T* dy, const T* x, const T* gamma,
                        const T* savedMean, const T* savedInvStd, T* dx, T* dgamma, T* dbeta) {
-  launch(backwardKernel<T>, channelBlocks(s), dim3(kThreads), 0, currentStream(), viewOf(s), training, dy, x, gamma, savedMean,
-         savedInvStd, dx, dgamma, dbeta);
+  const ChannelChunks k = chunksOf(s);
+  Scratch<double> partials(size_t(s.channels) * k.chunks * 2), coefficients(size_t(s.channels) * 2);
+  launch(backwardPartialKernel<T>, chunkGrid(k), dim3(kThreads), 0, currentStream(), k, dy, x, savedMean, partials.get());
+  launch(backwardSumsKernel<T>, perChannelBlocks(k), dim3(kThreads), 0, currentStream(), k, static_cast<const double*>(partials.get()),
+         savedInvStd, dgamma, dbeta, coefficients.get());
+  if (dx)
+    launch(inputGradientKernel<T>, chunkGrid(k), dim3(kThreads), 0, currentStream(), k, training, dy, x, gamma, savedMean,
+           savedInvStd, static_cast<const double*>(coefficients.get()), dx);
 }
 
 template <class T>
