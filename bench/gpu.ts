@@ -124,8 +124,10 @@ async function main(): Promise<number> {
   for (const r of rows) console.log(`${r[0].padEnd(w[0]!)} | ${r[1].padStart(w[1]!)} | ${r[2].padStart(w[2]!)} | ${r[3]}`);
 
   const total = profile.reduce((s, p) => s + p.ms, 0);
+  const calls = profile.reduce((s, p) => s + p.calls, 0);
   console.log(`\nGPU time per op in one profiled epoch (CUDA events; ${total.toFixed(1)} ms in all, ` +
-    `${((total / 1000 / (times[2]!.train + times[2]!.test)) * 100).toFixed(0)}% of that epoch's wall time):`);
+    `${((total / 1000 / (times[2]!.train + times[2]!.test)) * 100).toFixed(0)}% of that epoch's wall time; ` +
+    `${calls} ops, ${(calls / steps).toFixed(1)} per training step with the test pass's share):`);
   const ow = Math.max(...profile.map((p) => p.op.length), 2);
   console.log(`${'op'.padEnd(ow)} | ${'ms'.padStart(9)} | ${'share'.padStart(6)} | calls`);
   for (const p of [...profile].sort((a, b) => b.ms - a.ms))

@@ -183,8 +183,9 @@ export function neuronBackward(h: Tensor, dSpikes: Tensor, params: NeuronParamsN
 // ---- neuron + max-pool, fused for training ---------------------------------------------------------------
 
 export interface NeuronPoolContext {
-  x: Tensor; // the neuron's input (or, normalised, the BatchNorm's), from which backward recomputes the membrane
-  argmax: NativeStorage;
+  // the neuron's input (or, normalised, the BatchNorm's): backward recomputes the membrane from it, and each
+  // window's maximum from the membrane's spikes, so nothing else is kept
+  x: Tensor;
   params: NeuronParamsNative;
   dims: number[];
   inputShape: readonly number[];
@@ -217,10 +218,9 @@ export function neuronPoolForward(x: Tensor, params: NeuronParamsNative, kernel:
   const dims = [n * c, h, w, kernel, stride];
   const oh = Math.floor((h - kernel) / stride) + 1, ow = Math.floor((w - kernel) / stride) + 1;
   const pooled = out([params.steps, n, c, oh, ow], x);
-  const argmax = new native.Storage(2, pooled.size, false, deviceIndex(x.device));
   const n2 = normalisationOf(norm);
-  const spikeCount = native.neuronPoolForward(x.storage, pooled.storage, argmax, params, dims, n2, ...accumulationArgs(count)) ?? null;
-  return { pooled, spikeCount, ctx: { x, argmax, params, dims, inputShape: x.shape, norm: n2 } };
+  const spikeCount = native.neuronPoolForward(x.storage, pooled.storage, params, dims, n2, ...accumulationArgs(count)) ?? null;
+  return { pooled, spikeCount, ctx: { x, params, dims, inputShape: x.shape, norm: n2 } };
 }
 
 /**
@@ -229,7 +229,7 @@ export function neuronPoolForward(x: Tensor, params: NeuronParamsNative, kernel:
  */
 export function neuronPoolBackward(ctx: NeuronPoolContext, dPooled: Tensor): Tensor {
   const dx = out(ctx.inputShape, ctx.x);
-  native.neuronPoolBackward(ctx.x.storage, ctx.argmax, dPooled.storage, dx.storage, ctx.params, ctx.dims, ctx.norm);
+  native.neuronPoolBackward(ctx.x.storage, dPooled.storage, dx.storage, ctx.params, ctx.dims, ctx.norm);
   return dx;
 }
 

@@ -150,10 +150,10 @@ export interface NativeAddon {
   maxPool2dBackward(dy: S, argmax: S, dx: S, dims: Dims): void;
   neuronForward(x: S, spikes: S, h: S, params: NeuronParamsNative): void;
   neuronBackward(dSpikes: S, h: S, dx: S, params: NeuronParamsNative): void;
-  neuronPoolForward(x: S, pooled: S, argmax: S, params: NeuronParamsNative, dims: Dims, norm: InputNormalisationNative | null): number;
-  neuronPoolForward(x: S, pooled: S, argmax: S, params: NeuronParamsNative, dims: Dims, norm: InputNormalisationNative | null,
+  neuronPoolForward(x: S, pooled: S, params: NeuronParamsNative, dims: Dims, norm: InputNormalisationNative | null): number;
+  neuronPoolForward(x: S, pooled: S, params: NeuronParamsNative, dims: Dims, norm: InputNormalisationNative | null,
     ...acc: Accumulate | []): number | undefined;
-  neuronPoolBackward(x: S, argmax: S, dPooled: S, dx: S, params: NeuronParamsNative, dims: Dims, norm: InputNormalisationNative | null): void;
+  neuronPoolBackward(x: S, dPooled: S, dx: S, params: NeuronParamsNative, dims: Dims, norm: InputNormalisationNative | null): void;
   neuronForwardTangent(h: S, xDot: S, hDot: S, sDot: S, params: NeuronParamsNative): void;
   neuronBackwardTangent(h: S, hDot: S, dSpikes: S, dSpikesDot: S, dx: S, dxDot: S, params: NeuronParamsNative): void;
   maxPool2dGather(x: S, argmax: S, y: S, dims: Dims): void;
@@ -245,7 +245,7 @@ export interface NativeBinary {
 // The signature of the `bindings` package for the options used here (it has no types of its own).
 type BindingsLoader = (options: { bindings: string; module_root: string; try: string[][] }) => { path?: string };
 
-const ABI_VERSION = 5;
+const ABI_VERSION = 6;
 
 // Inside node_modules the package was installed by npm, and npm rebuild re-runs its install script; in a clone,
 // npm install does (and npm run build:native builds without it).

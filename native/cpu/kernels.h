@@ -60,16 +60,16 @@ template <class T> void maxPool2dGather(const Pool2dShape& s, const T* x, const 
 template <class T> void neuronForward(const NeuronParams& p, const T* x, T* spikes, T* h);
 template <class T> void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx);
 // A neuron layer followed by max-pool, fused for training: writes the pooled spikes [steps, planes, oh, ow]
-// and the window argmax (offsets in each plane), returns the spike count; stores no membrane. Backward
-// recomputes the membrane from x. p.width = planes * inHeight * inWidth.
+// and returns the spike count; stores no membrane, spikes or argmax. Backward recomputes the membrane from
+// x, and each window's maximum from its spikes. p.width = planes * inHeight * inWidth.
 // With norm active, x is a BatchNorm's input, normalised on the fly (the fused BatchNorm + neuron + max-pool);
 // dx is then the gradient of the BatchNorm's output.
 template <class T>
-double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, int32_t* argmax,
+double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled,
                          const InputNormalisation<T>& norm = {});
 template <class T>
-void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const int32_t* argmax,
-                        const T* dPooled, T* dx, const InputNormalisation<T>& norm = {});
+void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const T* dPooled, T* dx,
+                        const InputNormalisation<T>& norm = {});
 // Forward-mode (R-op) tangents of the two above, for Hessian-vector products.
 template <class T> void neuronForwardTangent(const NeuronParams& p, const T* h, const T* xDot, T* hDot, T* sDot);
 template <class T>

@@ -34,15 +34,15 @@ void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx) 
 }
 
 template <class T>
-double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, int32_t* argmax,
+double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled,
                          const InputNormalisation<T>& norm) {
-  IKUN_NEURON_DISPATCH(neuronPoolForward, p, pool, x, pooled, argmax, norm);
+  IKUN_NEURON_DISPATCH(neuronPoolForward, p, pool, x, pooled, norm);
 }
 
 template <class T>
-void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const int32_t* argmax,
-                        const T* dPooled, T* dx, const InputNormalisation<T>& norm) {
-  IKUN_NEURON_DISPATCH(neuronPoolBackward, p, pool, x, argmax, dPooled, dx, norm);
+void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const T* dPooled, T* dx,
+                        const InputNormalisation<T>& norm) {
+  IKUN_NEURON_DISPATCH(neuronPoolBackward, p, pool, x, dPooled, dx, norm);
 }
 
 template <class T>

@@ -216,8 +216,9 @@ void neuronBackwardTangent(const NeuronParams& p, const T* h, const T* hDot, con
 // ---- neuron + max-pool, fused for training ------------------------------------------------------------
 // The spikes of a neuron layer followed by max-pool are only needed pooled: each thread takes whole
 // (sample, channel) planes, runs the neuron over all steps with the membrane of the plane in a local
-// buffer, and writes the pooled spikes and the window argmax. Neither h nor the full spikes are stored:
-// backward recomputes h from x (the same arithmetic, so the same numbers as the unfused layers).
+// buffer, and writes the pooled spikes. Neither h, the full spikes nor the windows' argmax are stored:
+// backward recomputes h from x and each window's winner from the spikes of h (the same arithmetic, so the
+// same numbers as the unfused layers).
 
 // Runs fn(in) with the input reader of plane q: as stored, or normalised by the fused BatchNorm.
 template <class T, class Fn>
@@ -226,10 +227,42 @@ inline void withPlaneInput(const InputNormalisation<T>& norm, int64_t q, Fn&& fn
   else fn(StoredInput{});
 }
 
+// fn(o, winner, value) for each window o of a plane of spikes: the offset in the plane and the value of its
+// maximum, the first in row-major order among equals (strict '>', as max-pool's argmax).
+template <class T, class Fn>
+inline void forEachWindowMaximum(const Pool2dShape& pool, const T* sp, Fn&& fn) {
+  const int64_t oh = pool.outHeight(), ow = pool.outWidth();
+  if (pool.kernel == 2 && pool.stride == 2) {
+    // the common 2x2 window, unrolled
+    for (int64_t i = 0; i < oh; ++i) {
+      const int64_t top = 2 * i * pool.inWidth, bottom = top + pool.inWidth;
+      for (int64_t j = 0; j < ow; ++j) {
+        int64_t best = top + 2 * j;
+        T bestValue = sp[best];
+        if (sp[top + 2 * j + 1] > bestValue) bestValue = sp[top + 2 * j + 1], best = top + 2 * j + 1;
+        if (sp[bottom + 2 * j] > bestValue) bestValue = sp[bottom + 2 * j], best = bottom + 2 * j;
+        if (sp[bottom + 2 * j + 1] > bestValue) bestValue = sp[bottom + 2 * j + 1], best = bottom + 2 * j + 1;
+        fn(i * ow + j, best, bestValue);
+      }
+    }
+    return;
+  }
+  for (int64_t i = 0; i < oh; ++i)
+    for (int64_t j = 0; j < ow; ++j) {
+      int64_t best = (i * pool.stride) * pool.inWidth + j * pool.stride;
+      T bestValue = sp[best];
+      for (int64_t ki = 0; ki < pool.kernel; ++ki)
+        for (int64_t kj = 0; kj < pool.kernel; ++kj) {
+          const int64_t at = (i * pool.stride + ki) * pool.inWidth + j * pool.stride + kj;
+          if (sp[at] > bestValue) bestValue = sp[at], best = at;
+        }
+      fn(i * ow + j, best, bestValue);
+    }
+}
+
 template <class T>
-double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, int32_t* argmax,
-                         const InputNormalisation<T>& norm) {
-  const int64_t plane = pool.inHeight * pool.inWidth, oh = pool.outHeight(), ow = pool.outWidth(), outPlane = oh * ow;
+double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, const InputNormalisation<T>& norm) {
+  const int64_t plane = pool.inHeight * pool.inWidth, outPlane = pool.outHeight() * pool.outWidth();
   const int64_t inputStride = p.staticInput ? 0 : p.width;
   std::vector<double> counts(size_t(pool.planes), 0.0);
   dispatchForward<T>(p, [&](const auto neuron) {
@@ -246,35 +279,7 @@ double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T
           });
           count += spikeCount(sp, plane);
           T* out = pooled + (t * pool.planes + q) * outPlane;
-          int32_t* arg = argmax + (t * pool.planes + q) * outPlane;
-          if (pool.kernel == 2 && pool.stride == 2) {
-            // the common 2x2 window, unrolled; strict '>' keeps the first maximum in row-major order
-            for (int64_t i = 0; i < oh; ++i) {
-              const int64_t top = 2 * i * pool.inWidth, bottom = top + pool.inWidth;
-              for (int64_t j = 0; j < ow; ++j) {
-                int64_t best = top + 2 * j;
-                T bestValue = sp[best];
-                if (sp[top + 2 * j + 1] > bestValue) bestValue = sp[top + 2 * j + 1], best = top + 2 * j + 1;
-                if (sp[bottom + 2 * j] > bestValue) bestValue = sp[bottom + 2 * j], best = bottom + 2 * j;
-                if (sp[bottom + 2 * j + 1] > bestValue) bestValue = sp[bottom + 2 * j + 1], best = bottom + 2 * j + 1;
-                out[i * ow + j] = bestValue;
-                arg[i * ow + j] = int32_t(best);
-              }
-            }
-            continue;
-          }
-          for (int64_t i = 0; i < oh; ++i)
-            for (int64_t j = 0; j < ow; ++j) {
-              int64_t best = (i * pool.stride) * pool.inWidth + j * pool.stride;
-              T bestValue = spikes[size_t(best)];
-              for (int64_t ki = 0; ki < pool.kernel; ++ki)
-                for (int64_t kj = 0; kj < pool.kernel; ++kj) {
-                  const int64_t at = (i * pool.stride + ki) * pool.inWidth + j * pool.stride + kj;
-                  if (spikes[size_t(at)] > bestValue) bestValue = spikes[size_t(at)], best = at;  // first maximum wins
-                }
-              out[i * ow + j] = bestValue;
-              arg[i * ow + j] = int32_t(best);
-            }
+          forEachWindowMaximum(pool, sp, [&](int64_t o, int64_t, T value) { out[o] = value; });
         }
         counts[size_t(q)] = count;
       }
@@ -286,8 +291,8 @@ double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T
 }
 
 template <class T>
-void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const int32_t* argmax,
-                        const T* dPooled, T* dx, const InputNormalisation<T>& norm) {
+void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const T* dPooled, T* dx,
+                        const InputNormalisation<T>& norm) {
   const int64_t plane = pool.inHeight * pool.inWidth, outPlane = pool.outHeight() * pool.outWidth();
   const int64_t inputStride = p.staticInput ? 0 : p.width;
   dispatchBackward<T>(p, [&](const auto neuron) {
@@ -296,7 +301,7 @@ void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T*
       parallelFor(pool.planes, 4, [&](int64_t q0, int64_t q1) {
         const size_t planeSize = static_cast<size_t>(plane);
         std::vector<T> h(planeSize * static_cast<size_t>(p.steps)), v(planeSize), dv(planeSize), ds(planeSize),
-            sum(planeSize);
+            sum(planeSize), spikes(planeSize);
         for (int64_t q = q0; q < q1; ++q) {
           // recompute the membrane of this plane at every step
           std::fill(v.begin(), v.end(), neuron.initialMembrane());
@@ -308,11 +313,12 @@ void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T*
           std::fill(dv.begin(), dv.end(), T(0));
           std::fill(sum.begin(), sum.end(), T(0));
           for (int64_t t = p.steps - 1; t >= 0; --t) {
-            // the pooled gradient goes to each window's argmax
+            // the pooled gradient goes to each window's maximum, found again in the spikes of h
+            const T* ht = h.data() + t * plane;
+            for (int64_t i = 0; i < plane; ++i) spikes[size_t(i)] = neuron.spike(ht[i]);
             std::fill(ds.begin(), ds.end(), T(0));
-            const int32_t* arg = argmax + (t * pool.planes + q) * outPlane;
             const T* dp = dPooled + (t * pool.planes + q) * outPlane;
-            for (int64_t o = 0; o < outPlane; ++o) ds[size_t(arg[o])] += dp[o];
+            forEachWindowMaximum(pool, spikes.data(), [&](int64_t o, int64_t winner, T) { ds[size_t(winner)] += dp[o]; });
             T* out = StaticInput ? sum.data() : dx + t * p.width + q * plane;
             backwardPlaneStep<StaticInput>(neuron, h.data() + t * plane, ds.data(), dv.data(), out, plane);
           }

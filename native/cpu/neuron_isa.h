@@ -12,10 +12,10 @@
   template <class T> void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx);     \
   template <class T>                                                                                      \
   double neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled,          \
-                           int32_t* argmax, const InputNormalisation<T>& norm);                           \
+                           const InputNormalisation<T>& norm);                                            \
   template <class T>                                                                                      \
-  void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const int32_t* argmax, \
-                          const T* dPooled, T* dx, const InputNormalisation<T>& norm);                   \
+  void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const T* dPooled,    \
+                          T* dx, const InputNormalisation<T>& norm);                                      \
   template <class T>                                                                                      \
   void neuronForwardTangent(const NeuronParams& p, const T* h, const T* xDot, T* hDot, T* sDot);          \
   template <class T>                                                                                      \
@@ -25,10 +25,10 @@
 #define IKUN_INSTANTIATE_NEURON_KERNELS(T)                                                                 \
   template void neuronForward<T>(const NeuronParams&, const T*, T*, T*);                                  \
   template void neuronBackward<T>(const NeuronParams&, const T*, const T*, T*);                           \
-  template double neuronPoolForward<T>(const NeuronParams&, const Pool2dShape&, const T*, T*, int32_t*,  \
+  template double neuronPoolForward<T>(const NeuronParams&, const Pool2dShape&, const T*, T*,            \
                                        const InputNormalisation<T>&);                                     \
-  template void neuronPoolBackward<T>(const NeuronParams&, const Pool2dShape&, const T*, const int32_t*,  \
-                                      const T*, T*, const InputNormalisation<T>&);                        \
+  template void neuronPoolBackward<T>(const NeuronParams&, const Pool2dShape&, const T*, const T*, T*,    \
+                                      const InputNormalisation<T>&);                                      \
   template void neuronForwardTangent<T>(const NeuronParams&, const T*, const T*, T*, T*);                 \
   template void neuronBackwardTangent<T>(const NeuronParams&, const T*, const T*, const T*, const T*, T*, T*);
 

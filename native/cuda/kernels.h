@@ -66,11 +66,11 @@ template <class T> void neuronForward(const NeuronParams& p, const T* x, T* spik
 template <class T> void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx);
 // With norm active, x is a BatchNorm's input normalised on the fly (the fused BatchNorm + neuron + max-pool).
 template <class T>
-void neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, int32_t* argmax,
-                       DeviceResult spikeCount, const InputNormalisation<T>& norm = {});
+void neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, DeviceResult spikeCount,
+                       const InputNormalisation<T>& norm = {});
 template <class T>
-void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const int32_t* argmax,
-                        const T* dPooled, T* dx, const InputNormalisation<T>& norm = {});
+void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const T* dPooled, T* dx,
+                        const InputNormalisation<T>& norm = {});
 template <class T> void neuronForwardTangent(const NeuronParams& p, const T* h, const T* xDot, T* hDot, T* sDot);
 template <class T>
 void neuronBackwardTangent(const NeuronParams& p, const T* h, const T* hDot, const T* dSpikes, const T* dSpikesDot,

@@ -90,7 +90,8 @@ __global__ void backwardTangentKernel(NeuronParams p, const T* h, const T* hDot,
 
 // ---- neuron + 2x2 max-pool, fused for training -----------------------------------------------------------
 // When 2x2 windows with stride 2 tile the planes exactly (the CSNN), one thread per window runs its four
-// neurons over all steps in registers and writes only the pooled spike and the argmax of each step; the
+// neurons over all steps in registers and writes only the pooled spike of each step (backward finds the
+// winner again from the recomputed membranes, so no argmax is stored); the
 // spikes of each block are summed (fixed tree) into one partial per block for the firing rate. Any other
 // pooling runs the unfused twin below (the same arithmetic, so the same numbers).
 
@@ -116,8 +117,21 @@ struct PlaneInput {
   __device__ __forceinline__ T operator()(T x) const { return normalised ? affine(x) : x; }
 };
 
+// The index in 0..3 of the window's maximum and its value, the first in row-major order among equals
+// (strict '>', as max-pool's argmax); scalars and a select chain, never s[runtime index], so that s stays
+// in registers.
 template <class T>
-__global__ void poolForwardKernel(NeuronParams p, WindowGeometry g, const T* x, T* pooled, int32_t* argmax, double* blockCounts,
+__device__ __forceinline__ int windowMaximum(const T (&s)[4], T& value) {
+  int best = 0;
+  value = s[0];
+#pragma unroll
+  for (int j = 1; j < 4; ++j)
+    if (s[j] > value) value = s[j], best = j;
+  return best;
+}
+
+template <class T>
+__global__ void poolForwardKernel(NeuronParams p, WindowGeometry g, const T* x, T* pooled, double* blockCounts,
                                   InputNormalisation<T> norm) {
   const DeviceNeuron<T> neuron = neuronOf<T>(p);
   const int64_t inputStride = p.staticInput ? 0 : p.width;
@@ -139,15 +153,9 @@ __global__ void poolForwardKernel(NeuronParams p, WindowGeometry g, const T* x, 
         s[j] = neuron.fire(ht, v[j]);
         count += double(s[j]);
       }
-      // strict '>': the first maximum in row-major order (scalars, not an index into s: no local memory)
-      T bestValue = s[0];
-      int bestOffset = offsets[0];
-#pragma unroll
-      for (int j = 1; j < 4; ++j)
-        if (s[j] > bestValue) bestValue = s[j], bestOffset = offsets[j];
-      const int64_t out = (t * g.planes + q) * g.outPlane + o;
-      pooled[out] = bestValue;
-      argmax[out] = bestOffset;
+      T maximum;
+      windowMaximum(s, maximum);
+      pooled[(t * g.planes + q) * g.outPlane + o] = maximum;
     }
   }
   count = blockSum(count);
@@ -155,10 +163,10 @@ __global__ void poolForwardKernel(NeuronParams p, WindowGeometry g, const T* x, 
 }
 
 // Recomputes the membranes of the window's neurons (into hScratch, [steps, width]) and runs BPTT with
-// the pooled gradient at each step's argmax.
+// the pooled gradient at each step's maximum, found again from the spikes of the membranes.
 template <class T>
-__global__ void poolBackwardKernel(NeuronParams p, WindowGeometry g, const T* x, const int32_t* argmax, const T* dPooled,
-                                   T* hScratch, T* dx, InputNormalisation<T> norm) {
+__global__ void poolBackwardKernel(NeuronParams p, WindowGeometry g, const T* x, const T* dPooled, T* hScratch, T* dx,
+                                   InputNormalisation<T> norm) {
   const DeviceNeuron<T> neuron = neuronOf<T>(p);
   const int64_t inputStride = p.staticInput ? 0 : p.width;
   for (int64_t w = globalThreadIndex(); w < g.windows; w += globalThreadCount()) {
@@ -181,13 +189,16 @@ __global__ void poolBackwardKernel(NeuronParams p, WindowGeometry g, const T* x,
 #pragma unroll
     for (int j = 0; j < 4; ++j) dv[j] = T(0), sum[j] = T(0);
     for (int64_t t = p.steps - 1; t >= 0; --t) {
-      const int64_t out = (t * g.planes + q) * g.outPlane + o;
-      const int32_t winner = argmax[out];
-      const T gradient = dPooled[out];
+      const T gradient = dPooled[(t * g.planes + q) * g.outPlane + o];
+      T h[4], s[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) h[j] = hScratch[t * p.width + base + offsets[j]], s[j] = neuron.spike(h[j]);
+      T maximum;
+      const int winner = windowMaximum(s, maximum);
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         const int64_t at = t * p.width + base + offsets[j];
-        const T dh = neuron.backward(hScratch[at], offsets[j] == winner ? gradient : T(0), dv[j]);
+        const T dh = neuron.backward(h[j], j == winner ? gradient : T(0), dv[j]);
         if (p.staticInput) sum[j] += dh * neuron.b;
         else dx[at] = dh * neuron.b;
       }
@@ -258,43 +269,48 @@ const T* normalisedInput(const NeuronParams& p, const Pool2dShape& pool, const T
 }
 
 template <class T>
-void neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, int32_t* argmax,
-                       DeviceResult spikeCount, const InputNormalisation<T>& norm) {
+void neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, DeviceResult spikeCount,
+                       const InputNormalisation<T>& norm) {
   if (tilesByTwo(pool)) {
     const WindowGeometry g = windowGeometry(pool);
     const int64_t blocks = (g.windows + kThreads - 1) / kThreads;
     Scratch<double> counts(size_t(blocks > 0 ? blocks : 1));
     launch(poolForwardKernel<T>, dim3(unsigned(blocks > 0 ? blocks : 1)), dim3(kThreads), 0, currentStream(), p, g, x, pooled,
-           argmax, counts.get(), norm);
+           counts.get(), norm);
     finishReduction(counts.get(), int(blocks > 0 ? blocks : 1), spikeCount, false);
     return;
   }
-  // the unfused twin: the normalised input and the full spikes in scratch, then the pool and the spike count
+  // the unfused twin: the normalised input, the full spikes and the argmax in scratch, then the pool and the
+  // spike count
   const size_t full = size_t(p.steps * p.width);
+  const Pool2dShape steps{p.steps * pool.planes, pool.inHeight, pool.inWidth, pool.kernel, pool.stride};
   Scratch<T> spikes(full), h(full), input(norm.active() ? size_t(p.staticInput ? p.width : p.steps * p.width) : 0);
+  Scratch<int32_t> argmax(size_t(steps.planes * steps.outHeight() * steps.outWidth()));
   x = normalisedInput(p, pool, x, norm, input);
   neuronForward<T>(p, x, spikes.get(), h.get());
-  const Pool2dShape steps{p.steps * pool.planes, pool.inHeight, pool.inWidth, pool.kernel, pool.stride};
-  maxPool2dForward<T>(steps, spikes.get(), pooled, argmax);
+  maxPool2dForward<T>(steps, spikes.get(), pooled, argmax.get());
   reduceSum(int64_t(full), SpikeTerm{spikes.get(), sizeof(T) == sizeof(double)}, spikeCount);
 }
 
 template <class T>
-void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const int32_t* argmax, const T* dPooled,
-                        T* dx, const InputNormalisation<T>& norm) {
+void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const T* dPooled, T* dx,
+                        const InputNormalisation<T>& norm) {
   const size_t full = size_t(p.steps * p.width);
   Scratch<T> h(full);
   if (tilesByTwo(pool)) {
     const WindowGeometry g = windowGeometry(pool);
-    launch(poolBackwardKernel<T>, blocksFor(g.windows), dim3(kThreads), 0, currentStream(), p, g, x, argmax, dPooled, h.get(), dx,
-           norm);
+    launch(poolBackwardKernel<T>, blocksFor(g.windows), dim3(kThreads), 0, currentStream(), p, g, x, dPooled, h.get(), dx, norm);
     return;
   }
-  Scratch<T> spikes(full), dSpikes(full), input(norm.active() ? size_t(p.staticInput ? p.width : p.steps * p.width) : 0);
+  // the unfused twin: the spikes recomputed, pooled again for the argmax (the pooled values are not needed)
+  const Pool2dShape steps{p.steps * pool.planes, pool.inHeight, pool.inWidth, pool.kernel, pool.stride};
+  const size_t outputs = size_t(steps.planes * steps.outHeight() * steps.outWidth());
+  Scratch<T> spikes(full), dSpikes(full), pooled(outputs), input(norm.active() ? size_t(p.staticInput ? p.width : p.steps * p.width) : 0);
+  Scratch<int32_t> argmax(outputs);
   x = normalisedInput(p, pool, x, norm, input);
   neuronForward<T>(p, x, spikes.get(), h.get());
-  const Pool2dShape steps{p.steps * pool.planes, pool.inHeight, pool.inWidth, pool.kernel, pool.stride};
-  maxPool2dBackward<T>(steps, dPooled, argmax, dSpikes.get());
+  maxPool2dForward<T>(steps, spikes.get(), pooled.get(), argmax.get());
+  maxPool2dBackward<T>(steps, dPooled, argmax.get(), dSpikes.get());
   neuronBackward<T>(p, dSpikes.get(), h.get(), dx);
 }
 
@@ -303,9 +319,9 @@ void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T*
   template void neuronBackward<T>(const NeuronParams&, const T*, const T*, T*);                               \
   template void neuronForwardTangent<T>(const NeuronParams&, const T*, const T*, T*, T*);                     \
   template void neuronBackwardTangent<T>(const NeuronParams&, const T*, const T*, const T*, const T*, T*, T*); \
-  template void neuronPoolForward<T>(const NeuronParams&, const Pool2dShape&, const T*, T*, int32_t*, DeviceResult,         \
+  template void neuronPoolForward<T>(const NeuronParams&, const Pool2dShape&, const T*, T*, DeviceResult,                  \
                                      const InputNormalisation<T>&);                                                         \
-  template void neuronPoolBackward<T>(const NeuronParams&, const Pool2dShape&, const T*, const int32_t*, const T*, T*,     \
+  template void neuronPoolBackward<T>(const NeuronParams&, const Pool2dShape&, const T*, const T*, T*,                     \
                                       const InputNormalisation<T>&);
 IKUN_INSTANTIATE(float)
 IKUN_INSTANTIATE(double)

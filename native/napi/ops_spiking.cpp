@@ -116,55 +116,48 @@ NormalisationArg normalisationArg(const Napi::CallbackInfo& info, size_t index, 
   return n;
 }
 
-// neuronPoolForward(x, pooled, argmax, params, [planes, H, W, kernel, stride], normalisation | null, accumulator?, slot?,
-//                   scale?) -> the spike count (or undefined when it went to the accumulator)
+// neuronPoolForward(x, pooled, params, [planes, H, W, kernel, stride], normalisation | null, accumulator?, slot?, scale?)
+//   -> the spike count (or undefined when it went to the accumulator)
 Napi::Value NeuronPoolForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Storage *x = storageArg(info, 0, "x"), *pooled = storageArg(info, 1, "pooled"), *arg = storageArg(info, 2, "argmax");
-  NeuronParams p = neuronParams(info, 3);
-  Pool2dShape s = fusedPoolShape(info, 4, p);
-  const NormalisationArg norm = normalisationArg(info, 5, s);
-  NumberResult count(info, 6);
-  requireInt32(env, arg, "neuronPool: argmax");
+  Storage *x = storageArg(info, 0, "x"), *pooled = storageArg(info, 1, "pooled");
+  NeuronParams p = neuronParams(info, 2);
+  Pool2dShape s = fusedPoolShape(info, 3, p);
+  const NormalisationArg norm = normalisationArg(info, 4, s);
+  NumberResult count(info, 5);
   const int64_t outCount = p.steps * s.planes * s.outHeight() * s.outWidth();
   requireCount(env, x, p.staticInput ? p.width : p.steps * p.width, "x");
-  requireCount(env, pooled, outCount, "pooled"), requireCount(env, arg, outCount, "argmax");
+  requireCount(env, pooled, outCount, "pooled");
   Napi::Value result = env.Undefined();
-  dispatch(env, "neuronPoolForward", {x, pooled, norm.gamma, norm.beta, norm.mean, norm.invStd}, {arg, count.accumulator()},
+  dispatch(env, "neuronPoolForward", {x, pooled, norm.gamma, norm.beta, norm.mean, norm.invStd}, {count.accumulator()},
            [&](auto tag, auto device) {
     using T = decltype(tag);
     if constexpr (decltype(device)::cuda) {
 #if defined(IKUN_WITH_CUDA)
-      cuda::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), ptr<int32_t>(arg), count.onDevice(x->device()), norm.as<T>());
+      cuda::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), count.onDevice(x->device()), norm.as<T>());
       result = count.fromDevice(env);
 #endif
     } else {
-      result = count.fromHost(env, cpu::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), ptr<int32_t>(arg), norm.as<T>()));
+      result = count.fromHost(env, cpu::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), norm.as<T>()));
     }
   });
   return result;
 }
 
-// neuronPoolBackward(x, argmax, dPooled, dx, params, dims, normalisation | null)
+// neuronPoolBackward(x, dPooled, dx, params, dims, normalisation | null): each window's maximum is found again from
+// the recomputed spikes, so nothing but x is kept from the forward.
 Napi::Value NeuronPoolBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Storage *x = storageArg(info, 0, "x"), *arg = storageArg(info, 1, "argmax"), *dp = storageArg(info, 2, "dPooled"),
-          *dx = storageArg(info, 3, "dx");
-  NeuronParams p = neuronParams(info, 4);
-  Pool2dShape s = fusedPoolShape(info, 5, p);
-  const NormalisationArg norm = normalisationArg(info, 6, s);
-  requireInt32(env, arg, "neuronPool: argmax");
+  Storage *x = storageArg(info, 0, "x"), *dp = storageArg(info, 1, "dPooled"), *dx = storageArg(info, 2, "dx");
+  NeuronParams p = neuronParams(info, 3);
+  Pool2dShape s = fusedPoolShape(info, 4, p);
+  const NormalisationArg norm = normalisationArg(info, 5, s);
   const int64_t outCount = p.steps * s.planes * s.outHeight() * s.outWidth(), inCount = p.staticInput ? p.width : p.steps * p.width;
   requireCount(env, x, inCount, "x"), requireCount(env, dx, inCount, "dx");
-  requireCount(env, dp, outCount, "dPooled"), requireCount(env, arg, outCount, "argmax");
-  if (arg->device() < 0) {  // device memory cannot be read here; the CUDA kernels skip bad offsets
-    const int32_t* a = arg->as<int32_t>();
-    for (int64_t i = 0; i < outCount; ++i)
-      if (a[i] < 0 || a[i] >= s.inHeight * s.inWidth) throw Napi::RangeError::New(env, "neuronPool: argmax holds an offset outside the plane");
-  }
-  dispatch(env, "neuronPoolBackward", {x, dp, dx, norm.gamma, norm.beta, norm.mean, norm.invStd}, {arg}, [&](auto tag, auto device) {
+  requireCount(env, dp, outCount, "dPooled");
+  dispatch(env, "neuronPoolBackward", {x, dp, dx, norm.gamma, norm.beta, norm.mean, norm.invStd}, [&](auto tag, auto device) {
     using T = decltype(tag);
-    IKUN_RUN(device, neuronPoolBackward<T>(p, s, ptr<T>(x), ptr<int32_t>(arg), ptr<T>(dp), ptr<T>(dx), norm.as<T>()));
+    IKUN_RUN(device, neuronPoolBackward<T>(p, s, ptr<T>(x), ptr<T>(dp), ptr<T>(dx), norm.as<T>()));
   });
   return env.Undefined();
 }

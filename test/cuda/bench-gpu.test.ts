@@ -20,5 +20,10 @@ describe('bench:gpu on the emulated device', () => {
     for (const row of ['training epoch \\(s\\)', 'samples/s', 'test pass over 128 images', 'peak device memory', 'TFLOP/s', 'speed-up'])
       expect(r.output).toMatch(new RegExp(row));
     for (const op of ['conv2dForward', 'neuronPoolForward', 'batchNormForward', 'linearForward', 'sgdStep']) expect(r.output).toMatch(new RegExp(`\\n${op} +\\| `));
+    // the launch count: 4 steps of 64 (256 images), each about 30 ops plus the test pass's share
+    const launches = /; (\d+) ops, ([\d.]+) per training step/.exec(r.output);
+    expect(launches, r.output).not.toBeNull();
+    expect(Number(launches![2])).toBeGreaterThan(25);
+    expect(Number(launches![2])).toBeLessThan(60);
   }, 600_000);
 });

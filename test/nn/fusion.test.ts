@@ -164,6 +164,25 @@ describe('Sequential fuses the CSNN patterns', () => {
   });
 
   it.each([
+    ['3x3 windows with stride 2 (overlapping)', 3, 2, 7],
+    ['2x2 windows with stride 1 (overlapping)', 2, 1, 5],
+    ['2x2 windows with stride 2 (tiling)', 2, 2, 6],
+  ] as const)('neuron + max-pool finds the maximum of each window again in backward (spikes tie, the first wins): %s', (_, k, stride, size) => {
+    // spiking neurons: most windows hold equal spikes, so backward must pick the same (first) winner as forward
+    const build = (): nn.Sequential => new nn.Sequential(new nn.IFNode({ surrogate: surrogate.atan() }), new nn.MaxPool2d(k, { stride }),
+      new nn.Flatten({ startDim: 2 }), new nn.MeanOverTime());
+    const fused = build(), plain = build();
+    plain.fusion = false;
+    const x = randomTensor([4, 2, 3, size, size], 21, 2, 0.6);
+    const yFused = fused.forward(x), yPlain = plain.forward(x);
+    expect(values(yFused)).toEqual(values(yPlain));
+    const g = randomTensor([...yFused.shape], 22, 1);
+    const dFused = values(fused.backward(g)), dPlain = values(plain.backward(g));
+    expect(relativeError(dFused, dPlain)).toBeLessThanOrEqual(1e-12);
+    expect(dFused.some((v) => v !== 0)).toBe(true);
+  });
+
+  it.each([
     ['an MLP (Linear in the static prefix)', () => [new nn.RepeatOverTime(3), new nn.Linear(12, 8, { dtype: 'float64' }),
       new nn.IFNode({ surrogate: surrogate.atan({ spiking: false }) }), new nn.Linear(8, 3, { dtype: 'float64' }), new nn.IFNode(), new nn.MeanOverTime()], [2, 12]],
     ['a max-pool on the images first', () => [new nn.RepeatOverTime(2), new nn.MaxPool2d(2), new nn.Conv2d(2, 3, 3, { padding: 1, bias: false, dtype: 'float64' }),

@@ -238,7 +238,6 @@ export class NeuronPoolStep implements Step {
   }
 
   release(): void {
-    this.fused?.ctx.argmax.dispose();
     this.fused = null;
     this.poolInput?.dispose();
     this.poolInput = null;
