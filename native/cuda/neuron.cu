@@ -162,9 +162,13 @@ __global__ void poolForwardKernel(NeuronParams p, WindowGeometry g, const T* x, 
   if (threadIdx.x == 0) blockCounts[blockIdx.x] = count;
 }
 
-// Recomputes the membranes of the window's neurons (into hScratch, [steps, width]) and runs BPTT with
-// the pooled gradient at each step's maximum, found again from the spikes of the membranes.
-template <class T>
+// Recomputes the membranes of the window's neurons and runs BPTT with the pooled gradient at each step's
+// maximum, found again from the spikes of the membranes. Up to kRegisterSteps steps (InRegisters) the
+// membranes stay in registers (loops over a fixed bound, fully unrolled); longer runs keep them in
+// hScratch ([steps, width]), the twin that the tests run too.
+constexpr int kRegisterSteps = 8;
+
+template <class T, bool InRegisters>
 __global__ void poolBackwardKernel(NeuronParams p, WindowGeometry g, const T* x, const T* dPooled, T* hScratch, T* dx,
                                    InputNormalisation<T> norm) {
   const DeviceNeuron<T> neuron = neuronOf<T>(p);
@@ -175,32 +179,51 @@ __global__ void poolBackwardKernel(NeuronParams p, WindowGeometry g, const T* x,
     windowOffsets(g, w, q, o, offsets);
     const PlaneInput<T> in(norm, q);
     const int64_t base = q * g.plane;
-    T v[4];
+    T v[4], dv[4], sum[4];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) v[j] = neuron.initialMembrane();
-    for (int64_t t = 0; t < p.steps; ++t)
+    for (int j = 0; j < 4; ++j) v[j] = neuron.initialMembrane(), dv[j] = T(0), sum[j] = T(0);
+    // the charge of step t into h
+    auto charge = [&](int64_t t, T (&h)[4]) {
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        const T ht = neuron.charge(v[j], in(x[t * inputStride + base + offsets[j]]));
-        hScratch[t * p.width + base + offsets[j]] = ht;
-        neuron.fire(ht, v[j]);
+        h[j] = neuron.charge(v[j], in(x[t * inputStride + base + offsets[j]]));
+        neuron.fire(h[j], v[j]);
       }
-    T dv[4], sum[4];
-#pragma unroll
-    for (int j = 0; j < 4; ++j) dv[j] = T(0), sum[j] = T(0);
-    for (int64_t t = p.steps - 1; t >= 0; --t) {
+    };
+    // BPTT through step t given its membranes h
+    auto backward = [&](int64_t t, const T (&h)[4]) {
       const T gradient = dPooled[(t * g.planes + q) * g.outPlane + o];
-      T h[4], s[4];
+      T s[4], maximum;
 #pragma unroll
-      for (int j = 0; j < 4; ++j) h[j] = hScratch[t * p.width + base + offsets[j]], s[j] = neuron.spike(h[j]);
-      T maximum;
+      for (int j = 0; j < 4; ++j) s[j] = neuron.spike(h[j]);
       const int winner = windowMaximum(s, maximum);
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        const int64_t at = t * p.width + base + offsets[j];
         const T dh = neuron.backward(h[j], j == winner ? gradient : T(0), dv[j]);
         if (p.staticInput) sum[j] += dh * neuron.b;
-        else dx[at] = dh * neuron.b;
+        else dx[t * p.width + base + offsets[j]] = dh * neuron.b;
+      }
+    };
+    if constexpr (InRegisters) {
+      T h[kRegisterSteps][4];
+#pragma unroll
+      for (int t = 0; t < kRegisterSteps; ++t)
+        if (t < p.steps) charge(t, h[t]);
+#pragma unroll
+      for (int t = kRegisterSteps - 1; t >= 0; --t)
+        if (t < p.steps) backward(t, h[t]);
+    } else {
+      for (int64_t t = 0; t < p.steps; ++t) {
+        T h[4];
+        charge(t, h);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) hScratch[t * p.width + base + offsets[j]] = h[j];
+      }
+      for (int64_t t = p.steps - 1; t >= 0; --t) {
+        T h[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) h[j] = hScratch[t * p.width + base + offsets[j]];
+        backward(t, h);
       }
     }
     if (p.staticInput)
@@ -296,12 +319,19 @@ template <class T>
 void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const T* dPooled, T* dx,
                         const InputNormalisation<T>& norm) {
   const size_t full = size_t(p.steps * p.width);
-  Scratch<T> h(full);
   if (tilesByTwo(pool)) {
     const WindowGeometry g = windowGeometry(pool);
-    launch(poolBackwardKernel<T>, blocksFor(g.windows), dim3(kThreads), 0, currentStream(), p, g, x, dPooled, h.get(), dx, norm);
+    if (p.steps <= kRegisterSteps) {
+      launch(poolBackwardKernel<T, true>, blocksFor(g.windows), dim3(kThreads), 0, currentStream(), p, g, x, dPooled,
+             static_cast<T*>(nullptr), dx, norm);
+      return;
+    }
+    Scratch<T> h(full);
+    launch(poolBackwardKernel<T, false>, blocksFor(g.windows), dim3(kThreads), 0, currentStream(), p, g, x, dPooled, h.get(), dx,
+           norm);
     return;
   }
+  Scratch<T> h(full);
   // the unfused twin: the spikes recomputed, pooled again for the argmax (the pooled values are not needed)
   const Pool2dShape steps{p.steps * pool.planes, pool.inHeight, pool.inWidth, pool.kernel, pool.stride};
   const size_t outputs = size_t(steps.planes * steps.outHeight() * steps.outWidth());

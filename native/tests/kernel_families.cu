@@ -1382,6 +1382,13 @@ IKUN_TEST_CASE(family_neuron_pool, "fused neuron + 2x2 max-pool (forward, spike 
                            Pool2dShape{3, 6, 8, 2, 2}, true, 62);
     checkNeuronPool<double>(neuronParams(K::IF, false, 0.0, 1.0, false, false, S::Rect, 1.0, true, true, 2, 144),
                             Pool2dShape{3, 6, 8, 2, 2}, true, 63);
+    // the membranes in registers up to 8 steps, in scratch beyond (the twin of the fused backward)
+    checkNeuronPool<float>(neuronParams(K::IF, true, 0.0, 1.0, false, true, S::Sigmoid, 4.0, false, true, 8, 144),
+                           Pool2dShape{3, 6, 8, 2, 2}, true, 66);
+    checkNeuronPool<float>(neuronParams(K::LIF, false, 0.0, 2.0, true, false, S::ATan, 2.0, true, false, 10, 144),
+                           Pool2dShape{3, 6, 8, 2, 2}, true, 67);
+    checkNeuronPool<double>(neuronParams(K::IF, false, 0.0, 1.0, false, false, S::Rect, 1.0, true, true, 9, 144),
+                            Pool2dShape{3, 6, 8, 2, 2}, true, 68);
     // 7x6 planes (odd height) and 3x3 windows with stride 2: the unfused twin (neuron, pool, reduction)
     checkNeuronPool<float>(neuronParams(K::LIF, false, 0.0, 2.0, true, false, S::ATan, 2.0, true, false, 3, 84),
                            Pool2dShape{2, 7, 6, 2, 2}, false, 64);
