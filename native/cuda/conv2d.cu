@@ -207,7 +207,7 @@ __global__ void biasGradientKernel(int64_t batch, int64_t channels, int64_t pixe
 template <class T>
 void conv2dForward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
   const ConvGeometry g(s);
-  gemmLaunch<T>(s.outChannels, s.batch * s.outHeight() * s.outWidth(), s.patchSize(), DenseMatrix<T>{w, s.patchSize(), false},
+  gemmLaunch<T>(s.outChannels, s.batch * s.outHeight() * s.outWidth(), s.patchSize(), DenseMatrix<T, false>{w, s.patchSize()},
                 PatchLoader<T>{x, g}, ConvOutputStore<T>{y, bias, g});
 }
 

@@ -23,7 +23,7 @@ namespace ikun::cuda {
 
 constexpr int kGemmTileM = 64, kGemmTileN = 64, kGemmTileK = 16, kGemmThreads = 256;
 
-// Reads p[k * stride] over k: a row or a column of a dense matrix.
+// Reads p[k * stride] over k: a column of a row-major matrix (a row of a transposed one).
 template <class T>
 struct StridedReader {
   const T* p;
@@ -31,14 +31,29 @@ struct StridedReader {
   __device__ __forceinline__ T operator()(int64_t k) const { return p[k * stride]; }
 };
 
-// A row-major matrix, read as op(P) (transposed when trans): element (r, c).
+// Reads p[k] over k: a row of a row-major matrix. Contiguous at compile time, so the loads of one slice
+// share one address and immediate offsets (a runtime stride of 1 costs a 64-bit product and registers
+// per load, enough to push the 64x64-warp TF32 kernel past 255 registers).
 template <class T>
+struct ContiguousReader {
+  const T* p;
+  __device__ __forceinline__ T operator()(int64_t k) const { return p[k]; }
+};
+
+// A row-major matrix, read as op(P) (transposed when Trans): element (r, c). The transposition is a
+// template parameter so that each reader knows whether it walks memory contiguously.
+template <class T, bool Trans>
 struct DenseMatrix {
   const T* p;
   int64_t ld;
-  bool trans;
-  __device__ __forceinline__ StridedReader<T> row(int64_t r) const { return trans ? StridedReader<T>{p + r, ld} : StridedReader<T>{p + r * ld, 1}; }
-  __device__ __forceinline__ StridedReader<T> column(int64_t c) const { return trans ? StridedReader<T>{p + c * ld, 1} : StridedReader<T>{p + c, ld}; }
+  __device__ __forceinline__ auto row(int64_t r) const {
+    if constexpr (Trans) return StridedReader<T>{p + r, ld};
+    else return ContiguousReader<T>{p + r * ld};
+  }
+  __device__ __forceinline__ auto column(int64_t c) const {
+    if constexpr (Trans) return ContiguousReader<T>{p + c * ld};
+    else return StridedReader<T>{p + c, ld};
+  }
 };
 
 template <class T, class ALoad, class BLoad, class Store>
@@ -97,94 +112,127 @@ __global__ void __launch_bounds__(kGemmThreads) gemmTileKernel(int64_t M, int64_
 }
 
 // ---- the tensor-core twin: TF32 inputs, fp32 accumulation -------------------------------------------------
-// 128x128 output tiles, 16-deep k slices staged in shared memory as TF32 (rounded once, when stored), 8 warps
-// of 64x32 each: per k8 step a warp issues 4 x 4 mma.m16n8k8 (mma.cuh). The next slice is loaded into
-// registers while the current one is multiplied. Same loaders, stores and k order per output as above.
-constexpr int kTf32TileM = 128, kTf32TileN = 128, kTf32TileK = 16, kTf32Threads = 256;
-constexpr int kTf32Pad = 8;  // row stride 136 floats: the lanes of a fragment load hit 32 different banks
+// 128x128 output tiles, 16-deep k slices staged in shared memory as TF32 (rounded once, when stored), 4 warps
+// of 64x64 each: per k8 step a warp issues 4 x 8 mma.m16n8k8 (mma.cuh) from 16 + 16 fragment values,
+// a third less shared-memory traffic per mma than 64x32 warps (shared-memory bandwidth, not the tensor
+// cores, bounds a kernel that stages both operands there). Two blocks fit on an SM (at most 255 registers
+// per thread for 128 threads). The shared tiles are double-buffered: slice s + 1 is loaded into registers
+// while slice s is multiplied and stored into the other buffer, so one barrier per slice suffices.
+// Same loaders, stores and k order per output as the exact tiles above.
+constexpr int kTf32TileM = 128, kTf32TileN = 128, kTf32TileK = 16, kTf32Threads = 128, kTf32BlocksPerSm = 2;
+constexpr int kTf32WarpM = 64, kTf32WarpN = 64;
+constexpr int kTf32Pad = 8;  // row stride 136 words: the lanes of a fragment load hit 32 different banks
 
 template <class ALoad, class BLoad, class Store>
-__global__ void __launch_bounds__(kTf32Threads) gemmTf32Kernel(int64_t M, int64_t N, int64_t K, int64_t kChunk, ALoad a,
-                                                               BLoad b, Store store) {
-  IKUN_SHARED_ARRAY2(uint32_t, tileA, kTf32TileK, kTf32TileM + kTf32Pad);  // [k][m], TF32 bits
-  IKUN_SHARED_ARRAY2(uint32_t, tileB, kTf32TileK, kTf32TileN + kTf32Pad);  // [k][n]
+__global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
+    gemmTf32Kernel(int64_t M, int64_t N, int64_t K, int64_t kChunk, ALoad a, BLoad b, Store store) {
+  // [buffer * 16 + k][m or n], TF32 bits: two buffers of one k slice each
+  IKUN_SHARED_ARRAY2(uint32_t, tileA, 2 * kTf32TileK, kTf32TileM + kTf32Pad);
+  IKUN_SHARED_ARRAY2(uint32_t, tileB, 2 * kTf32TileK, kTf32TileN + kTf32Pad);
+  constexpr int tilesM16 = kTf32WarpM / 16, tilesN8 = kTf32WarpN / 8;
+  static_assert((kTf32TileM / kTf32WarpM) * (kTf32TileN / kTf32WarpN) * 32 == kTf32Threads, "one warp per warp tile");
   const int tid = int(threadIdx.x), lane = tid % 32, warp = tid / 32;
-  const int warpM = (warp / 4) * 64, warpN = (warp % 4) * 32;  // 2 x 4 warps
+  const int warpM = (warp / (kTf32TileN / kTf32WarpN)) * kTf32WarpM, warpN = (warp % (kTf32TileN / kTf32WarpN)) * kTf32WarpN;
   const int g = lane / 4, t = lane % 4;
   const int64_t m0 = int64_t(blockIdx.y) * kTf32TileM, n0 = int64_t(blockIdx.x) * kTf32TileN;
   const int64_t kBegin = int64_t(blockIdx.z) * kChunk, kEnd = minIndex(K, kBegin + kChunk);
 
-  float acc[4][4][4];  // [m16 tile][n8 tile][fragment register]
+  float acc[tilesM16][tilesN8][4];  // [m16 tile][n8 tile][fragment register]
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < tilesM16; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
+    for (int j = 0; j < tilesN8; ++j)
 #pragma unroll
       for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
 
-  // Each thread loads 8 elements of each tile: element e = tid + 256 r is (k = e / 128, m or n = e % 128),
-  // so one row of A and one column of B per thread for the whole launch.
+  // Element e = tid + 128 r of a tile is (k = e / 128, m or n = e % 128): one row of A and one column of
+  // B per thread for the whole launch, all 16 k of a slice.
   static_assert(kTf32TileM == kTf32TileN && kTf32Threads % kTf32TileM == 0, "one row and one column per thread");
-  const int mn = tid % kTf32TileM, kFirst = tid / kTf32TileM, kStep = kTf32Threads / kTf32TileM;
+  constexpr int kStep = kTf32Threads / kTf32TileM, perThread = kTf32TileK / kStep;
+  const int mn = tid % kTf32TileM, kFirst = tid / kTf32TileM;
   const bool rowInside = m0 + mn < M, columnInside = n0 + mn < N;
   const auto aRow = a.row(rowInside ? m0 + mn : 0);
   const auto bColumn = b.column(columnInside ? n0 + mn : 0);
-  float nextA[8], nextB[8];
-  auto loadSlice = [&](int64_t k0) {
+  // The next slice is staged in registers one k8 step's share at a time (loaded before a step's mma, stored
+  // into the free buffer after them): half the staging registers of a whole slice, which keeps the dense
+  // loaders under 255 registers on sm_80.
+  constexpr int steps = kTf32TileK / 8, perStep = perThread / steps;
+  static_assert(perThread % steps == 0, "the staged share of each k8 step");
+  float nextA[perStep], nextB[perStep];
+  auto loadShare = [&](int64_t k0, int step) {
 #pragma unroll
-    for (int r = 0; r < 8; ++r) {
-      const int64_t gk = k0 + kFirst + kStep * r;
+    for (int r = 0; r < perStep; ++r) {
+      const int64_t gk = k0 + kFirst + kStep * (step * perStep + r);
       nextA[r] = rowInside && gk < kEnd ? float(aRow(gk)) : 0.0f;
       nextB[r] = columnInside && gk < kEnd ? float(bColumn(gk)) : 0.0f;
     }
   };
-  auto storeSlice = [&]() {
+  auto storeShare = [&](int buffer, int step) {
 #pragma unroll
-    for (int r = 0; r < 8; ++r) {
-      const int kk = kFirst + kStep * r;
+    for (int r = 0; r < perStep; ++r) {
+      const int kk = buffer * kTf32TileK + kFirst + kStep * (step * perStep + r);
       tileA[kk][mn] = toTf32(nextA[r]);
       tileB[kk][mn] = toTf32(nextB[r]);
     }
   };
+  auto multiplyStep = [&](int buffer, int step) {
+    const int k = buffer * kTf32TileK + 8 * step + t;
+    uint32_t fa[tilesM16][4];
+#pragma unroll
+    for (int i = 0; i < tilesM16; ++i) {
+      const int row = warpM + 16 * i + g;
+      fa[i][0] = tileA[k][row];
+      fa[i][1] = tileA[k][row + 8];
+      fa[i][2] = tileA[k + 4][row];
+      fa[i][3] = tileA[k + 4][row + 8];
+    }
+    // B's fragments one n8 tile at a time: two registers live instead of sixteen
+#pragma unroll
+    for (int j = 0; j < tilesN8; ++j) {
+      const int col = warpN + 8 * j + g;
+      const uint32_t fb[2] = {tileB[k][col], tileB[k + 4][col]};
+#pragma unroll
+      for (int i = 0; i < tilesM16; ++i) mmaTf32(acc[i][j], fa[i], fb, acc[i][j]);
+    }
+  };
 
-  if (kBegin < kEnd) loadSlice(kBegin);
+  // Buffer b is written in the iteration after the one that last read it, and that iteration ended at a
+  // barrier every warp passed: one __syncthreads per slice keeps writers and readers apart.
+  if (kBegin < kEnd) {
+#pragma unroll
+    for (int step = 0; step < steps; ++step) {
+      loadShare(kBegin, step);
+      storeShare(0, step);
+    }
+  }
+  __syncthreads();
+  int buffer = 0;
   for (int64_t k0 = kBegin; k0 < kEnd; k0 += kTf32TileK) {
-    storeSlice();
-    __syncthreads();
-    if (k0 + kTf32TileK < kEnd) loadSlice(k0 + kTf32TileK);  // global loads in flight during the mma below
+    const bool more = k0 + kTf32TileK < kEnd;
 #pragma unroll
-    for (int ks = 0; ks < kTf32TileK; ks += 8) {
-      uint32_t fa[4][4], fb[4][2];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int row = warpM + 16 * i + g;
-        fa[i][0] = tileA[ks + t][row];
-        fa[i][1] = tileA[ks + t][row + 8];
-        fa[i][2] = tileA[ks + t + 4][row];
-        fa[i][3] = tileA[ks + t + 4][row + 8];
-      }
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int col = warpN + 8 * j + g;
-        fb[j][0] = tileB[ks + t][col];
-        fb[j][1] = tileB[ks + t + 4][col];
-      }
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) mmaTf32(acc[i][j], fa[i], fb[j], acc[i][j]);
+    for (int step = 0; step < steps; ++step) {
+      if (more) loadShare(k0 + kTf32TileK, step);  // global loads in flight during this step's mma
+      multiplyStep(buffer, step);
+      if (more) storeShare(buffer ^ 1, step);
     }
     __syncthreads();
+    buffer ^= 1;
   }
+  // Row by row (a lane's fragment rows g and g + 8 of each m16 tile), the row's bounds checked once.
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < tilesM16; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
+    for (int half = 0; half < 2; ++half) {
+      const int64_t gm = m0 + warpM + 16 * i + g + 8 * half;
+      if (gm >= M) continue;
 #pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const int64_t gm = m0 + warpM + 16 * i + g + (r >= 2 ? 8 : 0), gn = n0 + warpN + 8 * j + 2 * t + (r & 1);
-        if (gm < M && gn < N) store(int(blockIdx.z), gm, gn, acc[i][j][r]);
-      }
+      for (int j = 0; j < tilesN8; ++j)
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const int64_t gn = n0 + warpN + 8 * j + 2 * t + c;
+          if (gn < N) store(int(blockIdx.z), gm, gn, acc[i][j][2 * half + c]);
+        }
+    }
 }
 
 // Launches the tile kernel over an M x N output with `splits` k-splits (1: no split): on tensor cores for

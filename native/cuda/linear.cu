@@ -28,20 +28,20 @@ __global__ void columnSumKernel(int64_t rows, int64_t columns, const T* dy, T* d
 
 template <class T>
 void linearForward(const LinearShape& s, const T* x, const T* w, const T* bias, T* y) {
-  gemmLaunch<T>(s.batch, s.outFeatures, s.inFeatures, DenseMatrix<T>{x, s.inFeatures, false},
-                DenseMatrix<T>{w, s.inFeatures, true}, BiasedStore<T>{y, bias, s.outFeatures});
+  gemmLaunch<T>(s.batch, s.outFeatures, s.inFeatures, DenseMatrix<T, false>{x, s.inFeatures},
+                DenseMatrix<T, true>{w, s.inFeatures}, BiasedStore<T>{y, bias, s.outFeatures});
 }
 
 template <class T>
 void linearBackwardInput(const LinearShape& s, const T* dy, const T* w, T* dx) {
-  gemmLaunch<T>(s.batch, s.inFeatures, s.outFeatures, DenseMatrix<T>{dy, s.outFeatures, false},
-                DenseMatrix<T>{w, s.inFeatures, false}, MatrixStore<T>{dx, s.inFeatures, T(1), T(0)});
+  gemmLaunch<T>(s.batch, s.inFeatures, s.outFeatures, DenseMatrix<T, false>{dy, s.outFeatures},
+                DenseMatrix<T, false>{w, s.inFeatures}, MatrixStore<T>{dx, s.inFeatures, T(1), T(0)});
 }
 
 template <class T>
 void linearBackwardWeight(const LinearShape& s, const T* x, const T* dy, T* dw, T* dbias) {
-  gemmLaunch<T>(s.outFeatures, s.inFeatures, s.batch, DenseMatrix<T>{dy, s.outFeatures, true},
-                DenseMatrix<T>{x, s.inFeatures, false}, MatrixStore<T>{dw, s.inFeatures, T(1), T(1)});
+  gemmLaunch<T>(s.outFeatures, s.inFeatures, s.batch, DenseMatrix<T, true>{dy, s.outFeatures},
+                DenseMatrix<T, false>{x, s.inFeatures}, MatrixStore<T>{dw, s.inFeatures, T(1), T(1)});
   if (dbias) launch(columnSumKernel<T>, blocksFor(s.outFeatures), dim3(kThreads), 0, currentStream(), s.batch, s.outFeatures, dy, dbias);
 }
 

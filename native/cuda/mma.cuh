@@ -53,7 +53,8 @@ __device__ __forceinline__ void mmaTf32(float d[4], const uint32_t a[4], const u
 #if defined(IKUN_CUDA_EMULATED)
   // Each lane posts its registers where the warp can read them, and computes its four outputs from the
   // whole A and B, rebuilt with the layout above.
-  IKUN_SHARED_ARRAY2(uint32_t, posted, 32 * 32, 6);  // [warp * 32 + lane][a0..a3, b0, b1]
+  // [warp * 32 + lane][a0..a3, b0, b1]: emulation scratch, not counted as the kernel's shared memory
+  IKUN_EMU_SCRATCH_ARRAY2(uint32_t, posted, 32 * 32, 6);
   const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32, base = warp * 32;
   for (int r = 0; r < 4; ++r) posted[base + lane][r] = a[r];
   posted[base + lane][4] = b[0];

@@ -240,6 +240,20 @@ __global__ void readBeforeWrite(float* staticFloat, int* staticInt, unsigned* dy
   d[t] = 0;
 }
 
+#if defined(IKUN_CUDA_EMULATED)
+// 40 KB of shared memory and 24 KB of emulation scratch (as the mma emulation's): over nvcc's 48 KB together,
+// so this runs only if the scratch counts against no limit. Each thread passes its value through both.
+__global__ void sharedAndScratch(float* out) {
+  IKUN_SHARED_ARRAY(float, tile, 10 * 1024);
+  IKUN_EMU_SCRATCH_ARRAY2(float, scratch, 6 * 1024, 1);
+  const unsigned t = threadIdx.x;
+  tile[t] = float(t);
+  scratch[t][0] = 2.0f * float(t);
+  __syncthreads();
+  out[blockIdx.x * blockDim.x + t] = tile[blockDim.x - 1 - t] + scratch[blockDim.x - 1 - t][0];
+}
+#endif
+
 // 2-D/3-D blocks and grids: each thread writes its coordinates at its global linear index.
 __global__ void coordinates(unsigned* out, unsigned* count) {
   unsigned bx = blockDim.x, by = blockDim.y, bz = blockDim.z;
@@ -604,6 +618,17 @@ IKUN_TEST_CASE(nan_fill, "static and dynamic shared memory read before written s
   // Device memory from cudaMalloc starts as 0xFF bytes too.
   DeviceBuffer<float> fresh(4);
   for (float v : fresh.download()) IKUN_CHECK(std::isnan(v), "fresh cudaMalloc memory");
+}
+
+IKUN_TEST_CASE(emulation_scratch, "an emulation's scratch (the mma register exchange) is not the kernel's shared memory") {
+  const unsigned threads = 64, blocks = 2;
+  DeviceBuffer<float> out(threads * blocks);
+  launch(sharedAndScratch, dim3(blocks), dim3(threads), 0, nullptr, out.get());
+  std::vector<float> got = out.download();
+  for (unsigned k = 0; k < threads * blocks; ++k) IKUN_CHECK_EQ(got[k], 3.0f * float(threads - 1 - k % threads), "thread %u", k);
+  cudaFuncAttributes attributes{};
+  IKUN_CUDA_OK(cudaFuncGetAttributes(&attributes, sharedAndScratch));
+  IKUN_CHECK_EQ(attributes.sharedSizeBytes, size_t(40 * 1024), "static shared bytes");
 }
 #endif
 

@@ -857,7 +857,8 @@ void* sharedArray(const SharedSite* site, size_t bytes, size_t align) {
   }
   for (const SharedBuffer& b : r.discovered)
     if (b.site == site) return b.data;
-  size_t total = r.staticBytes + bytes;
+  const size_t counted = site->hardware ? bytes : 0;  // emulation scratch is not the kernel's shared memory
+  size_t total = r.staticBytes + counted;
   if (total > kSharedPerBlock)
     fail(format("the kernel declares %zu bytes of static shared memory (the array at %s:%d adds %zu); nvcc refuses "
                 "more than %zu: use dynamic shared memory with cudaFuncSetAttribute",
@@ -876,7 +877,7 @@ void* sharedArray(const SharedSite* site, size_t bytes, size_t align) {
   r.staticBytes = total;
   std::lock_guard<std::mutex> kernelsLock(kernelsMutex());
   r.kernel->sites.push_back(SiteInfo{site, bytes, align});
-  r.kernel->staticBytes += bytes;
+  r.kernel->staticBytes += counted;
   return data;
 }
 
@@ -1146,7 +1147,7 @@ void prepareBlock(BlockRun& r, unsigned long long linear) {
     if (posix_memalign(&data, std::max<size_t>(s.align, 16), s.bytes) != 0) fail("out of host memory for shared memory");
     std::memset(data, 0xFF, s.bytes);  // NaN bytes: a read before a write shows up
     r.known.push_back(SharedBuffer{s.site, data, s.bytes});
-    r.staticBytes += s.bytes;
+    if (s.site->hardware) r.staticBytes += s.bytes;
   }
   if (posix_memalign(&r.dynamic, 16, r.dynamicBytes) != 0) fail("out of host memory for dynamic shared memory");
   std::memset(r.dynamic, 0xFF, r.dynamicBytes);

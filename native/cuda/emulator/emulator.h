@@ -365,6 +365,9 @@ cudaError_t setDeviceMemoryLimit(size_t bytes);
 struct SharedSite {
   const char* file;
   int line;
+  // false: scratch of an emulation (the mma emulation's register exchange, mma.cuh), which has no
+  // counterpart in a GPU's shared memory and so counts against none of its limits
+  bool hardware = true;
 };
 void* sharedArray(const SharedSite* site, size_t bytes, size_t align);
 void* dynamicShared();  // the block's dynamic shared memory (the launch's bytes), 16-byte aligned
@@ -437,6 +440,12 @@ void launchKernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t dynam
       ::ikun::emu::sharedArray(&IKUN_EMU_CAT(ikunEmuSharedSite_, name), sizeof(T[n]), alignof(T)))
 #define IKUN_EMU_SHARED_ARRAY2(T, name, n, m)                                                              \
   static constexpr ::ikun::emu::SharedSite IKUN_EMU_CAT(ikunEmuSharedSite_, name){__FILE__, __LINE__};     \
+  T(&name)[n][m] = *static_cast<T(*)[n][m]>(                                                                \
+      ::ikun::emu::sharedArray(&IKUN_EMU_CAT(ikunEmuSharedSite_, name), sizeof(T[n][m]), alignof(T)))
+// The same for the scratch an emulation of a hardware feature needs (per block, NaN-filled like shared
+// memory), outside the static shared memory the kernel declares: a GPU needs none of it.
+#define IKUN_EMU_SCRATCH_ARRAY2(T, name, n, m)                                                             \
+  static constexpr ::ikun::emu::SharedSite IKUN_EMU_CAT(ikunEmuSharedSite_, name){__FILE__, __LINE__, false}; \
   T(&name)[n][m] = *static_cast<T(*)[n][m]>(                                                                \
       ::ikun::emu::sharedArray(&IKUN_EMU_CAT(ikunEmuSharedSite_, name), sizeof(T[n][m]), alignof(T)))
 
