@@ -119,6 +119,7 @@ struct FlippedWeightRow {
 
 template <class T>
 struct FlippedWeightLoader {
+  static constexpr bool kRowAlongK = true;  // each output channel's taps are adjacent (gemm.cuh)
   const T* w;
   ConvGeometry g;
   __device__ __forceinline__ FlippedWeightRow<T> row(int64_t ci) const { return {w + ci * int64_t(g.taps()), g}; }
@@ -177,6 +178,7 @@ struct OutputGradientRow {
 
 template <class T>
 struct OutputGradientRows {
+  static constexpr bool kRowAlongK = true;  // a plane of dy is contiguous (gemm.cuh)
   const T* dy;
   ConvGeometry g;
   __device__ __forceinline__ OutputGradientRow<T> row(int64_t co) const { return {dy + co * int64_t(g.outPixels()), g}; }

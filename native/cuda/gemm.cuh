@@ -40,10 +40,23 @@ struct ContiguousReader {
   __device__ __forceinline__ T operator()(int64_t k) const { return p[k]; }
 };
 
+// Whether a loader's rows (A) or columns (B) run contiguously along k in memory, with a reader cheap
+// enough to ask for each element (static constexpr bool kRowAlongK / kColumnAlongK; false when absent):
+// the TF32 kernel then stages that operand along k, which coalesces its loads.
+template <class L, class = void>
+struct RowAlongK : std::false_type {};
+template <class L>
+struct RowAlongK<L, std::void_t<decltype(L::kRowAlongK)>> : std::bool_constant<L::kRowAlongK> {};
+template <class L, class = void>
+struct ColumnAlongK : std::false_type {};
+template <class L>
+struct ColumnAlongK<L, std::void_t<decltype(L::kColumnAlongK)>> : std::bool_constant<L::kColumnAlongK> {};
+
 // A row-major matrix, read as op(P) (transposed when Trans): element (r, c). The transposition is a
 // template parameter so that each reader knows whether it walks memory contiguously.
 template <class T, bool Trans>
 struct DenseMatrix {
+  static constexpr bool kRowAlongK = !Trans, kColumnAlongK = Trans;  // the contiguous reader (gemmTf32Kernel)
   const T* p;
   int64_t ld;
   __device__ __forceinline__ auto row(int64_t r) const {
@@ -145,34 +158,53 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
 #pragma unroll
       for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
 
-  // Element e = tid + 128 r of a tile is (k = e / 128, m or n = e % 128): one row of A and one column of
-  // B per thread for the whole launch, all 16 k of a slice.
-  static_assert(kTf32TileM == kTf32TileN && kTf32Threads % kTf32TileM == 0, "one row and one column per thread");
-  constexpr int kStep = kTf32Threads / kTf32TileM, perThread = kTf32TileK / kStep;
-  const int mn = tid % kTf32TileM, kFirst = tid / kTf32TileM;
+  // Two ways to stage an operand's share of a k8 step (8 values per thread):
+  //  - across k (the default): thread tid holds row (column) tid of the tile for the whole launch and reads
+  //    its 8 k; the lanes of a warp read 32 rows at one k, which coalesces when consecutive rows are
+  //    adjacent in memory (a patch column of the forward, a column of a row-major B);
+  //  - along k (loaders that say their rows run contiguously along k: a row-major A, the weights, dy's
+  //    planes): thread tid reads k = tid % 8 of rows tid / 8 + 16 r, so a warp reads 8 consecutive k of
+  //    4 rows, 4 sectors where reading across would touch 32 lines. The row's reader is asked for each
+  //    element, which those loaders make cheap (a pointer).
+  static_assert(kTf32TileM == kTf32TileN && kTf32Threads == kTf32TileM, "one row and one column per thread");
+  constexpr int steps = kTf32TileK / 8, perStep = 8, rowsPerPass = kTf32Threads / 8;
+  static_assert(rowsPerPass * perStep == kTf32TileM, "the along-k staging covers the tile's rows");
+  constexpr bool aAlongK = RowAlongK<ALoad>::value, bAlongK = ColumnAlongK<BLoad>::value;
+  const int mn = tid, kAlong = tid % 8, firstAlong = tid / 8;
   const bool rowInside = m0 + mn < M, columnInside = n0 + mn < N;
-  const auto aRow = a.row(rowInside ? m0 + mn : 0);
+  const auto aRow = a.row(rowInside ? m0 + mn : 0);  // used when staging across k only
   const auto bColumn = b.column(columnInside ? n0 + mn : 0);
   // The next slice is staged in registers one k8 step's share at a time (loaded before a step's mma, stored
   // into the free buffer after them): half the staging registers of a whole slice, which keeps the dense
   // loaders under 255 registers on sm_80.
-  constexpr int steps = kTf32TileK / 8, perStep = perThread / steps;
-  static_assert(perThread % steps == 0, "the staged share of each k8 step");
   float nextA[perStep], nextB[perStep];
   auto loadShare = [&](int64_t k0, int step) {
 #pragma unroll
     for (int r = 0; r < perStep; ++r) {
-      const int64_t gk = k0 + kFirst + kStep * (step * perStep + r);
-      nextA[r] = rowInside && gk < kEnd ? float(aRow(gk)) : 0.0f;
-      nextB[r] = columnInside && gk < kEnd ? float(bColumn(gk)) : 0.0f;
+      if constexpr (aAlongK) {
+        const int64_t gm = m0 + firstAlong + rowsPerPass * r, gk = k0 + 8 * step + kAlong;
+        nextA[r] = gm < M && gk < kEnd ? float(a.row(gm)(gk)) : 0.0f;
+      } else {
+        const int64_t gk = k0 + 8 * step + r;
+        nextA[r] = rowInside && gk < kEnd ? float(aRow(gk)) : 0.0f;
+      }
+      if constexpr (bAlongK) {
+        const int64_t gn = n0 + firstAlong + rowsPerPass * r, gk = k0 + 8 * step + kAlong;
+        nextB[r] = gn < N && gk < kEnd ? float(b.column(gn)(gk)) : 0.0f;
+      } else {
+        const int64_t gk = k0 + 8 * step + r;
+        nextB[r] = columnInside && gk < kEnd ? float(bColumn(gk)) : 0.0f;
+      }
     }
   };
   auto storeShare = [&](int buffer, int step) {
+    const int kBase = buffer * kTf32TileK + 8 * step;
 #pragma unroll
     for (int r = 0; r < perStep; ++r) {
-      const int kk = buffer * kTf32TileK + kFirst + kStep * (step * perStep + r);
-      tileA[kk][mn] = toTf32(nextA[r]);
-      tileB[kk][mn] = toTf32(nextB[r]);
+      if constexpr (aAlongK) tileA[kBase + kAlong][firstAlong + rowsPerPass * r] = toTf32(nextA[r]);
+      else tileA[kBase + r][mn] = toTf32(nextA[r]);
+      if constexpr (bAlongK) tileB[kBase + kAlong][firstAlong + rowsPerPass * r] = toTf32(nextB[r]);
+      else tileB[kBase + r][mn] = toTf32(nextB[r]);
     }
   };
   auto multiplyStep = [&](int buffer, int step) {
@@ -241,7 +273,10 @@ template <class T, class ALoad, class BLoad, class Store>
 void gemmTiles(int64_t M, int64_t N, int64_t K, int splits, ALoad a, BLoad b, Store store) {
   if (M <= 0 || N <= 0) return;
   if (splits < 1) splits = 1;
-  const int64_t kChunk = K > 0 ? (K + splits - 1) / splits : 0;
+  // Split boundaries on whole 16-deep slices: every slice of a split starts 64 bytes into a contiguous row,
+  // so the along-k loads of a warp touch whole sectors (a trailing split may then be empty: zero partials).
+  static_assert(kGemmTileK == 16 && kTf32TileK == 16, "splits on whole slices of both kernels");
+  const int64_t kChunk = K > 0 ? ((K + splits - 1) / splits + 15) / 16 * 16 : 0;
   // if constexpr: the tensor-core kernel is compiled for float only (double always takes the exact tiles)
   if constexpr (std::is_same_v<T, float>) {
     if (cudaPrecision() == CudaPrecision::Tf32) {
