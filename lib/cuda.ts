@@ -1,11 +1,11 @@
 // The CUDA devices as a user sees them (PyTorch's torch.cuda names): whether one is usable, which, the
 // caching allocator's memory statistics and cache, and waiting for queued work. Kernels run through the
 // ops of every tensor on a CUDA device; this module only describes and manages the devices.
-import { native, type CudaDeviceInfo, type CudaMemoryStats } from './native.js';
+import { native, type CudaDeviceInfo, type CudaMemoryStats, type CudaRuntimeCounters } from './native.js';
 import { checkInteger, fail } from './errors.js';
 import { cudaUnavailableReason } from './tensor.js';
 
-export type { CudaDeviceInfo, CudaMemoryStats } from './native.js';
+export type { CudaDeviceInfo, CudaMemoryStats, CudaRuntimeCounters } from './native.js';
 
 /** Whether at least one CUDA device can be used (this build has CUDA, a driver and a GPU are present). */
 export function isAvailable(): boolean {
@@ -48,6 +48,16 @@ export function getDeviceProperties(index = 0): CudaDeviceInfo {
 /** Bytes held by live tensors (allocated), with the allocator's cache (reserved), and the peak of allocated. */
 export function memoryStats(index = 0): CudaMemoryStats {
   return native.cudaMemoryStats(checkedIndex('memoryStats', index));
+}
+
+/**
+ * What the host asked of the device since the process started: kernels launched, memsets and copies, the
+ * times it waited for the device and the cudaMalloc calls of the caching allocator. The difference over a
+ * training step shows whether the step only queues work (no waits, no allocations once the cache is warm).
+ * Reading them does not wait for the device.
+ */
+export function runtimeCounters(index = 0): CudaRuntimeCounters {
+  return native.cudaRuntimeCounters(checkedIndex('runtimeCounters', index));
 }
 
 /** Starts the peak of memoryStats() again from what is allocated now. */

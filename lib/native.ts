@@ -113,6 +113,21 @@ export interface CudaMemoryStats {
   peakAllocated: number;
 }
 
+/** What the host asked of a CUDA device since the process started (cuda.runtimeCounters()). */
+export interface CudaRuntimeCounters {
+  /** kernels launched */
+  kernelLaunches: number;
+  /** memsets and device-to-device copies queued */
+  memoryOps: number;
+  hostToDeviceCopies: number;
+  /** each one waits for the device */
+  deviceToHostCopies: number;
+  /** times the host waited for the device: reads of a tensor, synchronize(), a busy staging buffer */
+  hostWaits: number;
+  /** cudaMalloc calls of the caching allocator (a request its cache could not serve) */
+  deviceAllocations: number;
+}
+
 /** Elementwise arithmetic of the tensor basics: add, sub, mul, div. */
 export type BinaryOpCode = 0 | 1 | 2 | 3;
 
@@ -207,6 +222,7 @@ export interface NativeAddon {
   cudaEmulated(): boolean;
   cudaDeviceInfo(device: number): CudaDeviceInfo;
   cudaMemoryStats(device: number): CudaMemoryStats;
+  cudaRuntimeCounters(device: number): CudaRuntimeCounters;
   cudaResetPeakMemory(device: number): void;
   cudaEmptyCache(device: number): void;
   cudaSynchronize(device: number): void;
@@ -245,7 +261,7 @@ export interface NativeBinary {
 // The signature of the `bindings` package for the options used here (it has no types of its own).
 type BindingsLoader = (options: { bindings: string; module_root: string; try: string[][] }) => { path?: string };
 
-const ABI_VERSION = 6;
+const ABI_VERSION = 7;
 
 // Inside node_modules the package was installed by npm, and npm rebuild re-runs its install script; in a clone,
 // npm install does (and npm run build:native builds without it).

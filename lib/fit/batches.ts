@@ -41,6 +41,9 @@ function hostBatch(batch: Batch, dataset: Dataset, place: { dtype: DType; device
 /** The batches of one epoch; the caller disposes each batch's tensors. */
 export class EpochBatches {
   private resident: ResidentDataset | null = null;
+  // the epoch's sample order on the device: one buffer for the run, refilled each epoch (in stream order
+  // behind the gathers of the epoch before), so an epoch's start allocates nothing
+  private deviceOrder: Tensor | null = null;
 
   constructor(private readonly loader: DataLoader, private readonly place: { dtype: DType; device: Device }) {}
 
@@ -53,26 +56,28 @@ export class EpochBatches {
     }
     this.resident ??= new ResidentDataset(dataset, this.place);
     const order = this.loader.order(epoch);
-    const deviceOrder = Tensor.empty([order.length], 'int32', this.place.device).copyFrom(order);
+    if (this.deviceOrder?.size !== order.length) {
+      this.deviceOrder?.dispose();
+      this.deviceOrder = Tensor.empty([order.length], 'int32', this.place.device);
+    }
+    const deviceOrder = this.deviceOrder.copyFrom(order);
     const rowSize = imageSize(dataset);
-    try {
-      for (let b = first, count = this.loader.batchCount(); b < count; b++) {
-        const start = b * this.loader.batchSize, size = Math.min(this.loader.batchSize, order.length - start);
-        const x = Tensor.empty([size, dataset.channels ?? 1, dataset.height, dataset.width], this.place.dtype, this.place.device);
-        const labels = Tensor.empty([size], 'int32', this.place.device);
-        native.gatherRows(this.resident.images.storage, deviceOrder.storage, x.storage, [dataset.count, rowSize, start, size]);
-        native.gatherRows(this.resident.labels.storage, deviceOrder.storage, labels.storage, [dataset.count, 1, start, size]);
-        const hostLabels = Int32Array.from(order.subarray(start, start + size), (i) => dataset.labels[i]!);
-        yield { x, labels, hostLabels, size };
-      }
-    } finally {
-      deviceOrder.dispose();
+    for (let b = first, count = this.loader.batchCount(); b < count; b++) {
+      const start = b * this.loader.batchSize, size = Math.min(this.loader.batchSize, order.length - start);
+      const x = Tensor.empty([size, dataset.channels ?? 1, dataset.height, dataset.width], this.place.dtype, this.place.device);
+      const labels = Tensor.empty([size], 'int32', this.place.device);
+      native.gatherRows(this.resident.images.storage, deviceOrder.storage, x.storage, [dataset.count, rowSize, start, size]);
+      native.gatherRows(this.resident.labels.storage, deviceOrder.storage, labels.storage, [dataset.count, 1, start, size]);
+      const hostLabels = Int32Array.from(order.subarray(start, start + size), (i) => dataset.labels[i]!);
+      yield { x, labels, hostLabels, size };
     }
   }
 
-  /** Frees the device copy of the data set. */
+  /** Frees the device copies of the data set and of the sample order. */
   dispose(): void {
     this.resident?.dispose();
     this.resident = null;
+    this.deviceOrder?.dispose();
+    this.deviceOrder = null;
   }
 }

@@ -38,6 +38,7 @@ struct AdamRule {
   T stepSize, bias2Sqrt, beta1, beta2, eps, weightDecay, decay;
   bool decoupled, decays;
 
+  AdamRule() = default;  // an entry of a launch table filled on the host (cuda/optim.cu)
   // Bias corrections for p.step (1 on the first update), computed on the host in double.
   explicit AdamRule(const AdamParams& p)
       : stepSize(T(p.lr / (1 - std::pow(p.beta1, double(p.step))))),

@@ -8,6 +8,7 @@
 
 #include "device.cuh"
 #include "errors.h"
+#include "runtime.h"
 
 namespace ikun::cuda {
 
@@ -17,6 +18,7 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t dynamicShar
   static_assert(sizeof...(Params) == sizeof...(Args), "launch: argument count differs from the kernel's parameters");
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;  // nothing to do (CUDA would report an invalid configuration)
   std::tuple<Params...> converted(std::forward<Args>(args)...);
+  countKernelLaunch();
 #if defined(IKUN_CUDA_EMULATED)
   ::ikun::emu::launchKernel(kernel, grid, block, dynamicSharedBytes, stream, converted);
 #else

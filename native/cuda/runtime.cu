@@ -82,7 +82,12 @@ struct DeviceState {
   size_t allocated = 0, cachedBytes = 0, peak = 0;
   std::vector<StagingBuffer> staging;
   size_t stagingBytes = 0;
+  // RuntimeCounters, relaxed atomics: kernels launch from any thread with the device current
+  std::atomic<int64_t> kernelLaunches{0}, memoryOps{0}, hostToDeviceCopies{0}, deviceToHostCopies{0}, hostWaits{0},
+      deviceAllocations{0};
 };
+
+void count(std::atomic<int64_t>& counter) { counter.fetch_add(1, std::memory_order_relaxed); }
 
 int countDevices() {
   int count = 0;
@@ -200,6 +205,7 @@ void* allocate(int device, size_t bytes) {
       throw OutOfMemoryError(outOfMemoryMessage(device, s, bytes));
     }
     check(status, "cudaMalloc");
+    count(s.deviceAllocations);
   }
   poisonUnused(block, bytes, blockSize);
   s.live.emplace(block, blockSize);
@@ -227,6 +233,13 @@ MemoryStats memoryStats(int device) {
   DeviceState& s = state(device);
   std::lock_guard<std::mutex> lock(s.mutex);
   return MemoryStats{s.allocated, s.allocated + s.cachedBytes, s.peak};
+}
+
+RuntimeCounters runtimeCounters(int device) {
+  const DeviceState& s = state(device);
+  auto read = [](const std::atomic<int64_t>& c) { return c.load(std::memory_order_relaxed); };
+  return RuntimeCounters{read(s.kernelLaunches), read(s.memoryOps), read(s.hostToDeviceCopies), read(s.deviceToHostCopies),
+                         read(s.hostWaits), read(s.deviceAllocations)};
 }
 
 void resetPeakMemory(int device) {
@@ -257,6 +270,7 @@ void copyHostToDevice(int device, void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
   DeviceState& s = state(device);
   makeCurrent(device);
+  count(s.hostToDeviceCopies);
   if (bytes > kLargestStaged) {
     // From pageable memory the runtime copies into its own staging before it returns.
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s.stream), "cudaMemcpyAsync (host to device)");
@@ -279,6 +293,7 @@ void copyHostToDevice(int device, void* dst, const void* src, size_t bytes) {
   if (!slot) {
     for (StagingBuffer& b : s.staging)
       if (b.size >= bytes) {
+        count(s.hostWaits);
         check(cudaEventSynchronize(b.done), "cudaEventSynchronize (staging)");
         slot = &b;
         break;
@@ -297,6 +312,8 @@ void copyDeviceToHost(int device, void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
   DeviceState& s = state(device);
   makeCurrent(device);
+  count(s.deviceToHostCopies);
+  count(s.hostWaits);
   check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s.stream), "cudaMemcpyAsync (device to host)");
   check(cudaStreamSynchronize(s.stream), "reading a CUDA tensor (cudaStreamSynchronize)");
 }
@@ -305,6 +322,7 @@ void copyDeviceToDevice(int device, void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
   DeviceState& s = state(device);
   makeCurrent(device);
+  count(s.memoryOps);
   check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s.stream), "cudaMemcpyAsync (device to device)");
 }
 
@@ -322,12 +340,14 @@ void fillBytes(int device, void* dst, int value, size_t bytes) {
   if (bytes == 0) return;
   DeviceState& s = state(device);
   makeCurrent(device);
+  count(s.memoryOps);
   check(cudaMemsetAsync(dst, value, bytes, s.stream), "cudaMemsetAsync");
 }
 
 void synchronize(int device) {
   DeviceState& s = state(device);
   makeCurrent(device);
+  count(s.hostWaits);
   check(cudaStreamSynchronize(s.stream), "cudaStreamSynchronize (a kernel queued earlier may have failed)");
 }
 
@@ -340,6 +360,12 @@ int currentDevice() {
 }
 
 cudaStream_t currentStream() { return state(currentDevice()).stream; }
+
+void countKernelLaunch() noexcept {
+  const int device = currentOnThread;
+  auto& all = states();
+  if (device >= 0 && device < int(all.size())) count(all[size_t(device)]->kernelLaunches);
+}
 
 namespace {
 std::atomic<int> precisionSetting{int(CudaPrecision::Tf32)};

@@ -24,6 +24,18 @@ struct MemoryStats {
   size_t peakAllocated = 0;  // the most `allocated` has been since the process started or resetPeakMemory
 };
 
+// What the host asked of a device since the process started, for checking that a training step queues its
+// work and returns: kernels launched, memsets and device-to-device copies queued, copies each way, the
+// times the host waited for the device (a read, synchronize(), a staging buffer still in use) and the
+// cudaMalloc calls of the caching allocator (a step that reuses cached blocks makes none).
+struct RuntimeCounters {
+  int64_t kernelLaunches = 0, memoryOps = 0, hostToDeviceCopies = 0, deviceToHostCopies = 0, hostWaits = 0,
+          deviceAllocations = 0;
+};
+RuntimeCounters runtimeCounters(int device);
+// Counts a kernel launch on the thread's current device (launch.cuh); nothing without one.
+void countKernelLaunch() noexcept;
+
 // Thrown when the device cannot provide memory even after the cache was emptied; the message says how much
 // was asked, how much is in use and what to do.
 class OutOfMemoryError : public std::runtime_error {

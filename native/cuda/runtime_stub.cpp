@@ -16,6 +16,8 @@ DeviceInfo deviceInfo(int) { noCuda(); }
 void* allocate(int, size_t) { noCuda(); }
 void release(int, void*) noexcept {}
 MemoryStats memoryStats(int) { noCuda(); }
+RuntimeCounters runtimeCounters(int) { noCuda(); }
+void countKernelLaunch() noexcept {}
 void resetPeakMemory(int) { noCuda(); }
 void emptyCache(int) { noCuda(); }
 void copyHostToDevice(int, void*, const void*, size_t) { noCuda(); }

@@ -40,6 +40,19 @@ Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// cudaRuntimeCounters(device) -> what the host asked of the device since the process started (runtime.h)
+Napi::Value RuntimeCounters(const Napi::CallbackInfo& info) {
+  const cuda::RuntimeCounters c = cuda::runtimeCounters(deviceArg(info, 0));
+  auto o = Napi::Object::New(info.Env());
+  o.Set("kernelLaunches", double(c.kernelLaunches));
+  o.Set("memoryOps", double(c.memoryOps));
+  o.Set("hostToDeviceCopies", double(c.hostToDeviceCopies));
+  o.Set("deviceToHostCopies", double(c.deviceToHostCopies));
+  o.Set("hostWaits", double(c.hostWaits));
+  o.Set("deviceAllocations", double(c.deviceAllocations));
+  return o;
+}
+
 Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info) {
   cuda::resetPeakMemory(deviceArg(info, 0));
   return info.Env().Undefined();
@@ -103,6 +116,7 @@ void registerCudaOps(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaEmulated", Napi::Function::New<guarded<Emulated>>(env, "cudaEmulated"));
   exports.Set("cudaDeviceInfo", Napi::Function::New<guarded<DeviceInfo>>(env, "cudaDeviceInfo"));
   exports.Set("cudaMemoryStats", Napi::Function::New<guarded<MemoryStats>>(env, "cudaMemoryStats"));
+  exports.Set("cudaRuntimeCounters", Napi::Function::New<guarded<RuntimeCounters>>(env, "cudaRuntimeCounters"));
   exports.Set("cudaResetPeakMemory", Napi::Function::New<guarded<ResetPeakMemory>>(env, "cudaResetPeakMemory"));
   exports.Set("cudaEmptyCache", Napi::Function::New<guarded<EmptyCache>>(env, "cudaEmptyCache"));
   exports.Set("cudaSynchronize", Napi::Function::New<guarded<Synchronize>>(env, "cudaSynchronize"));

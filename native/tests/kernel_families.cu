@@ -918,9 +918,15 @@ struct AdamReference {
 template <class T>
 void checkSgd(bool nesterov, uint64_t seed) {
   Random random(seed);
-  // 70000 elements: two chunks of the kernel's 65536; a tensor without a momentum buffer; one on its first step
-  const std::vector<size_t> sizes{70000, 300, 17};
-  const std::vector<bool> hasBuffer{true, false, true}, first{false, false, true};
+  // 70000 elements: two chunks of the kernel's 65536; a tensor without a momentum buffer; one on its first step;
+  // 19 tensors: two launches of at most 16 (the second with two chunks of its first tensor)
+  std::vector<size_t> sizes{70000, 300, 17};
+  std::vector<bool> hasBuffer{true, false, true}, first{false, false, true};
+  for (size_t t = 0; t < 16; ++t) {
+    sizes.push_back(t == 13 ? 70000 : 5 + 3 * t);
+    hasBuffer.push_back(t % 3 != 1);
+    first.push_back(t % 4 == 2);
+  }
   const SgdParams p{0.1, 0.9, nesterov ? 0.0 : 0.2, 0.01, nesterov, false};
   const SgdReference ref{p};
   std::vector<std::unique_ptr<Device<T>>> params, grads, buffers;
@@ -950,8 +956,13 @@ void checkSgd(bool nesterov, uint64_t seed) {
 template <class T>
 void checkAdam(bool decoupled, uint64_t seed) {
   Random random(seed);
-  const std::vector<size_t> sizes{70000, 129};
-  const std::vector<int64_t> steps{1, 7};  // each tensor's own count: its own bias corrections
+  // each tensor's own count: its own bias corrections; 18 tensors: two launches of at most 16
+  std::vector<size_t> sizes{70000, 129};
+  std::vector<int64_t> steps{1, 7};
+  for (size_t t = 0; t < 16; ++t) {
+    sizes.push_back(t == 14 ? 70000 : 3 + 7 * t);
+    steps.push_back(int64_t(1 + t % 5));
+  }
   const AdamParams p{1e-2, 0.9, 0.999, 1e-8, 0.05, decoupled, 0};
   const AdamReference ref{p};
   std::vector<std::unique_ptr<Device<T>>> params, grads, ms, vs;

@@ -82,6 +82,30 @@ describe('CUDA tensors', () => {
     cuda.synchronize();
   });
 
+  it('runtimeCounters() counts launches, memsets, copies, waits and cudaMalloc calls, and reading them waits for nothing', () => {
+    cuda.emptyCache();
+    const diff = (a: cuda.CudaRuntimeCounters, b: cuda.CudaRuntimeCounters): Record<string, number> =>
+      Object.fromEntries(Object.keys(a).map((k) => [k, b[k as keyof typeof b] - a[k as keyof typeof a]]));
+    let start = cuda.runtimeCounters();
+    expect(diff(start, cuda.runtimeCounters())).toEqual({ kernelLaunches: 0, memoryOps: 0, hostToDeviceCopies: 0, deviceToHostCopies: 0, hostWaits: 0, deviceAllocations: 0 });
+    const x = zeros([1000], { device: 'cuda' }); // a fresh block (the cache is empty) and a memset
+    expect(diff(start, cuda.runtimeCounters())).toMatchObject({ deviceAllocations: 1, memoryOps: 1, kernelLaunches: 0, hostWaits: 0 });
+    start = cuda.runtimeCounters();
+    x.copyFrom(new Float32Array(1000).fill(2)); // one upload, no wait
+    const y = x.add(x); // one kernel; its block comes from the allocator (a second, fresh one)
+    expect(diff(start, cuda.runtimeCounters())).toMatchObject({ hostToDeviceCopies: 1, kernelLaunches: 1, deviceAllocations: 1, hostWaits: 0 });
+    start = cuda.runtimeCounters();
+    expect(y.toArray()[999]).toBe(4); // a read: one copy back, which waits
+    cuda.synchronize();
+    expect(diff(start, cuda.runtimeCounters())).toMatchObject({ deviceToHostCopies: 1, hostWaits: 2, kernelLaunches: 0 });
+    x.dispose();
+    start = cuda.runtimeCounters();
+    zeros([1000], { device: 'cuda' }).dispose(); // x's block from the cache: no cudaMalloc
+    expect(diff(start, cuda.runtimeCounters()).deviceAllocations).toBe(0);
+    y.dispose();
+    expect(() => cuda.runtimeCounters(1)).toThrow(/cuda:1 does not exist/);
+  });
+
   it('reductions give the same bits every run', () => {
     const x = tensor(Float32Array.from({ length: 100_003 }, (_, i) => Math.sin(i) * 1e3), [100_003], { device: 'cuda' });
     const first = native.sum(x.storage);

@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { data, fit, getCudaPrecision, init, manualSeed, models, setCudaPrecision, surrogate, type EpochMetrics } from '../../lib/index.js';
+import { cuda, data, fit, getCudaPrecision, init, manualSeed, models, setCudaPrecision, surrogate, type EpochMetrics } from '../../lib/index.js';
+import type { CudaRuntimeCounters } from '../../lib/cuda.js';
 import { spawnToEnd } from '../helpers/spawn.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'ikun-cuda-train-'));
@@ -40,6 +41,50 @@ describe('training on the emulated CUDA device', () => {
       } finally {
         setCudaPrecision(before);
       }
+    }, 120_000);
+  }
+
+  // On a GPU the host queues a step's kernels and goes on to the next step while the device works: nothing in a
+  // step may wait for the device, call cudaMalloc or copy between host and device. Counted by the runtime over
+  // every step of a second epoch (the allocator's cache is warm by then); the first step of each pass sends the
+  // epoch's sample order, and the epoch's totals are read once its steps are done.
+  for (const optimizer of ['sgd', 'adam'] as const) {
+    it(`fit() on CUDA (${optimizer}): a step only launches work, the same every step; no waits, allocations or copies`, async () => {
+      const { train, test } = data.loadSample();
+      const small = { train: data.subset(train, 32, 4), test: data.subset(test, 16, 5) };
+      const m = models.csnn({ channels: 2, T: 2 });
+      init.apply(m, 'ikun_v1', { seed: 4 });
+      m.to('cuda');
+      let last = cuda.runtimeCounters();
+      const since = (): CudaRuntimeCounters => {
+        const now = cuda.runtimeCounters();
+        const d = Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v - last[k as keyof CudaRuntimeCounters]]));
+        last = now;
+        return d as unknown as CudaRuntimeCounters;
+      };
+      const steps: Array<{ epoch: number; phase: string; step: number; counts: CudaRuntimeCounters }> = [];
+      const epochWaits: number[] = [];
+      let waitsAtEpochStart = last.hostWaits;
+      await fit(m, small, {
+        epochs: 2, batchSize: 8, testBatchSize: 8, optimizer,
+        onStep: (info) => steps.push({ epoch: info.epoch, phase: info.phase, step: info.step, counts: since() }),
+        onEpoch: () => {
+          epochWaits.push(cuda.runtimeCounters().hostWaits - waitsAtEpochStart);
+          waitsAtEpochStart = cuda.runtimeCounters().hostWaits;
+          since();
+        },
+      });
+      const quiet = { hostWaits: 0, deviceAllocations: 0, hostToDeviceCopies: 0, deviceToHostCopies: 0 };
+      for (const phase of ['train', 'test']) {
+        const inner = steps.filter((s) => s.epoch === 2 && s.phase === phase && s.step > 1);
+        expect(inner.length, phase).toBeGreaterThanOrEqual(1);
+        for (const s of inner) expect(s.counts, `${phase} step ${s.step} of epoch 2`).toMatchObject(quiet);
+        const launches = new Set(inner.map((s) => s.counts.kernelLaunches));
+        expect([...launches], `${phase}: the launches of every step`).toHaveLength(1);
+        expect([...launches][0]!).toBeGreaterThan(phase === 'train' ? 40 : 10);
+      }
+      // the epoch's reads: the training totals and firing rates after its steps, the test totals after the test pass
+      expect(epochWaits[1]).toBeLessThanOrEqual(3);
     }, 120_000);
   }
 
