@@ -20,6 +20,8 @@ struct ConvGeometry {
     if (s.batch * s.inChannels * s.inHeight * s.inWidth >= limit || s.batch * s.outChannels * s.outHeight() * s.outWidth() >= limit ||
         s.outChannels * s.patchSize() >= limit)
       throw std::invalid_argument("conv2d: tensors of 2^31 elements or more are not supported on CUDA; use a smaller batch");
+    if (s.inHeight >= 32768 || s.inWidth >= 32768 || s.kernelHeight >= 32768 || s.kernelWidth >= 32768)
+      throw std::invalid_argument("conv2d: images or kernels of 32768 pixels or more per side are not supported on CUDA");
     inChannels = unsigned(s.inChannels), inHeight = unsigned(s.inHeight), inWidth = unsigned(s.inWidth);
     outChannels = unsigned(s.outChannels), kernelHeight = unsigned(s.kernelHeight), kernelWidth = unsigned(s.kernelWidth);
     outHeight = unsigned(s.outHeight()), outWidth = unsigned(s.outWidth()), stride = unsigned(s.stride);
@@ -33,6 +35,14 @@ struct ConvGeometry {
   __device__ __forceinline__ unsigned taps() const { return kernelHeight * kernelWidth; }
 };
 
+// What an element's read needs of its k (gemm.cuh, ColumnTaps): an offset into the tensor and the row and
+// column the bounds test adds (kernel taps, or an output pixel's input position); 16 bits suffice for
+// those (ConvGeometry refuses sides of 32768 and more).
+struct ConvTap {
+  int offset;
+  int16_t row, column;
+};
+
 // im2col's matrix, element by element: patch row k = (input channel, kernel row, kernel column), column
 // j = (sample, output pixel); the input pixel the tap reads, or 0 in the padding.
 //
@@ -41,6 +51,7 @@ template <class T>
 struct PatchColumn {
   const T* sample;  // x at (n, 0, 0, 0)
   int top, left;    // the input position of the patch's first tap
+  int corner;       // top * inWidth + left: the patch's first tap relative to the sample (may be negative)
   ConvGeometry g;
   __device__ __forceinline__ T operator()(int64_t k) const {
     uint32_t r, kj;
@@ -49,6 +60,11 @@ struct PatchColumn {
     if (unsigned(iy) >= g.inHeight || unsigned(ix) >= g.inWidth) return T(0);  // negative wraps above the bounds
     return sample[ci * g.inPixels() + unsigned(iy) * g.inWidth + unsigned(ix)];
   }
+  __device__ __forceinline__ T at(const ConvTap& t) const {
+    const int iy = top + t.row, ix = left + t.column;
+    if (unsigned(iy) >= g.inHeight || unsigned(ix) >= g.inWidth) return T(0);
+    return sample[corner + t.offset];
+  }
 };
 
 // One patch row (the weight gradient's B operand, read along the columns j).
@@ -56,6 +72,7 @@ template <class T>
 struct PatchRow {
   const T* channel;  // x at (0, ci, 0, 0)
   int tapY, tapX;    // the kernel row and column minus the padding
+  int tapOffset;     // tapY * inWidth + tapX (may be negative)
   ConvGeometry g;
   __device__ __forceinline__ T operator()(int64_t j) const {
     uint32_t p, ox;
@@ -64,29 +81,54 @@ struct PatchRow {
     if (unsigned(iy) >= g.inHeight || unsigned(ix) >= g.inWidth) return T(0);
     return channel[int64_t(n) * g.inChannels * g.inPixels() + unsigned(iy) * g.inWidth + unsigned(ix)];
   }
+  // t: output pixel j's sample offset plus its input position (oy * stride, ox * stride)
+  __device__ __forceinline__ T at(const ConvTap& t) const {
+    const int iy = t.row + tapY, ix = t.column + tapX;
+    if (unsigned(iy) >= g.inHeight || unsigned(ix) >= g.inWidth) return T(0);
+    return channel[t.offset + tapOffset];
+  }
 };
 
 // The patch matrix as the forward's B (k, j) ...
 template <class T>
 struct PatchLoader {
+  static constexpr bool kColumnTaps = true;
+  using Tap = ConvTap;
   const T* x;
   ConvGeometry g;
   __device__ __forceinline__ PatchColumn<T> column(int64_t j) const {
     uint32_t p, ox;
     const uint32_t n = g.byOutPixels.split(uint32_t(j), p), oy = g.byOutWidth.split(p, ox);
-    return {x + int64_t(n) * g.inChannels * g.inPixels(), int(oy * g.stride) - g.padding, int(ox * g.stride) - g.padding, g};
+    const int top = int(oy * g.stride) - g.padding, left = int(ox * g.stride) - g.padding;
+    return {x + int64_t(n) * g.inChannels * g.inPixels(), top, left, top * int(g.inWidth) + left, g};
+  }
+  // k = (ci, ki, kj): the tap's offset from the patch's first tap
+  __device__ __forceinline__ ConvTap tap(int k) const {
+    uint32_t r, kj;
+    const uint32_t ci = g.byTaps.split(uint32_t(k), r), ki = g.byKernelWidth.split(r, kj);
+    return {int(ci * g.inPixels() + ki * g.inWidth + kj), int16_t(ki), int16_t(kj)};
   }
 };
 
 // ... and transposed, as the weight gradient's B (j, k).
 template <class T>
 struct PatchLoaderTransposed {
+  static constexpr bool kColumnTaps = true;
+  using Tap = ConvTap;
   const T* x;
   ConvGeometry g;
   __device__ __forceinline__ PatchRow<T> column(int64_t k) const {
     uint32_t r, kj;
     const uint32_t ci = g.byTaps.split(uint32_t(k), r), ki = g.byKernelWidth.split(r, kj);
-    return {x + int64_t(ci) * g.inPixels(), int(ki) - g.padding, int(kj) - g.padding, g};
+    const int tapY = int(ki) - g.padding, tapX = int(kj) - g.padding;
+    return {x + int64_t(ci) * g.inPixels(), tapY, tapX, tapY * int(g.inWidth) + tapX, g};
+  }
+  // j = (n, oy, ox) along the GEMM's k: the sample's offset plus the pixel's input position (below 2^31 elements and 32768 per side)
+  __device__ __forceinline__ ConvTap tap(int j) const {
+    uint32_t p, ox;
+    const uint32_t n = g.byOutPixels.split(uint32_t(j), p), oy = g.byOutWidth.split(p, ox);
+    const uint32_t iy = oy * g.stride, ix = ox * g.stride;
+    return {int(n * g.inChannels * g.inPixels() + iy * g.inWidth + ix), int16_t(iy), int16_t(ix)};
   }
 };
 
@@ -125,31 +167,55 @@ struct FlippedWeightLoader {
   __device__ __forceinline__ FlippedWeightRow<T> row(int64_t ci) const { return {w + ci * int64_t(g.taps()), g}; }
 };
 
-template <class T>
+// UnitStride: the output pixel is (ny, nx) itself, no division by the stride (the CSNN's convolutions; two
+// of the four index splits of an element).
+template <class T, bool UnitStride>
 struct OutputGradientColumn {
   const T* sample;  // dy at (n, 0, 0, 0)
   int y, x;         // the input pixel plus the padding
+  int corner;       // y * outWidth + x (unit stride: the output pixel of tap (0, 0))
   ConvGeometry g;
+  // unit stride: t.offset = co * outPixels - ki * outWidth - kj, (t.row, t.column) = (ki, kj)
+  __device__ __forceinline__ T at(const ConvTap& t) const {
+    static_assert(UnitStride, "taps for unit strides only");
+    const int ny = y - t.row, nx = x - t.column;
+    if (unsigned(ny) >= g.outHeight || unsigned(nx) >= g.outWidth) return T(0);
+    return sample[corner + t.offset];
+  }
   __device__ __forceinline__ T operator()(int64_t k) const {
     uint32_t r, kj;
     const uint32_t co = g.byTaps.split(uint32_t(k), r), ki = g.byKernelWidth.split(r, kj);
     const int ny = y - int(ki), nx = x - int(kj);
-    if (ny < 0 || nx < 0) return T(0);
-    uint32_t restY, restX;
-    const uint32_t oy = g.byStride.split(unsigned(ny), restY), ox = g.byStride.split(unsigned(nx), restX);
-    if (restY != 0 || restX != 0 || oy >= g.outHeight || ox >= g.outWidth) return T(0);
-    return sample[co * g.outPixels() + oy * g.outWidth + ox];
+    if constexpr (UnitStride) {
+      if (unsigned(ny) >= g.outHeight || unsigned(nx) >= g.outWidth) return T(0);  // negative wraps above the bounds
+      return sample[co * g.outPixels() + unsigned(ny) * g.outWidth + unsigned(nx)];
+    } else {
+      if (ny < 0 || nx < 0) return T(0);
+      uint32_t restY, restX;
+      const uint32_t oy = g.byStride.split(unsigned(ny), restY), ox = g.byStride.split(unsigned(nx), restX);
+      if (restY != 0 || restX != 0 || oy >= g.outHeight || ox >= g.outWidth) return T(0);
+      return sample[co * g.outPixels() + oy * g.outWidth + ox];
+    }
   }
 };
 
-template <class T>
+template <class T, bool UnitStride>
 struct OutputGradientLoader {
+  static constexpr bool kColumnTaps = UnitStride;
+  using Tap = ConvTap;
   const T* dy;
   ConvGeometry g;
-  __device__ __forceinline__ OutputGradientColumn<T> column(int64_t j) const {
+  __device__ __forceinline__ OutputGradientColumn<T, UnitStride> column(int64_t j) const {
     uint32_t q, ix;
     const uint32_t n = g.byInPixels.split(uint32_t(j), q), iy = g.byInWidth.split(q, ix);
-    return {dy + int64_t(n) * g.outChannels * g.outPixels(), int(iy) + g.padding, int(ix) + g.padding, g};
+    const int y = int(iy) + g.padding, x = int(ix) + g.padding;
+    return {dy + int64_t(n) * g.outChannels * g.outPixels(), y, x, y * int(g.outWidth) + x, g};
+  }
+  // k = (co, ki, kj)
+  __device__ __forceinline__ ConvTap tap(int k) const {
+    uint32_t r, kj;
+    const uint32_t co = g.byTaps.split(uint32_t(k), r), ki = g.byKernelWidth.split(r, kj);
+    return {int(co * g.outPixels()) - int(ki * g.outWidth + kj), int16_t(ki), int16_t(kj)};
   }
 };
 
@@ -216,8 +282,11 @@ void conv2dForward(const Conv2dShape& s, const T* x, const T* w, const T* bias, 
 template <class T>
 void conv2dBackwardInput(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
   const ConvGeometry g(s);
-  gemmLaunch<T>(s.inChannels, s.batch * s.inHeight * s.inWidth, s.outChannels * s.kernelHeight * s.kernelWidth,
-                FlippedWeightLoader<T>{w, g}, OutputGradientLoader<T>{dy, g}, InputGradientStore<T>{dx, g});
+  const int64_t M = s.inChannels, N = s.batch * s.inHeight * s.inWidth, K = s.outChannels * s.kernelHeight * s.kernelWidth;
+  if (s.stride == 1)
+    gemmLaunch<T>(M, N, K, FlippedWeightLoader<T>{w, g}, OutputGradientLoader<T, true>{dy, g}, InputGradientStore<T>{dx, g});
+  else
+    gemmLaunch<T>(M, N, K, FlippedWeightLoader<T>{w, g}, OutputGradientLoader<T, false>{dy, g}, InputGradientStore<T>{dx, g});
 }
 
 template <class T>

@@ -52,6 +52,25 @@ struct ColumnAlongK : std::false_type {};
 template <class L>
 struct ColumnAlongK<L, std::void_t<decltype(L::kColumnAlongK)>> : std::bool_constant<L::kColumnAlongK> {};
 
+// Whether a B loader staged across k splits k the same way for every column (the convolutions' patches: k
+// is a channel and a kernel tap). It then declares `static constexpr bool kColumnTaps = true`, a small
+// trivially copyable `Tap` (what an element's read needs of k), `Tap tap(int k) const`, and its column
+// readers `T at(const Tap&) const`. The TF32 kernel splits each k of a slice once per block into a shared
+// table instead of once per element in every thread (each split is a few instructions, and the warps
+// issuing the loaders' arithmetic, not the tensor cores, bound those kernels).
+template <class L, class = void>
+struct ColumnTaps : std::false_type {};
+template <class L>
+struct ColumnTaps<L, std::void_t<decltype(L::kColumnTaps)>> : std::bool_constant<L::kColumnTaps> {};
+template <class L, bool = ColumnTaps<L>::value>
+struct TapOf {
+  using type = int;  // unused
+};
+template <class L>
+struct TapOf<L, true> {
+  using type = typename L::Tap;
+};
+
 // A row-major matrix, read as op(P) (transposed when Trans): element (r, c). The transposition is a
 // template parameter so that each reader knows whether it walks memory contiguously.
 template <class T, bool Trans>
@@ -147,8 +166,11 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
   const int tid = int(threadIdx.x), lane = tid % 32, warp = tid / 32;
   const int warpM = (warp / (kTf32TileN / kTf32WarpN)) * kTf32WarpM, warpN = (warp % (kTf32TileN / kTf32WarpN)) * kTf32WarpN;
   const int g = lane / 4, t = lane % 4;
-  const int64_t m0 = int64_t(blockIdx.y) * kTf32TileM, n0 = int64_t(blockIdx.x) * kTf32TileN;
-  const int64_t kBegin = int64_t(blockIdx.z) * kChunk, kEnd = minIndex(K, kBegin + kChunk);
+  // 32-bit indices (gemmTiles checks that M, N and K fit): a 64-bit add or compare is two instructions,
+  // and every element staged pays for its k and its row or column.
+  const int m0 = int(blockIdx.y) * kTf32TileM, n0 = int(blockIdx.x) * kTf32TileN, rows = int(M), columns = int(N);
+  const int64_t splitBegin = int64_t(blockIdx.z) * kChunk;  // past K for an empty trailing split
+  const int kBegin = int(minIndex(K, splitBegin)), kEnd = int(minIndex(K, splitBegin + kChunk));
 
   float acc[tilesM16][tilesN8][4];  // [m16 tile][n8 tile][fragment register]
 #pragma unroll
@@ -170,30 +192,45 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
   constexpr int steps = kTf32TileK / 8, perStep = 8, rowsPerPass = kTf32Threads / 8;
   static_assert(rowsPerPass * perStep == kTf32TileM, "the along-k staging covers the tile's rows");
   constexpr bool aAlongK = RowAlongK<ALoad>::value, bAlongK = ColumnAlongK<BLoad>::value;
+  // B's taps (ColumnTaps) of three slices: the one being loaded, the next, and the one after, which
+  // threads 0..15 fill while the block multiplies (read one barrier after they were written).
+  constexpr bool bTaps = ColumnTaps<BLoad>::value && !bAlongK;
+  using BTap = typename TapOf<BLoad>::type;
+  IKUN_SHARED_ARRAY2(BTap, tapTable, bTaps ? 3 : 1, kTf32TileK);
+  auto fillTaps = [&](int k0, int slot) {
+    if constexpr (bTaps)
+      if (tid < kTf32TileK) tapTable[slot][tid] = b.tap(k0 + tid);  // past kEnd too: a tap only splits k
+  };
+  int tapSlot = 0;  // the slot of the slice loadShare reads
   const int mn = tid, kAlong = tid % 8, firstAlong = tid / 8;
-  const bool rowInside = m0 + mn < M, columnInside = n0 + mn < N;
+  const bool rowInside = m0 + mn < rows, columnInside = n0 + mn < columns;
   const auto aRow = a.row(rowInside ? m0 + mn : 0);  // used when staging across k only
   const auto bColumn = b.column(columnInside ? n0 + mn : 0);
   // The next slice is staged in registers one k8 step's share at a time (loaded before a step's mma, stored
   // into the free buffer after them): half the staging registers of a whole slice, which keeps the dense
   // loaders under 255 registers on sm_80.
   float nextA[perStep], nextB[perStep];
-  auto loadShare = [&](int64_t k0, int step) {
+  // inSlice: std::true_type when the whole slice lies below kEnd (every slice of a split but maybe its last),
+  // which drops the per-element k test, a few instructions of each element's load.
+  auto loadShare = [&](int k0, int step, auto inSlice) {
+    constexpr bool whole = decltype(inSlice)::value;
+    const BTap* taps = tapTable[bTaps ? tapSlot : 0] + 8 * step;
 #pragma unroll
     for (int r = 0; r < perStep; ++r) {
       if constexpr (aAlongK) {
-        const int64_t gm = m0 + firstAlong + rowsPerPass * r, gk = k0 + 8 * step + kAlong;
-        nextA[r] = gm < M && gk < kEnd ? float(a.row(gm)(gk)) : 0.0f;
+        const int gm = m0 + firstAlong + rowsPerPass * r, gk = k0 + 8 * step + kAlong;
+        nextA[r] = gm < rows && (whole || gk < kEnd) ? float(a.row(gm)(gk)) : 0.0f;
       } else {
-        const int64_t gk = k0 + 8 * step + r;
-        nextA[r] = rowInside && gk < kEnd ? float(aRow(gk)) : 0.0f;
+        const int gk = k0 + 8 * step + r;
+        nextA[r] = rowInside && (whole || gk < kEnd) ? float(aRow(gk)) : 0.0f;
       }
       if constexpr (bAlongK) {
-        const int64_t gn = n0 + firstAlong + rowsPerPass * r, gk = k0 + 8 * step + kAlong;
-        nextB[r] = gn < N && gk < kEnd ? float(b.column(gn)(gk)) : 0.0f;
+        const int gn = n0 + firstAlong + rowsPerPass * r, gk = k0 + 8 * step + kAlong;
+        nextB[r] = gn < columns && (whole || gk < kEnd) ? float(b.column(gn)(gk)) : 0.0f;
       } else {
-        const int64_t gk = k0 + 8 * step + r;
-        nextB[r] = columnInside && gk < kEnd ? float(bColumn(gk)) : 0.0f;
+        const int gk = k0 + 8 * step + r;
+        if constexpr (bTaps) nextB[r] = columnInside && (whole || gk < kEnd) ? float(bColumn.at(taps[r])) : 0.0f;
+        else nextB[r] = columnInside && (whole || gk < kEnd) ? float(bColumn(gk)) : 0.0f;
       }
     }
   };
@@ -230,20 +267,33 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
 
   // Buffer b is written in the iteration after the one that last read it, and that iteration ended at a
   // barrier every warp passed: one __syncthreads per slice keeps writers and readers apart.
+  if constexpr (bTaps) {
+    fillTaps(kBegin, 0);
+    fillTaps(kBegin + kTf32TileK, 1);
+    __syncthreads();  // once per launch: the first two slices' taps
+  }
   if (kBegin < kEnd) {
 #pragma unroll
     for (int step = 0; step < steps; ++step) {
-      loadShare(kBegin, step);
+      loadShare(kBegin, step, std::false_type{});
       storeShare(0, step);
     }
   }
   __syncthreads();
   int buffer = 0;
-  for (int64_t k0 = kBegin; k0 < kEnd; k0 += kTf32TileK) {
-    const bool more = k0 + kTf32TileK < kEnd;
+  for (int k0 = kBegin; k0 < kEnd; k0 += kTf32TileK) {
+    const bool more = k0 + kTf32TileK < kEnd, nextWhole = k0 + 2 * kTf32TileK <= kEnd;
+    if constexpr (bTaps) {
+      // slot s % 3 is slice s's: this iteration (slice s) loads slice s + 1 and fills slice s + 2's slot,
+      // which slice s - 1 used, loaded in iteration s - 2, a barrier ago
+      tapSlot = tapSlot == 2 ? 0 : tapSlot + 1;
+      fillTaps(k0 + 2 * kTf32TileK, tapSlot == 2 ? 0 : tapSlot + 1);
+    }
 #pragma unroll
     for (int step = 0; step < steps; ++step) {
-      if (more) loadShare(k0 + kTf32TileK, step);  // global loads in flight during this step's mma
+      // global loads in flight during this step's mma
+      if (nextWhole) loadShare(k0 + kTf32TileK, step, std::true_type{});
+      else if (more) loadShare(k0 + kTf32TileK, step, std::false_type{});
       multiplyStep(buffer, step);
       if (more) storeShare(buffer ^ 1, step);
     }
@@ -255,14 +305,14 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
   for (int i = 0; i < tilesM16; ++i)
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
-      const int64_t gm = m0 + warpM + 16 * i + g + 8 * half;
-      if (gm >= M) continue;
+      const int gm = m0 + warpM + 16 * i + g + 8 * half;
+      if (gm >= rows) continue;
 #pragma unroll
       for (int j = 0; j < tilesN8; ++j)
 #pragma unroll
         for (int c = 0; c < 2; ++c) {
-          const int64_t gn = n0 + warpN + 8 * j + 2 * t + c;
-          if (gn < N) store(int(blockIdx.z), gm, gn, acc[i][j][2 * half + c]);
+          const int gn = n0 + warpN + 8 * j + 2 * t + c;
+          if (gn < columns) store(int(blockIdx.z), gm, gn, acc[i][j][2 * half + c]);
         }
     }
 }
@@ -281,7 +331,11 @@ void gemmTiles(int64_t M, int64_t N, int64_t K, int splits, ALoad a, BLoad b, St
   if constexpr (std::is_same_v<T, float>) {
     if (cudaPrecision() == CudaPrecision::Tf32) {
       const int64_t tilesN = (N + kTf32TileN - 1) / kTf32TileN, tilesM = (M + kTf32TileM - 1) / kTf32TileM;
-      if (tilesN > 0x7fffffff || tilesM > 65535) throw std::invalid_argument("gemm: matrix too large for the CUDA tiles");
+      // the kernel's indices are 32-bit: every m, n and k (plus a slice and a tile) below 2^31
+      const int64_t limit = (int64_t(1) << 31) - kTf32TileM - kTf32TileK;
+      if (tilesM > 65535 || M > limit || N > limit || K > limit)
+        throw std::invalid_argument("gemm: a matrix of 2^31 rows, columns or products per output or more is too large for the CUDA "
+                                    "tensor-core tiles; use a smaller batch or setCudaPrecision('fp32')");
       launch(gemmTf32Kernel<ALoad, BLoad, Store>, dim3(unsigned(tilesN), unsigned(tilesM), unsigned(splits)), dim3(kTf32Threads), 0,
              currentStream(), M, N, K, kChunk, a, b, store);
       return;

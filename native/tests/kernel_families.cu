@@ -1328,7 +1328,11 @@ IKUN_TEST_CASE(family_conv2d, "conv2d forward, backward input and weight: bias, 
       checkConv2d<float>(Conv2dShape{2, 2, 16, 16, 3, 3, 3, 1, 1}, false, 17);
       checkConv2d<float>(Conv2dShape{2, 3, 11, 9, 2, 2, 3, 3, 2}, true, 21);
       checkConv2d<float>(Conv2dShape{1, 64, 4, 4, 2, 3, 3, 1, 1}, true, 24);
+      // the tap tables over many slices, whole and partial, at unit stride (forward K 36, input gradient
+      // K 360, weight gradient K 300): each slice's taps filled two slices ahead
+      checkConv2d<float>(Conv2dShape{3, 4, 10, 10, 40, 3, 3, 1, 1}, false, 25);
     });
+    checkConv2d<float>(Conv2dShape{3, 4, 10, 10, 40, 3, 3, 1, 1}, false, 26);
   });
 }
 
