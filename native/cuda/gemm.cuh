@@ -293,7 +293,9 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
     for (int step = 0; step < steps; ++step) {
       // global loads in flight during this step's mma
       if (nextWhole) loadShare(k0 + kTf32TileK, step, std::true_type{});
+#if !defined(IKUN_TF32_WHOLE_SLICES_ONLY)  // defined only by scripts/tf32-loop-stats.cjs, to count the hot path alone
       else if (more) loadShare(k0 + kTf32TileK, step, std::false_type{});
+#endif
       multiplyStep(buffer, step);
       if (more) storeShare(buffer ^ 1, step);
     }

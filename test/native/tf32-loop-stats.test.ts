@@ -1,0 +1,34 @@
+// scripts/tf32-loop-stats.cjs, the static count of what the TF32 GEMM kernels issue per k slice (the figure
+// their loader changes are judged by without a GPU): it compiles linear.cu's whole-slice path to PTX and
+// finds each kernel's main loop (it needs nvcc, which every dev and CI machine has).
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const hasNvcc = spawnSync('nvcc', ['--version']).status === 0;
+const script = resolve(__dirname, '../../scripts/tf32-loop-stats.cjs');
+
+describe.skipIf(!hasNvcc)('scripts/tf32-loop-stats.cjs', () => {
+  it('prints one row per TF32 kernel of a file, each loop with the 64 mma of a 128x128 tile over 16 k', () => {
+    const r = spawnSync(process.execPath, [script, 'native/cuda/linear.cu'], { encoding: 'utf8', cwd: resolve(__dirname, '../..') });
+    expect(r.status, r.stderr).toBe(0);
+    const rows = r.stdout.split('\n').filter((l) => l.startsWith('linear.cu |'));
+    expect(rows.length).toBeGreaterThanOrEqual(6); // forward, input and weight gradients, each direct and split
+    for (const row of rows) {
+      const cells = row.split('|').map((c) => c.trim());
+      expect(cells[1]).toMatch(/^DenseMatrix<(true|false)>, DenseMatrix<(true|false)>, \w+Store$/);
+      expect(Number(cells[3])).toBe(64);
+      // every slice stages 32 elements per thread and stores them: more than that many instructions, and far
+      // from the ~20 per mma the conv loaders took before their tap tables
+      expect(Number(cells[5])).toBe(32);
+      expect(Number(cells[2])).toBeGreaterThan(64 + 32 + 64);
+      expect(Number(cells[4])).toBeLessThan(12);
+    }
+  }, 120_000);
+
+  it('refuses a bad flag', () => {
+    const r = spawnSync(process.execPath, [script, '--arch', 'ampere'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--arch must look like sm_90, got 'ampere'/);
+  });
+});
