@@ -3,8 +3,9 @@
 // of its main loop, counted in the PTX that nvcc emits for one architecture: instructions, mma, global
 // loads. The kernels are bounded by the instructions their warps issue (the loaders' index arithmetic),
 // not by the tensor cores, so this static count tells whether a change to a loader pays, on a machine
-// without a GPU. Counted on the whole-slice path (IKUN_TF32_WHOLE_SLICES_ONLY drops the partial-slice
-// variant from the loop); PTX is not SASS, so the figures compare versions, they are not cycle counts.
+// without a GPU. Counted on the hot path: whole slices, and 16-byte aligned lines where a loader has them
+// (IKUN_TF32_HOT_PATH_ONLY leaves the other staging variants out of the loop); PTX is not SASS, so the
+// figures compare versions, they are not cycle counts.
 //
 //   node scripts/tf32-loop-stats.cjs [--arch sm_90] [FILE.cu ...]   (default: conv2d.cu and linear.cu)
 'use strict';
@@ -31,7 +32,7 @@ function parseArgs(argv) {
 function compileToPtx(nvcc, file, arch, dir) {
   const out = path.join(dir, `${path.basename(file, '.cu')}.ptx`);
   const flags = CUDA_FLAGS.filter((f) => !f.startsWith('-Xptxas'));
-  const defines = ['IKUN_WITH_CUDA=1', 'IKUN_TF32_WHOLE_SLICES_ONLY=1', ...DEFINES].map((d) => `-D${d}`);
+  const defines = ['IKUN_WITH_CUDA=1', 'IKUN_TF32_HOT_PATH_ONLY=1', ...DEFINES].map((d) => `-D${d}`);
   const r = spawnSync(nvcc, ['-std=c++17', ...defines, `-arch=${arch}`, ...flags, '-ptx', path.resolve(root, file), '-o', out], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`nvcc failed on ${file}:\n${r.stderr}`);
   return readFileSync(out, 'utf8');
@@ -96,7 +97,7 @@ function main() {
         if (loop) rows.push({ file: path.basename(file), kernel: kernelName(m[1]), ...loop });
       }
     }
-    console.log(`TF32 GEMM main loop per 16-deep slice, PTX for ${options.arch} (whole-slice path; one warp's instructions)`);
+    console.log(`TF32 GEMM main loop per 16-deep slice, PTX for ${options.arch} (hot path: whole slices, aligned lines; one warp's instructions)`);
     const header = ['file', 'kernel (A loader, B loader, store)', 'instructions', 'mma', 'per mma', 'ld.global', 'ld.shared'];
     const table = rows.map((r) => [r.file, r.kernel, String(r.instructions), String(r.mma), (r.instructions / r.mma).toFixed(1), String(r.globalLoads), String(r.sharedLoads)]);
     const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));

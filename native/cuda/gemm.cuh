@@ -13,6 +13,8 @@
 // Split-K (splits > 1) gives split z the k range [z * kChunk, (z + 1) * kChunk) and passes z to the
 // store, which writes partial sums that a second pass adds in split order (still deterministic).
 #pragma once
+#include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "common.cuh"
@@ -76,8 +78,12 @@ struct TapOf<L, true> {
 template <class T, bool Trans>
 struct DenseMatrix {
   static constexpr bool kRowAlongK = !Trans, kColumnAlongK = Trans;  // the contiguous reader (gemmTf32Kernel)
+  static constexpr bool kRowPointer = !Trans, kColumnPointer = Trans;  // ... and its start (vector loads)
   const T* p;
   int64_t ld;
+  // the contiguous row (column when Trans) r, and whether all of them start on 16 bytes
+  __device__ __forceinline__ const T* line(int64_t r) const { return p + r * ld; }
+  __device__ __forceinline__ bool linesAligned() const { return ((reinterpret_cast<uintptr_t>(p) | uintptr_t(ld * int64_t(sizeof(T)))) & 15) == 0; }
   __device__ __forceinline__ auto row(int64_t r) const {
     if constexpr (Trans) return StridedReader<T>{p + r, ld};
     else return ContiguousReader<T>{p + r * ld};
@@ -151,6 +157,32 @@ __global__ void __launch_bounds__(kGemmThreads) gemmTileKernel(int64_t M, int64_
 // per thread for 128 threads). The shared tiles are double-buffered: slice s + 1 is loaded into registers
 // while slice s is multiplied and stored into the other buffer, so one barrier per slice suffices.
 // Same loaders, stores and k order per output as the exact tiles above.
+// Loaders whose along-k rows (A: kRowPointer) or columns (B: kColumnPointer) are plain float lines,
+// `line(r)` their start, `linesAligned()` whether every line starts on 16 bytes: the TF32 kernel then stages
+// them with 16-byte loads, a quarter of the load instructions and of their address and bounds arithmetic.
+template <class L, class = void>
+struct RowPointer : std::false_type {};
+template <class L>
+struct RowPointer<L, std::void_t<decltype(L::kRowPointer)>> : std::bool_constant<L::kRowPointer> {};
+template <class L, class = void>
+struct ColumnPointer : std::false_type {};
+template <class L>
+struct ColumnPointer<L, std::void_t<decltype(L::kColumnPointer)>> : std::bool_constant<L::kColumnPointer> {};
+
+// Four floats from a 16-byte aligned address in one load (ld.global.v4 on the GPU).
+struct alignas(16) Float4 {
+  float v[4];
+};
+__device__ __forceinline__ Float4 loadFloat4(const float* p) {
+#if defined(__CUDA_ARCH__)
+  return *reinterpret_cast<const Float4*>(p);
+#else
+  Float4 f;  // the emulated build: no access through another type
+  std::memcpy(f.v, p, sizeof f.v);
+  return f;
+#endif
+}
+
 constexpr int kTf32TileM = 128, kTf32TileN = 128, kTf32TileK = 16, kTf32Threads = 128, kTf32BlocksPerSm = 2;
 constexpr int kTf32WarpM = 64, kTf32WarpN = 64;
 constexpr int kTf32Pad = 8;  // row stride 136 words: the lanes of a fragment load hit 32 different banks
@@ -202,6 +234,16 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
       if (tid < kTf32TileK) tapTable[slot][tid] = b.tap(k0 + tid);  // past kEnd too: a tap only splits k
   };
   int tapSlot = 0;  // the slot of the slice loadShare reads
+  // 16-byte staging of plain float lines (RowPointer / ColumnPointer), when every line is aligned (uniform
+  // over the launch): per k8 step, thread tid loads k = 4 (tid % 2) .. + 3 of lines tid / 2 and tid / 2 + 64.
+  constexpr bool aVectorable = aAlongK && RowPointer<ALoad>::value, bVectorable = bAlongK && ColumnPointer<BLoad>::value;
+  bool aVector = false, bVector = false;
+  if constexpr (aVectorable) aVector = a.linesAligned();
+  if constexpr (bVectorable) bVector = b.linesAligned();
+#if defined(IKUN_TF32_HOT_PATH_ONLY)  // scripts/tf32-loop-stats.cjs: aligned lines, the scalar staging left out
+  aVector = aVectorable, bVector = bVectorable;
+#endif
+  const int vectorHalf = tid % 2, vectorLine = tid / 2;
   const int mn = tid, kAlong = tid % 8, firstAlong = tid / 8;
   const bool rowInside = m0 + mn < rows, columnInside = n0 + mn < columns;
   const auto aRow = a.row(rowInside ? m0 + mn : 0);  // used when staging across k only
@@ -212,11 +254,35 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
   float nextA[perStep], nextB[perStep];
   // inSlice: std::true_type when the whole slice lies below kEnd (every slice of a split but maybe its last),
   // which drops the per-element k test, a few instructions of each element's load.
+  // A line's 4 values at k .. k + 3 (zeros past kEnd or past the last line) into out[0..3].
+  auto loadLine4 = [&](const auto& loader, int line, int lines, int k, bool whole, float* out) {
+    if (line < lines && (whole || k + 3 < kEnd)) {
+      const Float4 f = loadFloat4(loader.line(line) + k);
+#pragma unroll
+      for (int e = 0; e < 4; ++e) out[e] = f.v[e];
+    } else {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) out[e] = line < lines && k + e < kEnd ? float(loader.line(line)[k + e]) : 0.0f;
+    }
+  };
   auto loadShare = [&](int k0, int step, auto inSlice) {
     constexpr bool whole = decltype(inSlice)::value;
     const BTap* taps = tapTable[bTaps ? tapSlot : 0] + 8 * step;
+    const int vectorK = k0 + 8 * step + 4 * vectorHalf;
+    if constexpr (aVectorable)
+      if (aVector) {
+        loadLine4(a, m0 + vectorLine, rows, vectorK, whole, nextA);
+        loadLine4(a, m0 + vectorLine + 64, rows, vectorK, whole, nextA + 4);
+      }
+    if constexpr (bVectorable)
+      if (bVector) {
+        loadLine4(b, n0 + vectorLine, columns, vectorK, whole, nextB);
+        loadLine4(b, n0 + vectorLine + 64, columns, vectorK, whole, nextB + 4);
+      }
 #pragma unroll
     for (int r = 0; r < perStep; ++r) {
+      if constexpr (aVectorable)
+        if (aVector) continue;
       if constexpr (aAlongK) {
         const int gm = m0 + firstAlong + rowsPerPass * r, gk = k0 + 8 * step + kAlong;
         nextA[r] = gm < rows && (whole || gk < kEnd) ? float(a.row(gm)(gk)) : 0.0f;
@@ -224,6 +290,11 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
         const int gk = k0 + 8 * step + r;
         nextA[r] = rowInside && (whole || gk < kEnd) ? float(aRow(gk)) : 0.0f;
       }
+    }
+#pragma unroll
+    for (int r = 0; r < perStep; ++r) {
+      if constexpr (bVectorable)
+        if (bVector) continue;
       if constexpr (bAlongK) {
         const int gn = n0 + firstAlong + rowsPerPass * r, gk = k0 + 8 * step + kAlong;
         nextB[r] = gn < columns && (whole || gk < kEnd) ? float(b.column(gn)(gk)) : 0.0f;
@@ -238,9 +309,11 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
     const int kBase = buffer * kTf32TileK + 8 * step;
 #pragma unroll
     for (int r = 0; r < perStep; ++r) {
-      if constexpr (aAlongK) tileA[kBase + kAlong][firstAlong + rowsPerPass * r] = toTf32(nextA[r]);
+      if (aVectorable && aVector) tileA[kBase + 4 * vectorHalf + r % 4][vectorLine + 64 * (r / 4)] = toTf32(nextA[r]);
+      else if constexpr (aAlongK) tileA[kBase + kAlong][firstAlong + rowsPerPass * r] = toTf32(nextA[r]);
       else tileA[kBase + r][mn] = toTf32(nextA[r]);
-      if constexpr (bAlongK) tileB[kBase + kAlong][firstAlong + rowsPerPass * r] = toTf32(nextB[r]);
+      if (bVectorable && bVector) tileB[kBase + 4 * vectorHalf + r % 4][vectorLine + 64 * (r / 4)] = toTf32(nextB[r]);
+      else if constexpr (bAlongK) tileB[kBase + kAlong][firstAlong + rowsPerPass * r] = toTf32(nextB[r]);
       else tileB[kBase + r][mn] = toTf32(nextB[r]);
     }
   };
@@ -293,7 +366,7 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
     for (int step = 0; step < steps; ++step) {
       // global loads in flight during this step's mma
       if (nextWhole) loadShare(k0 + kTf32TileK, step, std::true_type{});
-#if !defined(IKUN_TF32_WHOLE_SLICES_ONLY)  // defined only by scripts/tf32-loop-stats.cjs, to count the hot path alone
+#if !defined(IKUN_TF32_HOT_PATH_ONLY)  // defined only by scripts/tf32-loop-stats.cjs, to count the hot path alone
       else if (more) loadShare(k0 + kTf32TileK, step, std::false_type{});
 #endif
       multiplyStep(buffer, step);

@@ -184,13 +184,29 @@ std::vector<T> narrow(const std::vector<double>& v) {
 
 // ---------------------------------------------------------------------------------------------------------
 // gemm: C = alpha op(A) op(B) + beta C, row-major, with leading dimensions wider than the matrices.
+// x rounded to the 10 mantissa bits of TF32 (finite x; the kernels' cvt.rna rounding, ties away from zero).
+float exactInTf32(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  u = (u + 0x1000u) & 0xffffe000u;
+  std::memcpy(&x, &u, sizeof u);
+  return x;
+}
+
 template <class T>
-void checkGemm(bool transA, bool transB, double beta, uint64_t seed, int64_t k = 21) {
-  // one 64x64 tile short in m, two in n; k not a multiple of 16 (k = 600: the GEMM splits k in two)
+void checkGemm(bool transA, bool transB, double beta, uint64_t seed, int64_t k = 21, bool aligned = false) {
+  // one 64x64 tile short in m, two in n; k not a multiple of 16 (k = 600: the GEMM splits k in two).
+  // aligned: leading dimensions of whole 16 bytes, so that the TF32 kernel stages lines along k with 16-byte loads
   const int64_t m = 37, n = 70;
-  const int64_t lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 2, ldc = n + 5;
+  const auto lead = [&](int64_t extent, int64_t pad) { return aligned ? (extent + pad + 3) / 4 * 4 : extent + pad; };
+  const int64_t lda = lead(transA ? m : k, 3), ldb = lead(transB ? k : n, 2), ldc = n + 5;
   Random random(seed);
-  const std::vector<T> a = random.values<T>(size_t((transA ? k : m) * lda)), b = random.values<T>(size_t((transB ? n : k) * ldb));
+  std::vector<T> a = random.values<T>(size_t((transA ? k : m) * lda)), b = random.values<T>(size_t((transB ? n : k) * ldb));
+  // aligned (the long k of the TF32 cases): inputs that TF32 represents exactly, so that the tensor cores'
+  // rounding of them, which grows with k past the tolerance, is not what is compared
+  if (aligned)
+    for (auto* v : {&a, &b})
+      for (T& x : *v) x = T(exactInTf32(float(x)));
   std::vector<T> c0 = random.values<T>(size_t(m * ldc));
   if (beta == 0) std::fill(c0.begin(), c0.end(), T(kNaN));  // beta 0: C is not read (BLAS), NaN must not leak
   const double alpha = 1.5;
@@ -1239,7 +1255,10 @@ IKUN_TEST_CASE(family_gemm, "gemm: all four transposes, beta 0 (C unread) and 0.
     checkGemm<double>(true, false, 0.0, seed++, 600);
     withPrecision(cuda::CudaPrecision::Tf32, [&] {
       for (bool transA : {false, true})
-        for (bool transB : {false, true}) checkGemm<float>(transA, transB, 0.5, seed++);
+        for (bool transB : {false, true}) {
+          checkGemm<float>(transA, transB, 0.5, seed++);
+          checkGemm<float>(transA, transB, 0.0, seed++, 600, true);  // 16-byte lines, whole and partial slices, split k
+        }
       checkGemm<double>(true, true, 0.5, seed++);  // float64 stays exact under TF32
     });
   });
@@ -1342,7 +1361,12 @@ IKUN_TEST_CASE(family_linear, "linear forward (with and without bias), backward 
     checkLinear<double>(LinearShape{3, 17, 66}, 22);
     checkLinear<float>(LinearShape{512, 3, 2}, 23);  // k = batch = 512: the weight gradient splits k in two
     checkLinear<float>(LinearShape{2, 1024, 3}, 25);  // k = 1024 features over one tile: the forward splits k in 4
-    withPrecision(cuda::CudaPrecision::Tf32, [&] { checkLinear<float>(LinearShape{5, 70, 9}, 24); });
+    withPrecision(cuda::CudaPrecision::Tf32, [&] {
+      checkLinear<float>(LinearShape{5, 70, 9}, 24);
+      // 16-byte rows (96 and 72 floats): 16-byte staging of x, w and dy, over more than 64 rows and columns (both
+      // lines a thread stages); k = 100 (the weight gradient's batch) ends in a partial slice
+      checkLinear<float>(LinearShape{100, 96, 72}, 26);
+    });
   });
 }
 
