@@ -245,9 +245,18 @@ struct OutputGradientRow {
 template <class T>
 struct OutputGradientRows {
   static constexpr bool kRowAlongK = true;  // a plane of dy is contiguous (gemm.cuh)
+  static constexpr bool kRowSegments = true;
   const T* dy;
   ConvGeometry g;
   __device__ __forceinline__ OutputGradientRow<T> row(int64_t co) const { return {dy + co * int64_t(g.outPixels()), g}; }
+  // dy[n, co, p] for j = (n, p); with planes of a multiple of 4 pixels, 4 values from a j that is a multiple
+  // of 4 lie in one plane, one after the other
+  __device__ __forceinline__ const T* segment(int co, int j) const {
+    uint32_t p;
+    const uint32_t n = g.byOutPixels.split(uint32_t(j), p);
+    return dy + (int64_t(n) * g.outChannels + unsigned(co)) * g.outPixels() + p;
+  }
+  __device__ __forceinline__ bool segmentsAligned() const { return g.outPixels() % 4 == 0 && (reinterpret_cast<uintptr_t>(dy) & 15) == 0; }
 };
 
 template <class T>

@@ -78,12 +78,12 @@ struct TapOf<L, true> {
 template <class T, bool Trans>
 struct DenseMatrix {
   static constexpr bool kRowAlongK = !Trans, kColumnAlongK = Trans;  // the contiguous reader (gemmTf32Kernel)
-  static constexpr bool kRowPointer = !Trans, kColumnPointer = Trans;  // ... and its start (vector loads)
+  static constexpr bool kRowSegments = !Trans, kColumnSegments = Trans;  // ... as pointers (16-byte loads)
   const T* p;
   int64_t ld;
-  // the contiguous row (column when Trans) r, and whether all of them start on 16 bytes
-  __device__ __forceinline__ const T* line(int64_t r) const { return p + r * ld; }
-  __device__ __forceinline__ bool linesAligned() const { return ((reinterpret_cast<uintptr_t>(p) | uintptr_t(ld * int64_t(sizeof(T)))) & 15) == 0; }
+  // element k of the contiguous row (column when Trans) r, and whether every row starts on 16 bytes
+  __device__ __forceinline__ const T* segment(int r, int k) const { return p + r * ld + k; }
+  __device__ __forceinline__ bool segmentsAligned() const { return ((reinterpret_cast<uintptr_t>(p) | uintptr_t(ld * int64_t(sizeof(T)))) & 15) == 0; }
   __device__ __forceinline__ auto row(int64_t r) const {
     if constexpr (Trans) return StridedReader<T>{p + r, ld};
     else return ContiguousReader<T>{p + r * ld};
@@ -157,17 +157,19 @@ __global__ void __launch_bounds__(kGemmThreads) gemmTileKernel(int64_t M, int64_
 // per thread for 128 threads). The shared tiles are double-buffered: slice s + 1 is loaded into registers
 // while slice s is multiplied and stored into the other buffer, so one barrier per slice suffices.
 // Same loaders, stores and k order per output as the exact tiles above.
-// Loaders whose along-k rows (A: kRowPointer) or columns (B: kColumnPointer) are plain float lines,
-// `line(r)` their start, `linesAligned()` whether every line starts on 16 bytes: the TF32 kernel then stages
-// them with 16-byte loads, a quarter of the load instructions and of their address and bounds arithmetic.
+// Loaders whose along-k rows (A: kRowSegments) or columns (B: kColumnSegments) are float memory in runs of
+// 4 from every k that is a multiple of 4: `segment(line, k)` the address of element (line, k), and
+// `segmentsAligned()` whether those runs are contiguous and start on 16 bytes (a row-major matrix whose rows
+// start on 16 bytes, dy's planes of a multiple of 4 pixels). The TF32 kernel then stages them with 16-byte
+// loads: a quarter of the load instructions and of their address and bounds arithmetic.
 template <class L, class = void>
-struct RowPointer : std::false_type {};
+struct RowSegments : std::false_type {};
 template <class L>
-struct RowPointer<L, std::void_t<decltype(L::kRowPointer)>> : std::bool_constant<L::kRowPointer> {};
+struct RowSegments<L, std::void_t<decltype(L::kRowSegments)>> : std::bool_constant<L::kRowSegments> {};
 template <class L, class = void>
-struct ColumnPointer : std::false_type {};
+struct ColumnSegments : std::false_type {};
 template <class L>
-struct ColumnPointer<L, std::void_t<decltype(L::kColumnPointer)>> : std::bool_constant<L::kColumnPointer> {};
+struct ColumnSegments<L, std::void_t<decltype(L::kColumnSegments)>> : std::bool_constant<L::kColumnSegments> {};
 
 // Four floats from a 16-byte aligned address in one load (ld.global.v4 on the GPU).
 struct alignas(16) Float4 {
@@ -234,12 +236,12 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
       if (tid < kTf32TileK) tapTable[slot][tid] = b.tap(k0 + tid);  // past kEnd too: a tap only splits k
   };
   int tapSlot = 0;  // the slot of the slice loadShare reads
-  // 16-byte staging of plain float lines (RowPointer / ColumnPointer), when every line is aligned (uniform
-  // over the launch): per k8 step, thread tid loads k = 4 (tid % 2) .. + 3 of lines tid / 2 and tid / 2 + 64.
-  constexpr bool aVectorable = aAlongK && RowPointer<ALoad>::value, bVectorable = bAlongK && ColumnPointer<BLoad>::value;
+  // 16-byte staging of float runs (RowSegments / ColumnSegments), when they are aligned (uniform over the
+  // launch): per k8 step, thread tid loads k = 4 (tid % 2) .. + 3 of lines tid / 2 and tid / 2 + 64.
+  constexpr bool aVectorable = aAlongK && RowSegments<ALoad>::value, bVectorable = bAlongK && ColumnSegments<BLoad>::value;
   bool aVector = false, bVector = false;
-  if constexpr (aVectorable) aVector = a.linesAligned();
-  if constexpr (bVectorable) bVector = b.linesAligned();
+  if constexpr (aVectorable) aVector = a.segmentsAligned();
+  if constexpr (bVectorable) bVector = b.segmentsAligned();
 #if defined(IKUN_TF32_HOT_PATH_ONLY)  // scripts/tf32-loop-stats.cjs: aligned lines, the scalar staging left out
   aVector = aVectorable, bVector = bVectorable;
 #endif
@@ -257,12 +259,12 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
   // A line's 4 values at k .. k + 3 (zeros past kEnd or past the last line) into out[0..3].
   auto loadLine4 = [&](const auto& loader, int line, int lines, int k, bool whole, float* out) {
     if (line < lines && (whole || k + 3 < kEnd)) {
-      const Float4 f = loadFloat4(loader.line(line) + k);
+      const Float4 f = loadFloat4(loader.segment(line, k));
 #pragma unroll
       for (int e = 0; e < 4; ++e) out[e] = f.v[e];
     } else {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) out[e] = line < lines && k + e < kEnd ? float(loader.line(line)[k + e]) : 0.0f;
+      for (int e = 0; e < 4; ++e) out[e] = line < lines && k + e < kEnd ? float(*loader.segment(line, k + e)) : 0.0f;
     }
   };
   auto loadShare = [&](int k0, int step, auto inSlice) {
