@@ -18,10 +18,13 @@ describe.skipIf(!hasNvcc)('scripts/tf32-loop-stats.cjs', () => {
       const cells = row.split('|').map((c) => c.trim());
       expect(cells[1]).toMatch(/^DenseMatrix<(true|false)>, DenseMatrix<(true|false)>, \w+Store$/);
       expect(Number(cells[3])).toBe(64);
-      // every slice stages 32 elements per thread and stores them: more than that many instructions, and far
-      // from the ~20 per mma the conv loaders took before their tap tables
-      expect(Number(cells[5])).toBe(32);
-      expect(Number(cells[2])).toBeGreaterThan(64 + 32 + 64);
+      // every slice stages 32 elements per thread: 32 loads, or 8 where both operands take 16-byte loads (the
+      // forward), and stores them into shared memory; far from the ~20 instructions per mma the conv
+      // loaders took before their tap tables
+      expect(Number(cells[5])).toBeGreaterThanOrEqual(8);
+      expect(Number(cells[5])).toBeLessThanOrEqual(32);
+      expect(Number(cells[6])).toBeGreaterThanOrEqual(64); // the fragments of 64 mma
+      expect(Number(cells[2])).toBeGreaterThan(64 + 64 + 32);
       expect(Number(cells[4])).toBeLessThan(12);
     }
   }, 120_000);
