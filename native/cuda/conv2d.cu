@@ -20,8 +20,9 @@ struct ConvGeometry {
     if (s.batch * s.inChannels * s.inHeight * s.inWidth >= limit || s.batch * s.outChannels * s.outHeight() * s.outWidth() >= limit ||
         s.outChannels * s.patchSize() >= limit)
       throw std::invalid_argument("conv2d: tensors of 2^31 elements or more are not supported on CUDA; use a smaller batch");
-    if (s.inHeight >= 32768 || s.inWidth >= 32768 || s.kernelHeight >= 32768 || s.kernelWidth >= 32768)
-      throw std::invalid_argument("conv2d: images or kernels of 32768 pixels or more per side are not supported on CUDA");
+    // the tap tables hold rows and columns in 16 bits (ConvTap)
+    if (s.inHeight + 2 * s.padding >= 32768 || s.inWidth + 2 * s.padding >= 32768 || s.kernelHeight >= 32768 || s.kernelWidth >= 32768)
+      throw std::invalid_argument("conv2d: images (with their padding) or kernels of 32768 pixels or more per side are not supported on CUDA");
     inChannels = unsigned(s.inChannels), inHeight = unsigned(s.inHeight), inWidth = unsigned(s.inWidth);
     outChannels = unsigned(s.outChannels), kernelHeight = unsigned(s.kernelHeight), kernelWidth = unsigned(s.kernelWidth);
     outHeight = unsigned(s.outHeight()), outWidth = unsigned(s.outWidth()), stride = unsigned(s.stride);
@@ -37,7 +38,7 @@ struct ConvGeometry {
 
 // What an element's read needs of its k (gemm.cuh, ColumnTaps): an offset into the tensor and the row and
 // column the bounds test adds (kernel taps, or an output pixel's input position); 16 bits suffice for
-// those (ConvGeometry refuses sides of 32768 and more).
+// those (ConvGeometry refuses padded sides of 32768 and more).
 struct ConvTap {
   int offset;
   int16_t row, column;

@@ -81,7 +81,7 @@ struct DenseMatrix {
   static constexpr bool kRowSegments = !Trans, kColumnSegments = Trans;  // ... as pointers (16-byte loads)
   const T* p;
   int64_t ld;
-  // element k of the contiguous row (column when Trans) r, and whether every row starts on 16 bytes
+  // element k of the contiguous row (column when Trans) r, and whether every such line starts on 16 bytes
   __device__ __forceinline__ const T* segment(int r, int k) const { return p + r * ld + k; }
   __device__ __forceinline__ bool segmentsAligned() const { return ((reinterpret_cast<uintptr_t>(p) | uintptr_t(ld * int64_t(sizeof(T)))) & 15) == 0; }
   __device__ __forceinline__ auto row(int64_t r) const {
@@ -149,14 +149,6 @@ __global__ void __launch_bounds__(kGemmThreads) gemmTileKernel(int64_t M, int64_
     }
 }
 
-// ---- the tensor-core twin: TF32 inputs, fp32 accumulation -------------------------------------------------
-// 128x128 output tiles, 16-deep k slices staged in shared memory as TF32 (rounded once, when stored), 4 warps
-// of 64x64 each: per k8 step a warp issues 4 x 8 mma.m16n8k8 (mma.cuh) from 16 + 16 fragment values,
-// a third less shared-memory traffic per mma than 64x32 warps (shared-memory bandwidth, not the tensor
-// cores, bounds a kernel that stages both operands there). Two blocks fit on an SM (at most 255 registers
-// per thread for 128 threads). The shared tiles are double-buffered: slice s + 1 is loaded into registers
-// while slice s is multiplied and stored into the other buffer, so one barrier per slice suffices.
-// Same loaders, stores and k order per output as the exact tiles above.
 // Loaders whose along-k rows (A: kRowSegments) or columns (B: kColumnSegments) are float memory in runs of
 // 4 from every k that is a multiple of 4: `segment(line, k)` the address of element (line, k), and
 // `segmentsAligned()` whether those runs are contiguous and start on 16 bytes (a row-major matrix whose rows
@@ -185,6 +177,14 @@ __device__ __forceinline__ Float4 loadFloat4(const float* p) {
 #endif
 }
 
+// ---- the tensor-core twin: TF32 inputs, fp32 accumulation -------------------------------------------------
+// 128x128 output tiles, 16-deep k slices staged in shared memory as TF32 (rounded once, when stored), 4 warps
+// of 64x64 each: per k8 step a warp issues 4 x 8 mma.m16n8k8 (mma.cuh) from 16 + 16 fragment values,
+// a third less shared-memory traffic per mma than 64x32 warps (shared-memory bandwidth, not the tensor
+// cores, bounds a kernel that stages both operands there). Two blocks fit on an SM (at most 255 registers
+// per thread for 128 threads). The shared tiles are double-buffered: slice s + 1 is loaded into registers
+// while slice s is multiplied and stored into the other buffer, so one barrier per slice suffices.
+// Same loaders, stores and k order per output as the exact tiles above.
 constexpr int kTf32TileM = 128, kTf32TileN = 128, kTf32TileK = 16, kTf32Threads = 128, kTf32BlocksPerSm = 2;
 constexpr int kTf32WarpM = 64, kTf32WarpN = 64;
 constexpr int kTf32Pad = 8;  // row stride 136 words: the lanes of a fragment load hit 32 different banks
@@ -254,8 +254,6 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
   // into the free buffer after them): half the staging registers of a whole slice, which keeps the dense
   // loaders under 255 registers on sm_80.
   float nextA[perStep], nextB[perStep];
-  // inSlice: std::true_type when the whole slice lies below kEnd (every slice of a split but maybe its last),
-  // which drops the per-element k test, a few instructions of each element's load.
   // A line's 4 values at k .. k + 3 (zeros past kEnd or past the last line) into out[0..3].
   auto loadLine4 = [&](const auto& loader, int line, int lines, int k, bool whole, float* out) {
     if (line < lines && (whole || k + 3 < kEnd)) {
@@ -267,6 +265,8 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
       for (int e = 0; e < 4; ++e) out[e] = line < lines && k + e < kEnd ? float(*loader.segment(line, k + e)) : 0.0f;
     }
   };
+  // inSlice: std::true_type when the whole slice lies below kEnd (every slice of a split but maybe its last),
+  // which drops the per-element k test, a few instructions of each element's load.
   auto loadShare = [&](int k0, int step, auto inSlice) {
     constexpr bool whole = decltype(inSlice)::value;
     const BTap* taps = tapTable[bTaps ? tapSlot : 0] + 8 * step;

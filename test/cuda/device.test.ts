@@ -106,6 +106,14 @@ describe('CUDA tensors', () => {
     expect(() => cuda.runtimeCounters(1)).toThrow(/cuda:1 does not exist/);
   });
 
+  it('a convolution of 32768 pixels per side (with padding) is refused on CUDA, saying what', () => {
+    const x = zeros([1, 1, 1, 32768], { device: 'cuda' }), w = zeros([1, 1, 1, 1], { device: 'cuda' });
+    expect(() => F.conv2dForward(x, w, null, { stride: 1, padding: 0 })).toThrow(/32768 pixels or more per side are not supported on CUDA/);
+    const fits = zeros([1, 1, 1, 32766], { device: 'cuda' });
+    expect(F.conv2dForward(fits, w, null, { stride: 1, padding: 0 }).shape).toEqual([1, 1, 1, 32766]);
+    for (const t of [x, w, fits]) t.dispose();
+  });
+
   it('reductions give the same bits every run', () => {
     const x = tensor(Float32Array.from({ length: 100_003 }, (_, i) => Math.sin(i) * 1e3), [100_003], { device: 'cuda' });
     const first = native.sum(x.storage);
