@@ -269,8 +269,8 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
   // which drops the per-element k test, a few instructions of each element's load.
   auto loadShare = [&](int k0, int step, auto inSlice) {
     constexpr bool whole = decltype(inSlice)::value;
-    const BTap* taps = tapTable[bTaps ? tapSlot : 0] + 8 * step;
-    const int vectorK = k0 + 8 * step + 4 * vectorHalf;
+    [[maybe_unused]] const BTap* taps = tapTable[bTaps ? tapSlot : 0] + 8 * step;
+    [[maybe_unused]] const int vectorK = k0 + 8 * step + 4 * vectorHalf;
     if constexpr (aVectorable)
       if (aVector) {
         loadLine4(a, m0 + vectorLine, rows, vectorK, whole, nextA);
