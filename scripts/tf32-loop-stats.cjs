@@ -61,7 +61,7 @@ function mainLoop(body) {
   };
 }
 
-// gemmTf32Kernel<ALoader, BLoader, Store>'s template arguments, demangled by c++filt (binutils), without
+// gemmTf32Kernel<ALoader, BLoader, Store, MaskedTaps>'s template arguments, demangled by c++filt (binutils), without
 // namespaces; the mangled name when c++filt is missing.
 function kernelName(mangled) {
   const r = spawnSync('c++filt', [mangled], { encoding: 'utf8' });
@@ -70,7 +70,9 @@ function kernelName(mangled) {
   const open = name.indexOf('gemmTf32Kernel<') + 'gemmTf32Kernel<'.length;
   let depth = 1, i = open;
   for (; i < name.length && depth > 0; i++) depth += name[i] === '<' ? 1 : name[i] === '>' ? -1 : 0;
-  return name.slice(open, i - 1).replace(/<float>/g, '').replace(/<float, /g, '<').trim();
+  // the last argument says whether B's bounds tests use the masked taps (small conv kernels)
+  const args = name.slice(open, i - 1).replace(/<float>/g, '').replace(/<float, /g, '<').trim();
+  return args.replace(/, false$/, '').replace(/, true$/, ' (masked taps)');
 }
 
 function main() {

@@ -13,6 +13,8 @@ namespace {
 struct ConvGeometry {
   unsigned inChannels, inHeight, inWidth, outChannels, kernelHeight, kernelWidth, outHeight, outWidth, stride;
   int padding;
+  bool smallKernel;       // at most 32 taps: the masked taps below (gemm.cuh, ColumnTaps)
+  uint32_t tapRowStarts;  // small kernels: bit ki * kernelWidth of every kernel row ki
   FastDivisor byOutPixels, byOutWidth, byInPixels, byInWidth, byTaps, byKernelWidth, byStride;
 
   explicit ConvGeometry(const Conv2dShape& s) {
@@ -27,6 +29,10 @@ struct ConvGeometry {
     outChannels = unsigned(s.outChannels), kernelHeight = unsigned(s.kernelHeight), kernelWidth = unsigned(s.kernelWidth);
     outHeight = unsigned(s.outHeight()), outWidth = unsigned(s.outWidth()), stride = unsigned(s.stride);
     padding = int(s.padding);
+    smallKernel = s.kernelHeight * s.kernelWidth <= 32;
+    tapRowStarts = 0;
+    if (smallKernel)
+      for (int64_t ki = 0; ki < s.kernelHeight; ++ki) tapRowStarts |= 1u << (ki * s.kernelWidth);
     byOutPixels = FastDivisor(outHeight * outWidth), byOutWidth = FastDivisor(outWidth);
     byInPixels = FastDivisor(inHeight * inWidth), byInWidth = FastDivisor(inWidth);
     byTaps = FastDivisor(kernelHeight * kernelWidth), byKernelWidth = FastDivisor(kernelWidth), byStride = FastDivisor(stride);
@@ -44,6 +50,33 @@ struct ConvTap {
   int16_t row, column;
 };
 
+// The masked taps of kernels of at most 32 taps (ConvGeometry::smallKernel), sets of taps as bits
+// ki * kernelWidth + kj: `bits` is either one tap's bit, tested against the column's set of taps that fall
+// inside the image, or the set of taps that fall inside for one output pixel, tested against the column's
+// own tap bit. One AND and a test per element.
+struct ConvMaskedTap {
+  int offset;
+  uint32_t bits;
+};
+
+// Bits [0, n) of a word, n in [0, 32].
+__device__ __forceinline__ uint32_t lowBits(int n) { return n >= 32 ? ~0u : (1u << n) - 1u; }
+
+// The set {ki * kernelWidth + kj : ki in [rowBegin, rowEnd), kj in [columnBegin, columnEnd)} of a kernel of
+// at most 32 taps as bits (ranges within the kernel; empty ones give 0): one kernel row's columns, copied to
+// every row by the product with the rows' first bits, then the rows kept.
+__device__ __forceinline__ uint32_t tapBox(int rowBegin, int rowEnd, int columnBegin, int columnEnd, const ConvGeometry& g) {
+  const int width = int(g.kernelWidth);
+  const uint32_t columns = lowBits(columnEnd) & ~lowBits(columnBegin), rows = lowBits(rowEnd * width) & ~lowBits(rowBegin * width);
+  return columns * g.tapRowStarts & rows;
+}
+
+// i clamped to [0, size] (sizes and positions are below 2^15 here: ConvGeometry).
+__device__ __forceinline__ int clampedTo(int i, unsigned size) { return i < 0 ? 0 : i > int(size) ? int(size) : i; }
+// The kernel rows (columns) ki with 0 <= first + ki < size form [firstInside, endInside), clamped to the kernel.
+__device__ __forceinline__ int firstInside(int first, unsigned kernelSize) { return clampedTo(-first, kernelSize); }
+__device__ __forceinline__ int endInside(int first, unsigned size, unsigned kernelSize) { return clampedTo(int(size) - first, kernelSize); }
+
 // im2col's matrix, element by element: patch row k = (input channel, kernel row, kernel column), column
 // j = (sample, output pixel); the input pixel the tap reads, or 0 in the padding.
 //
@@ -53,6 +86,7 @@ struct PatchColumn {
   const T* sample;  // x at (n, 0, 0, 0)
   int top, left;    // the input position of the patch's first tap
   int corner;       // top * inWidth + left: the patch's first tap relative to the sample (may be negative)
+  uint32_t inside;  // small kernels: the taps of this patch inside the image
   ConvGeometry g;
   __device__ __forceinline__ T operator()(int64_t k) const {
     uint32_t r, kj;
@@ -66,6 +100,7 @@ struct PatchColumn {
     if (unsigned(iy) >= g.inHeight || unsigned(ix) >= g.inWidth) return T(0);
     return sample[corner + t.offset];
   }
+  __device__ __forceinline__ T at(const ConvMaskedTap& t) const { return inside & t.bits ? sample[corner + t.offset] : T(0); }
 };
 
 // One patch row (the weight gradient's B operand, read along the columns j).
@@ -74,6 +109,7 @@ struct PatchRow {
   const T* channel;  // x at (0, ci, 0, 0)
   int tapY, tapX;    // the kernel row and column minus the padding
   int tapOffset;     // tapY * inWidth + tapX (may be negative)
+  uint32_t tapBit;   // small kernels: bit ki * kernelWidth + kj
   ConvGeometry g;
   __device__ __forceinline__ T operator()(int64_t j) const {
     uint32_t p, ox;
@@ -88,6 +124,8 @@ struct PatchRow {
     if (unsigned(iy) >= g.inHeight || unsigned(ix) >= g.inWidth) return T(0);
     return channel[t.offset + tapOffset];
   }
+  // t.bits: the taps inside the image for output pixel j
+  __device__ __forceinline__ T at(const ConvMaskedTap& t) const { return t.bits & tapBit ? channel[t.offset + tapOffset] : T(0); }
 };
 
 // The patch matrix as the forward's B (k, j) ...
@@ -95,13 +133,23 @@ template <class T>
 struct PatchLoader {
   static constexpr bool kColumnTaps = true;
   using Tap = ConvTap;
+  using MaskedTap = ConvMaskedTap;
   const T* x;
   ConvGeometry g;
+  __host__ __device__ __forceinline__ bool tapMasks() const { return g.smallKernel; }
   __device__ __forceinline__ PatchColumn<T> column(int64_t j) const {
     uint32_t p, ox;
     const uint32_t n = g.byOutPixels.split(uint32_t(j), p), oy = g.byOutWidth.split(p, ox);
     const int top = int(oy * g.stride) - g.padding, left = int(ox * g.stride) - g.padding;
-    return {x + int64_t(n) * g.inChannels * g.inPixels(), top, left, top * int(g.inWidth) + left, g};
+    const uint32_t inside = g.smallKernel ? tapBox(firstInside(top, g.kernelHeight), endInside(top, g.inHeight, g.kernelHeight), firstInside(left, g.kernelWidth),
+                                                   endInside(left, g.inWidth, g.kernelWidth), g)
+                                          : 0u;
+    return {x + int64_t(n) * g.inChannels * g.inPixels(), top, left, top * int(g.inWidth) + left, inside, g};
+  }
+  __device__ __forceinline__ ConvMaskedTap maskedTap(int k) const {
+    uint32_t r, kj;
+    const uint32_t ci = g.byTaps.split(uint32_t(k), r), ki = g.byKernelWidth.split(r, kj);
+    return {int(ci * g.inPixels() + ki * g.inWidth + kj), 1u << r};
   }
   // k = (ci, ki, kj): the tap's offset from the patch's first tap
   __device__ __forceinline__ ConvTap tap(int k) const {
@@ -116,13 +164,24 @@ template <class T>
 struct PatchLoaderTransposed {
   static constexpr bool kColumnTaps = true;
   using Tap = ConvTap;
+  using MaskedTap = ConvMaskedTap;
   const T* x;
   ConvGeometry g;
+  __host__ __device__ __forceinline__ bool tapMasks() const { return g.smallKernel; }
   __device__ __forceinline__ PatchRow<T> column(int64_t k) const {
     uint32_t r, kj;
     const uint32_t ci = g.byTaps.split(uint32_t(k), r), ki = g.byKernelWidth.split(r, kj);
     const int tapY = int(ki) - g.padding, tapX = int(kj) - g.padding;
-    return {x + int64_t(ci) * g.inPixels(), tapY, tapX, tapY * int(g.inWidth) + tapX, g};
+    return {x + int64_t(ci) * g.inPixels(), tapY, tapX, tapY * int(g.inWidth) + tapX, g.smallKernel ? 1u << r : 0u, g};
+  }
+  // j = (n, oy, ox): its offset as tap() gives it, and the taps whose input pixel lies inside the image
+  __device__ __forceinline__ ConvMaskedTap maskedTap(int j) const {
+    uint32_t p, ox;
+    const uint32_t n = g.byOutPixels.split(uint32_t(j), p), oy = g.byOutWidth.split(p, ox);
+    const int top = int(oy * g.stride) - g.padding, left = int(ox * g.stride) - g.padding;
+    const uint32_t inside = tapBox(firstInside(top, g.kernelHeight), endInside(top, g.inHeight, g.kernelHeight), firstInside(left, g.kernelWidth),
+                                   endInside(left, g.inWidth, g.kernelWidth), g);
+    return {int(n * g.inChannels * g.inPixels() + oy * g.stride * g.inWidth + ox * g.stride), inside};
   }
   // j = (n, oy, ox) along the GEMM's k: the sample's offset plus the pixel's input position (below 2^31 elements and 32768 per side)
   __device__ __forceinline__ ConvTap tap(int j) const {
@@ -147,26 +206,21 @@ struct ConvOutputStore {
 };
 
 // The input gradient as a GEMM over k = (output channel, kernel row, kernel column):
-// A(ci, k) = w[co, ci, ki, kj]; B(k, j) = dy[n, co, oy, ox] at the output pixel whose patch puts tap
-// (ki, kj) on input pixel j = (n, iy, ix), or 0 where there is none (stride, borders).
+// A(ci, k) = w[co, ci, ki, kj], which is row ci of the weights with their two leading axes swapped
+// (swapLeadingAxesKernel: a dense, row-major A, staged 16 bytes at a time like the forward's weights);
+// B(k, j) = dy[n, co, oy, ox] at the output pixel whose patch puts tap (ki, kj) on input pixel
+// j = (n, iy, ix), or 0 where there is none (stride, borders).
+//
+// w [outer][inner][run] -> out [inner][outer][run]: a weight-sized copy per backward, so that the GEMM's
+// A loader reads rows instead of splitting every element's k (a few instructions each, per slice and block).
 template <class T>
-struct FlippedWeightRow {
-  const T* w;  // w at (0, ci, 0, 0)
-  ConvGeometry g;
-  __device__ __forceinline__ T operator()(int64_t k) const {
-    uint32_t r;
-    const uint32_t co = g.byTaps.split(uint32_t(k), r);
-    return w[int64_t(co) * g.inChannels * g.taps() + r];
+__global__ void swapLeadingAxesKernel(int64_t outer, int64_t inner, int64_t run, const T* w, T* out) {
+  const int64_t count = outer * inner * run;
+  for (int64_t i = globalThreadIndex(); i < count; i += globalThreadCount()) {
+    const int64_t r = i % run, rest = i / run, o = rest % outer, n = rest / outer;  // i = (n, o, r) in out
+    out[i] = w[(o * inner + n) * run + r];
   }
-};
-
-template <class T>
-struct FlippedWeightLoader {
-  static constexpr bool kRowAlongK = true;  // each output channel's taps are adjacent (gemm.cuh)
-  const T* w;
-  ConvGeometry g;
-  __device__ __forceinline__ FlippedWeightRow<T> row(int64_t ci) const { return {w + ci * int64_t(g.taps()), g}; }
-};
+}
 
 // UnitStride: the output pixel is (ny, nx) itself, no division by the stride (the CSNN's convolutions; two
 // of the four index splits of an element).
@@ -175,6 +229,7 @@ struct OutputGradientColumn {
   const T* sample;  // dy at (n, 0, 0, 0)
   int y, x;         // the input pixel plus the padding
   int corner;       // y * outWidth + x (unit stride: the output pixel of tap (0, 0))
+  uint32_t inside;  // unit stride, small kernels: the taps whose output pixel lies inside dy's planes
   ConvGeometry g;
   // unit stride: t.offset = co * outPixels - ki * outWidth - kj, (t.row, t.column) = (ki, kj)
   __device__ __forceinline__ T at(const ConvTap& t) const {
@@ -182,6 +237,10 @@ struct OutputGradientColumn {
     const int ny = y - t.row, nx = x - t.column;
     if (unsigned(ny) >= g.outHeight || unsigned(nx) >= g.outWidth) return T(0);
     return sample[corner + t.offset];
+  }
+  __device__ __forceinline__ T at(const ConvMaskedTap& t) const {
+    static_assert(UnitStride, "taps for unit strides only");
+    return inside & t.bits ? sample[corner + t.offset] : T(0);
   }
   __device__ __forceinline__ T operator()(int64_t k) const {
     uint32_t r, kj;
@@ -204,13 +263,25 @@ template <class T, bool UnitStride>
 struct OutputGradientLoader {
   static constexpr bool kColumnTaps = UnitStride;
   using Tap = ConvTap;
+  using MaskedTap = ConvMaskedTap;
   const T* dy;
   ConvGeometry g;
+  __host__ __device__ __forceinline__ bool tapMasks() const { return g.smallKernel; }
   __device__ __forceinline__ OutputGradientColumn<T, UnitStride> column(int64_t j) const {
     uint32_t q, ix;
     const uint32_t n = g.byInPixels.split(uint32_t(j), q), iy = g.byInWidth.split(q, ix);
     const int y = int(iy) + g.padding, x = int(ix) + g.padding;
-    return {dy + int64_t(n) * g.outChannels * g.outPixels(), y, x, y * int(g.outWidth) + x, g};
+    // tap (ki, kj) reads dy at (y - ki, x - kj): inside for ki in (y - outHeight, y] and kj in (x - outWidth, x]
+    uint32_t inside = 0;
+    if (UnitStride && g.smallKernel)
+      inside = tapBox(clampedTo(y - int(g.outHeight) + 1, g.kernelHeight), clampedTo(y + 1, g.kernelHeight),
+                      clampedTo(x - int(g.outWidth) + 1, g.kernelWidth), clampedTo(x + 1, g.kernelWidth), g);
+    return {dy + int64_t(n) * g.outChannels * g.outPixels(), y, x, y * int(g.outWidth) + x, inside, g};
+  }
+  __device__ __forceinline__ ConvMaskedTap maskedTap(int k) const {
+    uint32_t r, kj;
+    const uint32_t co = g.byTaps.split(uint32_t(k), r), ki = g.byKernelWidth.split(r, kj);
+    return {int(co * g.outPixels()) - int(ki * g.outWidth + kj), 1u << r};
   }
   // k = (co, ki, kj)
   __device__ __forceinline__ ConvTap tap(int k) const {
@@ -292,11 +363,16 @@ void conv2dForward(const Conv2dShape& s, const T* x, const T* w, const T* bias, 
 template <class T>
 void conv2dBackwardInput(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
   const ConvGeometry g(s);
-  const int64_t M = s.inChannels, N = s.batch * s.inHeight * s.inWidth, K = s.outChannels * s.kernelHeight * s.kernelWidth;
+  const int64_t taps = s.kernelHeight * s.kernelWidth;
+  const int64_t M = s.inChannels, N = s.batch * s.inHeight * s.inWidth, K = s.outChannels * taps;
+  Scratch<T> rows(size_t(M * K));  // A: w with (co, ci) swapped, [ci][co][tap]
+  launch(swapLeadingAxesKernel<T>, blocksFor(M * K), dim3(kThreads), 0, currentStream(), int64_t(s.outChannels), M, taps, w,
+         rows.get());
+  const DenseMatrix<T, false> a{rows.get(), K};
   if (s.stride == 1)
-    gemmLaunch<T>(M, N, K, FlippedWeightLoader<T>{w, g}, OutputGradientLoader<T, true>{dy, g}, InputGradientStore<T>{dx, g});
+    gemmLaunch<T>(M, N, K, a, OutputGradientLoader<T, true>{dy, g}, InputGradientStore<T>{dx, g});
   else
-    gemmLaunch<T>(M, N, K, FlippedWeightLoader<T>{w, g}, OutputGradientLoader<T, false>{dy, g}, InputGradientStore<T>{dx, g});
+    gemmLaunch<T>(M, N, K, a, OutputGradientLoader<T, false>{dy, g}, InputGradientStore<T>{dx, g});
 }
 
 template <class T>

@@ -60,17 +60,23 @@ struct ColumnAlongK<L, std::void_t<decltype(L::kColumnAlongK)>> : std::bool_cons
 // readers `T at(const Tap&) const`. The TF32 kernel splits each k of a slice once per block into a shared
 // table instead of once per element in every thread (each split is a few instructions, and the warps
 // issuing the loaders' arithmetic, not the tensor cores, bound those kernels).
+//
+// Such a loader also offers a cheaper bounds test where its kernels are small (taps ≤ 32): `bool
+// tapMasks() const` (host and device) says whether this launch may use it, and then `MaskedTap
+// maskedTap(int k) const` and `T at(const MaskedTap&) const` replace the pair above. A masked tap and
+// its column each hold one side of the test as a bit index or a 32-bit set of kernel taps, so an
+// element's bounds test is one shift and one bit test instead of two adds and two compares.
 template <class L, class = void>
 struct ColumnTaps : std::false_type {};
 template <class L>
 struct ColumnTaps<L, std::void_t<decltype(L::kColumnTaps)>> : std::bool_constant<L::kColumnTaps> {};
-template <class L, bool = ColumnTaps<L>::value>
+template <class L, bool Masked, bool = ColumnTaps<L>::value>
 struct TapOf {
   using type = int;  // unused
 };
-template <class L>
-struct TapOf<L, true> {
-  using type = typename L::Tap;
+template <class L, bool Masked>
+struct TapOf<L, Masked, true> {
+  using type = std::conditional_t<Masked, typename L::MaskedTap, typename L::Tap>;
 };
 
 // A row-major matrix, read as op(P) (transposed when Trans): element (r, c). The transposition is a
@@ -189,7 +195,8 @@ constexpr int kTf32TileM = 128, kTf32TileN = 128, kTf32TileK = 16, kTf32Threads 
 constexpr int kTf32WarpM = 64, kTf32WarpN = 64;
 constexpr int kTf32Pad = 8;  // row stride 136 words: the lanes of a fragment load hit 32 different banks
 
-template <class ALoad, class BLoad, class Store>
+// MaskedTaps: B's taps are its masked ones (ColumnTaps above).
+template <class ALoad, class BLoad, class Store, bool MaskedTaps>
 __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
     gemmTf32Kernel(int64_t M, int64_t N, int64_t K, int64_t kChunk, ALoad a, BLoad b, Store store) {
   // [buffer * 16 + k][m or n], TF32 bits: two buffers of one k slice each
@@ -229,11 +236,15 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
   // B's taps (ColumnTaps) of three slices: the one being loaded, the next, and the one after, which
   // threads 0..15 fill while the block multiplies (read one barrier after they were written).
   constexpr bool bTaps = ColumnTaps<BLoad>::value && !bAlongK;
-  using BTap = typename TapOf<BLoad>::type;
+  static_assert(!MaskedTaps || bTaps, "masked taps are B's taps");
+  using BTap = typename TapOf<BLoad, MaskedTaps>::type;
   IKUN_SHARED_ARRAY2(BTap, tapTable, bTaps ? 3 : 1, kTf32TileK);
-  auto fillTaps = [&](int k0, int slot) {
+  auto fillTaps = [&](int k0, int slot) {  // past kEnd too: a tap only splits k
     if constexpr (bTaps)
-      if (tid < kTf32TileK) tapTable[slot][tid] = b.tap(k0 + tid);  // past kEnd too: a tap only splits k
+      if (tid < kTf32TileK) {
+        if constexpr (MaskedTaps) tapTable[slot][tid] = b.maskedTap(k0 + tid);
+        else tapTable[slot][tid] = b.tap(k0 + tid);
+      }
   };
   int tapSlot = 0;  // the slot of the slice loadShare reads
   // 16-byte staging of float runs (RowSegments / ColumnSegments), when they are aligned (uniform over the
@@ -413,8 +424,11 @@ void gemmTiles(int64_t M, int64_t N, int64_t K, int splits, ALoad a, BLoad b, St
       if (tilesM > 65535 || M > limit || N > limit || K > limit)
         throw std::invalid_argument("gemm: a matrix of 2^31 rows, columns or products per output or more is too large for the CUDA "
                                     "tensor-core tiles; use a smaller batch or setCudaPrecision('fp32')");
-      launch(gemmTf32Kernel<ALoad, BLoad, Store>, dim3(unsigned(tilesN), unsigned(tilesM), unsigned(splits)), dim3(kTf32Threads), 0,
-             currentStream(), M, N, K, kChunk, a, b, store);
+      const dim3 grid{unsigned(tilesN), unsigned(tilesM), unsigned(splits)};
+      void (*kernel)(int64_t, int64_t, int64_t, int64_t, ALoad, BLoad, Store) = gemmTf32Kernel<ALoad, BLoad, Store, false>;
+      if constexpr (ColumnTaps<BLoad>::value && !ColumnAlongK<BLoad>::value)
+        if (b.tapMasks()) kernel = gemmTf32Kernel<ALoad, BLoad, Store, true>;
+      launch(kernel, grid, dim3(kTf32Threads), 0, currentStream(), M, N, K, kChunk, a, b, store);
       return;
     }
   }

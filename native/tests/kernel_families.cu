@@ -1364,6 +1364,11 @@ IKUN_TEST_CASE(family_conv2d, "conv2d forward, backward input and weight: bias, 
       // dy's planes of 36 pixels staged in 16-byte runs for the weight gradient, over 72 output channels (both
       // lines a thread stages), k = 72 ending in a partial slice; unaligned weight rows (27 floats)
       checkConv2d<float>(Conv2dShape{2, 3, 6, 6, 72, 3, 3, 1, 1}, true, 27);
+      // the masked taps' edges: 32 taps (4x8, padding 2, tap 31 in the masks), a 1x32 row (a whole word
+      // per kernel row), and 36 taps, past the masks (the row and column tests)
+      checkConv2d<float>(Conv2dShape{1, 2, 9, 12, 3, 4, 8, 1, 2}, true, 28);
+      checkConv2d<float>(Conv2dShape{1, 1, 3, 40, 2, 1, 32, 1, 3}, false, 29);
+      checkConv2d<float>(Conv2dShape{1, 2, 8, 8, 3, 6, 6, 1, 2}, true, 30);
     });
   });
 }

@@ -1,6 +1,6 @@
 // scripts/tf32-loop-stats.cjs, the static count of what the TF32 GEMM kernels issue per k slice (the figure
-// their loader changes are judged by without a GPU): it compiles linear.cu's whole-slice path to PTX and
-// finds each kernel's main loop (it needs nvcc, which every dev and CI machine has).
+// their loader changes are judged by without a GPU): it compiles linear.cu's and conv2d.cu's whole-slice
+// paths to PTX and finds each kernel's main loop (it needs nvcc, which every dev and CI machine has).
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,6 +26,25 @@ describe.skipIf(!hasNvcc)('scripts/tf32-loop-stats.cjs', () => {
       expect(Number(cells[6])).toBeGreaterThanOrEqual(64); // the fragments of 64 mma
       expect(Number(cells[2])).toBeGreaterThan(64 + 64 + 32);
       expect(Number(cells[4])).toBeLessThan(12);
+    }
+  }, 120_000);
+
+  it('finds the conv kernels of small kernels (masked taps) cheaper than their row-and-column twins', () => {
+    const r = spawnSync(process.execPath, [script, 'native/cuda/conv2d.cu'], { encoding: 'utf8', cwd: resolve(__dirname, '../..') });
+    expect(r.status, r.stderr).toBe(0);
+    const rows = new Map(
+      r.stdout.split('\n').filter((l) => l.startsWith('conv2d.cu |')).map((l) => {
+        const cells = l.split('|').map((c) => c.trim());
+        return [cells[1]!, Number(cells[2])] as const;
+      }),
+    );
+    const masked = [...rows.keys()].filter((k) => k.endsWith(' (masked taps)'));
+    // forward, stride-1 input gradient and weight gradient, each direct and split
+    expect(masked.length).toBe(6);
+    for (const kernel of masked) {
+      const twin = rows.get(kernel.replace(' (masked taps)', ''));
+      expect(twin, kernel).toBeDefined();
+      expect(rows.get(kernel)!, kernel).toBeLessThan(twin!);
     }
   }, 120_000);
 
