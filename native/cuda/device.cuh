@@ -20,7 +20,7 @@
 #else
 #include <cuda_runtime.h>
 #define IKUN_SHARED_ARRAY(T, name, n) __shared__ T name[n]
-#define IKUN_SHARED_ARRAY2(T, name, n, m) __shared__ T name[n][m]
+#define IKUN_SHARED_ARRAY2(T, name, n, m) __shared__ __align__(16) T name[n][m]  // 16 bytes: vector accesses of rows
 #endif
 
 namespace ikun::cuda {

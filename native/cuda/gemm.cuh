@@ -85,10 +85,13 @@ template <class T, bool Trans>
 struct DenseMatrix {
   static constexpr bool kRowAlongK = !Trans, kColumnAlongK = Trans;  // the contiguous reader (gemmTf32Kernel)
   static constexpr bool kRowSegments = !Trans, kColumnSegments = Trans;  // ... as pointers (16-byte loads)
+  static constexpr bool kLineSegments = true;  // staged across k, lines are contiguous at each k
   const T* p;
   int64_t ld;
   // element k of the contiguous row (column when Trans) r, and whether every such line starts on 16 bytes
   __device__ __forceinline__ const T* segment(int r, int k) const { return p + r * ld + k; }
+  // line `line` at k of the operand staged across k: a transposed A's (m, k) or a row-major B's (k, n)
+  __device__ __forceinline__ const T* lineSegment(int line, int k) const { return p + k * ld + line; }
   __device__ __forceinline__ bool segmentsAligned() const { return ((reinterpret_cast<uintptr_t>(p) | uintptr_t(ld * int64_t(sizeof(T)))) & 15) == 0; }
   __device__ __forceinline__ auto row(int64_t r) const {
     if constexpr (Trans) return StridedReader<T>{p + r, ld};
@@ -168,6 +171,23 @@ template <class L, class = void>
 struct ColumnSegments : std::false_type {};
 template <class L>
 struct ColumnSegments<L, std::void_t<decltype(L::kColumnSegments)>> : std::bool_constant<L::kColumnSegments> {};
+// The other way round, for an operand staged across k (kLineSegments): 4 consecutive lines at one k are
+// float memory one after the other from every line that is a multiple of 4, `lineSegment(line, k)` the
+// address of element (line, k), under the same `segmentsAligned()` (a column of a row-major B, a row of a
+// transposed A). Each thread then stages 4 lines of one k with one 16-byte load and one 16-byte shared store.
+template <class L, class = void>
+struct LineSegments : std::false_type {};
+template <class L>
+struct LineSegments<L, std::void_t<decltype(L::kLineSegments)>> : std::bool_constant<L::kLineSegments> {};
+
+// Four words to a 16-byte aligned shared address in one store (st.shared.v4 on the GPU).
+__device__ __forceinline__ void storeShared4(uint32_t* p, uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+#if defined(__CUDA_ARCH__)
+  *reinterpret_cast<uint4*>(p) = make_uint4(a, b, c, d);
+#else
+  p[0] = a, p[1] = b, p[2] = c, p[3] = d;  // the emulated build: no access through another type
+#endif
+}
 
 // Four floats from a 16-byte aligned address in one load (ld.global.v4 on the GPU).
 struct alignas(16) Float4 {
@@ -250,13 +270,18 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
   // 16-byte staging of float runs (RowSegments / ColumnSegments), when they are aligned (uniform over the
   // launch): per k8 step, thread tid loads k = 4 (tid % 2) .. + 3 of lines tid / 2 and tid / 2 + 64.
   constexpr bool aVectorable = aAlongK && RowSegments<ALoad>::value, bVectorable = bAlongK && ColumnSegments<BLoad>::value;
+  // ... and across k (LineSegments): per k8 step, thread tid loads lines 4 (tid % 32) .. + 3 at k = tid / 32
+  // and tid / 32 + 4, a warp 512 contiguous bytes per load.
+  constexpr bool aLinesVectorable = !aAlongK && LineSegments<ALoad>::value;
+  constexpr bool bLinesVectorable = !bAlongK && !bTaps && LineSegments<BLoad>::value;
   bool aVector = false, bVector = false;
-  if constexpr (aVectorable) aVector = a.segmentsAligned();
-  if constexpr (bVectorable) bVector = b.segmentsAligned();
+  if constexpr (aVectorable || aLinesVectorable) aVector = a.segmentsAligned();
+  if constexpr (bVectorable || bLinesVectorable) bVector = b.segmentsAligned();
 #if defined(IKUN_TF32_HOT_PATH_ONLY)  // scripts/tf32-loop-stats.cjs: aligned lines, the scalar staging left out
-  aVector = aVectorable, bVector = bVectorable;
+  aVector = aVectorable || aLinesVectorable, bVector = bVectorable || bLinesVectorable;
 #endif
   const int vectorHalf = tid % 2, vectorLine = tid / 2;
+  const int lineQuad = 4 * (tid % 32), lineK = tid / 32;
   const int mn = tid, kAlong = tid % 8, firstAlong = tid / 8;
   const bool rowInside = m0 + mn < rows, columnInside = n0 + mn < columns;
   const auto aRow = a.row(rowInside ? m0 + mn : 0);  // used when staging across k only
@@ -276,6 +301,17 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
       for (int e = 0; e < 4; ++e) out[e] = line < lines && k + e < kEnd ? float(*loader.segment(line, k + e)) : 0.0f;
     }
   };
+  // 4 lines from line (a multiple of 4) at k into out[0..3] (zeros past kEnd or past the last line).
+  auto loadLines4 = [&](const auto& loader, int line, int lines, int k, bool whole, float* out) {
+    if ((whole || k < kEnd) && line + 3 < lines) {
+      const Float4 f = loadFloat4(loader.lineSegment(line, k));
+#pragma unroll
+      for (int e = 0; e < 4; ++e) out[e] = f.v[e];
+    } else {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) out[e] = (whole || k < kEnd) && line + e < lines ? float(*loader.lineSegment(line + e, k)) : 0.0f;
+    }
+  };
   // inSlice: std::true_type when the whole slice lies below kEnd (every slice of a split but maybe its last),
   // which drops the per-element k test, a few instructions of each element's load.
   auto loadShare = [&](int k0, int step, auto inSlice) {
@@ -292,9 +328,20 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
         loadLine4(b, n0 + vectorLine, columns, vectorK, whole, nextB);
         loadLine4(b, n0 + vectorLine + 64, columns, vectorK, whole, nextB + 4);
       }
+    [[maybe_unused]] const int linesK = k0 + 8 * step + lineK;
+    if constexpr (aLinesVectorable)
+      if (aVector) {
+        loadLines4(a, m0 + lineQuad, rows, linesK, whole, nextA);
+        loadLines4(a, m0 + lineQuad, rows, linesK + 4, whole, nextA + 4);
+      }
+    if constexpr (bLinesVectorable)
+      if (bVector) {
+        loadLines4(b, n0 + lineQuad, columns, linesK, whole, nextB);
+        loadLines4(b, n0 + lineQuad, columns, linesK + 4, whole, nextB + 4);
+      }
 #pragma unroll
     for (int r = 0; r < perStep; ++r) {
-      if constexpr (aVectorable)
+      if constexpr (aVectorable || aLinesVectorable)
         if (aVector) continue;
       if constexpr (aAlongK) {
         const int gm = m0 + firstAlong + rowsPerPass * r, gk = k0 + 8 * step + kAlong;
@@ -306,7 +353,7 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
     }
 #pragma unroll
     for (int r = 0; r < perStep; ++r) {
-      if constexpr (bVectorable)
+      if constexpr (bVectorable || bLinesVectorable)
         if (bVector) continue;
       if constexpr (bAlongK) {
         const int gn = n0 + firstAlong + rowsPerPass * r, gk = k0 + 8 * step + kAlong;
@@ -320,14 +367,28 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
   };
   auto storeShare = [&](int buffer, int step) {
     const int kBase = buffer * kTf32TileK + 8 * step;
+    if constexpr (aLinesVectorable)
+      if (aVector) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          storeShared4(&tileA[kBase + lineK + 4 * h][lineQuad], toTf32(nextA[4 * h]), toTf32(nextA[4 * h + 1]), toTf32(nextA[4 * h + 2]),
+                       toTf32(nextA[4 * h + 3]));
+      }
+    if constexpr (bLinesVectorable)
+      if (bVector) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          storeShared4(&tileB[kBase + lineK + 4 * h][lineQuad], toTf32(nextB[4 * h]), toTf32(nextB[4 * h + 1]), toTf32(nextB[4 * h + 2]),
+                       toTf32(nextB[4 * h + 3]));
+      }
 #pragma unroll
     for (int r = 0; r < perStep; ++r) {
       if (aVectorable && aVector) tileA[kBase + 4 * vectorHalf + r % 4][vectorLine + 64 * (r / 4)] = toTf32(nextA[r]);
       else if constexpr (aAlongK) tileA[kBase + kAlong][firstAlong + rowsPerPass * r] = toTf32(nextA[r]);
-      else tileA[kBase + r][mn] = toTf32(nextA[r]);
+      else if (!aLinesVectorable || !aVector) tileA[kBase + r][mn] = toTf32(nextA[r]);
       if (bVectorable && bVector) tileB[kBase + 4 * vectorHalf + r % 4][vectorLine + 64 * (r / 4)] = toTf32(nextB[r]);
       else if constexpr (bAlongK) tileB[kBase + kAlong][firstAlong + rowsPerPass * r] = toTf32(nextB[r]);
-      else tileB[kBase + r][mn] = toTf32(nextB[r]);
+      else if (!bLinesVectorable || !bVector) tileB[kBase + r][mn] = toTf32(nextB[r]);
     }
   };
   auto multiplyStep = [&](int buffer, int step) {
