@@ -71,6 +71,19 @@ __device__ __forceinline__ uint32_t tapBox(int rowBegin, int rowEnd, int columnB
   return columns * g.tapRowStarts & rows;
 }
 
+// The element `offset` elements from the address `origin` (an integer: an origin such as a patch's first tap
+// may lie before the tensor, where a pointer may not point): one widening multiply-add per read. Through
+// the read-only path (__ldg: a global load, which an integer address would not tell the compiler; the
+// GEMM's operands are not written while it runs).
+template <class T>
+__device__ __forceinline__ T readAt(uintptr_t origin, int offset) {
+  return __ldg(reinterpret_cast<const T*>(origin + uintptr_t(intptr_t(offset) * intptr_t(sizeof(T)))));
+}
+template <class T>
+__device__ __forceinline__ uintptr_t addressOf(const T* base, int offset) {
+  return reinterpret_cast<uintptr_t>(base) + uintptr_t(intptr_t(offset) * intptr_t(sizeof(T)));
+}
+
 // i clamped to [0, size] (sizes and positions are below 2^15 here: ConvGeometry).
 __device__ __forceinline__ int clampedTo(int i, unsigned size) { return i < 0 ? 0 : i > int(size) ? int(size) : i; }
 // The kernel rows (columns) ki with 0 <= first + ki < size form [firstInside, endInside), clamped to the kernel.
@@ -87,6 +100,7 @@ struct PatchColumn {
   int top, left;    // the input position of the patch's first tap
   int corner;       // top * inWidth + left: the patch's first tap relative to the sample (may be negative)
   uint32_t inside;  // small kernels: the taps of this patch inside the image
+  uintptr_t origin;  // small kernels: the address of the patch's first tap (sample + corner)
   ConvGeometry g;
   __device__ __forceinline__ T operator()(int64_t k) const {
     uint32_t r, kj;
@@ -100,7 +114,7 @@ struct PatchColumn {
     if (unsigned(iy) >= g.inHeight || unsigned(ix) >= g.inWidth) return T(0);
     return sample[corner + t.offset];
   }
-  __device__ __forceinline__ T at(const ConvMaskedTap& t) const { return inside & t.bits ? sample[corner + t.offset] : T(0); }
+  __device__ __forceinline__ T at(const ConvMaskedTap& t) const { return inside & t.bits ? readAt<T>(origin, t.offset) : T(0); }
 };
 
 // One patch row (the weight gradient's B operand, read along the columns j).
@@ -110,6 +124,7 @@ struct PatchRow {
   int tapY, tapX;    // the kernel row and column minus the padding
   int tapOffset;     // tapY * inWidth + tapX (may be negative)
   uint32_t tapBit;   // small kernels: bit ki * kernelWidth + kj
+  uintptr_t origin;  // small kernels: the address of channel + tapOffset
   ConvGeometry g;
   __device__ __forceinline__ T operator()(int64_t j) const {
     uint32_t p, ox;
@@ -125,7 +140,7 @@ struct PatchRow {
     return channel[t.offset + tapOffset];
   }
   // t.bits: the taps inside the image for output pixel j
-  __device__ __forceinline__ T at(const ConvMaskedTap& t) const { return t.bits & tapBit ? channel[t.offset + tapOffset] : T(0); }
+  __device__ __forceinline__ T at(const ConvMaskedTap& t) const { return t.bits & tapBit ? readAt<T>(origin, t.offset) : T(0); }
 };
 
 // The patch matrix as the forward's B (k, j) ...
@@ -144,7 +159,9 @@ struct PatchLoader {
     const uint32_t inside = g.smallKernel ? tapBox(firstInside(top, g.kernelHeight), endInside(top, g.inHeight, g.kernelHeight), firstInside(left, g.kernelWidth),
                                                    endInside(left, g.inWidth, g.kernelWidth), g)
                                           : 0u;
-    return {x + int64_t(n) * g.inChannels * g.inPixels(), top, left, top * int(g.inWidth) + left, inside, g};
+    const T* sample = x + int64_t(n) * g.inChannels * g.inPixels();
+    const int corner = top * int(g.inWidth) + left;
+    return {sample, top, left, corner, inside, addressOf(sample, corner), g};
   }
   __device__ __forceinline__ ConvMaskedTap maskedTap(int k) const {
     uint32_t r, kj;
@@ -172,7 +189,9 @@ struct PatchLoaderTransposed {
     uint32_t r, kj;
     const uint32_t ci = g.byTaps.split(uint32_t(k), r), ki = g.byKernelWidth.split(r, kj);
     const int tapY = int(ki) - g.padding, tapX = int(kj) - g.padding;
-    return {x + int64_t(ci) * g.inPixels(), tapY, tapX, tapY * int(g.inWidth) + tapX, g.smallKernel ? 1u << r : 0u, g};
+    const T* channel = x + int64_t(ci) * g.inPixels();
+    const int tapOffset = tapY * int(g.inWidth) + tapX;
+    return {channel, tapY, tapX, tapOffset, g.smallKernel ? 1u << r : 0u, addressOf(channel, tapOffset), g};
   }
   // j = (n, oy, ox): its offset as tap() gives it, and the taps whose input pixel lies inside the image
   __device__ __forceinline__ ConvMaskedTap maskedTap(int j) const {
@@ -230,6 +249,7 @@ struct OutputGradientColumn {
   int y, x;         // the input pixel plus the padding
   int corner;       // y * outWidth + x (unit stride: the output pixel of tap (0, 0))
   uint32_t inside;  // unit stride, small kernels: the taps whose output pixel lies inside dy's planes
+  uintptr_t origin;  // unit stride, small kernels: the address of sample + corner
   ConvGeometry g;
   // unit stride: t.offset = co * outPixels - ki * outWidth - kj, (t.row, t.column) = (ki, kj)
   __device__ __forceinline__ T at(const ConvTap& t) const {
@@ -240,7 +260,7 @@ struct OutputGradientColumn {
   }
   __device__ __forceinline__ T at(const ConvMaskedTap& t) const {
     static_assert(UnitStride, "taps for unit strides only");
-    return inside & t.bits ? sample[corner + t.offset] : T(0);
+    return inside & t.bits ? readAt<T>(origin, t.offset) : T(0);
   }
   __device__ __forceinline__ T operator()(int64_t k) const {
     uint32_t r, kj;
@@ -276,7 +296,9 @@ struct OutputGradientLoader {
     if (UnitStride && g.smallKernel)
       inside = tapBox(clampedTo(y - int(g.outHeight) + 1, g.kernelHeight), clampedTo(y + 1, g.kernelHeight),
                       clampedTo(x - int(g.outWidth) + 1, g.kernelWidth), clampedTo(x + 1, g.kernelWidth), g);
-    return {dy + int64_t(n) * g.outChannels * g.outPixels(), y, x, y * int(g.outWidth) + x, inside, g};
+    const T* sample = dy + int64_t(n) * g.outChannels * g.outPixels();
+    const int corner = y * int(g.outWidth) + x;
+    return {sample, y, x, corner, inside, addressOf(sample, corner), g};
   }
   __device__ __forceinline__ ConvMaskedTap maskedTap(int k) const {
     uint32_t r, kj;
