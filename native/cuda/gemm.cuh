@@ -64,8 +64,8 @@ struct ColumnAlongK<L, std::void_t<decltype(L::kColumnAlongK)>> : std::bool_cons
 // Such a loader also offers a cheaper bounds test where its kernels are small (taps ≤ 32): `bool
 // tapMasks() const` (host and device) says whether this launch may use it, and then `MaskedTap
 // maskedTap(int k) const` and `T at(const MaskedTap&) const` replace the pair above. A masked tap and
-// its column each hold one side of the test as a bit index or a 32-bit set of kernel taps, so an
-// element's bounds test is one shift and one bit test instead of two adds and two compares.
+// its column each hold one side of the test as a 32-bit set of kernel taps (one tap's bit, or the taps
+// that fall inside), so an element's bounds test is one AND instead of two adds and two compares.
 template <class L, class = void>
 struct ColumnTaps : std::false_type {};
 template <class L>
