@@ -21,7 +21,12 @@ const sources = JSON.parse(readFileSync(path.join(root, 'sources.json'), 'utf8')
 // vectorise the branch-free selects of the kernels.
 const CXX_FLAGS = ['-O3', '-march=x86-64-v2', '-mtune=generic', '-fno-trapping-math', '-Wall', '-Wextra', '-Wno-unused-parameter'];
 // NDEBUG: CMake's Release configuration sets it and node-gyp's does not; both builds get it from here.
-const DEFINES = ['NDEBUG', 'NAPI_VERSION=8', 'NODE_ADDON_API_CPP_EXCEPTIONS', 'NODE_ADDON_API_DISABLE_DEPRECATED'];
+// NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: a binding that throws while its environment is being torn down
+// (worker.terminate() during a native call) cannot hand the error to JS; without it node-addon-api throws a
+// second C++ exception out of the callback, and std::terminate takes down the whole process, every other
+// thread included. With it the error is dropped, as the terminated JS would never see it anyway.
+const DEFINES = ['NDEBUG', 'NAPI_VERSION=8', 'NODE_ADDON_API_CPP_EXCEPTIONS', 'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS',
+  'NODE_ADDON_API_DISABLE_DEPRECATED'];
 // Keeps the symbols of the static libraries (OpenBLAS, the CUDA runtime) private to the addon, so that they
 // cannot clash with another addon's copy in the same process.
 const LINK_FLAGS = ['-Wl,--exclude-libs,ALL'];
