@@ -3,12 +3,9 @@
 // memory, the conv+linear TFLOP/s achieved and the per-op split of the GPU time (CUDA events), next to the
 // reference figures of SpikingJelly measured on an H200. Without a GPU it says so and exits 0.
 // Flags: --precision tf32|fp32 (default tf32), --smoke (a tiny run, also on the emulated device: for tests).
-import { cuda, data, fit, getCudaPrecision, init, models, native, setCudaPrecision, type CudaPrecision } from '../lib/index.js';
-import type { Dataset } from '../lib/data.js';
+import { cuda, fit, getCudaPrecision, init, models, native, setCudaPrecision, type CudaPrecision } from '../lib/index.js';
 import type { CudaRuntimeCounters } from '../lib/cuda.js';
-
-const REFERENCE = { epochSeconds: 1.19, samplesPerSecond: 16_700, testSeconds: 0.1, peakGB: 7.36 };
-const GOAL = { epochSeconds: 0.24, testSeconds: 0.03, peakGB: 3.7 };
+import { GOAL, PAPER_SGD, REFERENCE, paperData, paperSizes } from './paper-config.js';
 
 interface Flags {
   smoke: boolean;
@@ -26,31 +23,6 @@ function parseFlags(argv: string[]): Flags {
     } else throw new Error(`unknown flag ${argv[i]}`);
   }
   return flags;
-}
-
-/** `count` images drawn (cycling) from a data set: the paper's sizes when only the bundled sample is here. */
-function tiled(d: Dataset, count: number): Dataset {
-  const size = d.height * d.width * (d.channels ?? 1);
-  const images = new Float32Array(count * size), labels = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    images.set(d.images.subarray((i % d.count) * size, (i % d.count + 1) * size), i * size);
-    labels[i] = d.labels[i % d.count]!;
-  }
-  return { ...d, images, labels, count };
-}
-
-function paperData(smoke: boolean): { train: Dataset; test: Dataset; source: string } {
-  if (smoke) {
-    const s = data.loadSample();
-    return { train: tiled(s.train, 256), test: tiled(s.test, 128), source: 'bundled sample (smoke run)' };
-  }
-  try {
-    const full = data.loadFashionMnist();
-    return { train: data.subset(full.train, 20_000, 42), test: full.test, source: 'Fashion-MNIST (20,000-image subset, 10,000 test)' };
-  } catch {
-    const s = data.loadSample();
-    return { train: tiled(s.train, 20_000), test: tiled(s.test, 10_000), source: 'bundled sample tiled to 20,000 / 10,000 images (no Fashion-MNIST found)' };
-  }
 }
 
 /** Conv and linear FLOPs of one training step as ikun runs it (the first block once on the N images). */
@@ -76,7 +48,7 @@ async function main(): Promise<number> {
     console.log('bench:gpu: the CUDA device is the emulated one of the tests, not a GPU; nothing to measure (--smoke runs a tiny check of this bench).');
     return 0;
   }
-  const channels = flags.smoke ? 4 : 128, T = 4, batch = flags.smoke ? 64 : 128;
+  const { channels, T, batch } = paperSizes(flags.smoke);
   const { train, test, source } = paperData(flags.smoke);
   setCudaPrecision(flags.precision);
   const props = cuda.getDeviceProperties(0);
@@ -95,7 +67,7 @@ async function main(): Promise<number> {
   // What the host asked of the device in the measured epoch (epoch 2, between the waits of the synchronize below)
   const counters: CudaRuntimeCounters[] = [];
   await fit(model, { train, test }, {
-    epochs: 3, batchSize: batch, optimizer: 'sgd', lr: 0.1, momentum: 0.9,
+    epochs: 3, batchSize: batch, ...PAPER_SGD,
     onEpoch: (m) => {
       if (m.epoch === 2) counters.push(cuda.runtimeCounters());
       cuda.synchronize();

@@ -355,6 +355,14 @@ void setSchedule(Schedule schedule);  // overrides the environment variable; for
 Schedule schedule();
 const char* scheduleName(Schedule schedule);
 
+// Whether launches run their kernels (IKUN_CUDA_EMULATE_KERNELS=run, the default) or only check their
+// configuration and return (skip). Skipping is for measuring what the host side asks of the device at sizes
+// the emulator cannot compute in reasonable time: the caching allocator's peak memory of a training run
+// (bench:gpu-memory), where the allocation sequence does not depend on what kernels compute. Device memory
+// then starts zeroed rather than NaN-filled, so that host reads of results nobody wrote (a loss, a norm)
+// stay finite and the host code takes the path it would on real results.
+bool kernelsSkipped();
+
 // The device memory the emulated device offers (IKUN_EMULATED_MEMORY_MB, default 4096 MB), for tests of
 // out-of-memory handling. Returns cudaErrorInvalidValue when below what is allocated now.
 cudaError_t setDeviceMemoryLimit(size_t bytes);
