@@ -1,4 +1,4 @@
-// The paper's GPU configuration shared by bench:gpu and bench:gpu-memory: CSNN-128, T = 4, batch 128, SGD on a
+// The paper's GPU configuration shared by bench:gpu and bench:gpu-host: CSNN-128, T = 4, batch 128, SGD on a
 // 20,000-image training subset with the 10,000 test images; SpikingJelly's figures on an H200 and the goals.
 import { data } from '../lib/index.js';
 import type { Dataset } from '../lib/data.js';

@@ -59,7 +59,11 @@ Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
-  cuda::emptyCache(deviceArg(info, 0));
+  const int device = deviceArg(info, 0);
+  const size_t reservedBefore = cuda::memoryStats(device).reserved;
+  cuda::emptyCache(device);
+  const int64_t change = int64_t(cuda::memoryStats(device).reserved) - int64_t(reservedBefore);
+  reportDeviceReservedChange(info.Env(), *info.Env().GetInstanceData<AddonData>()->liveStorages, change);
   return info.Env().Undefined();
 }
 

@@ -1,5 +1,6 @@
 #include "storage.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -86,8 +87,17 @@ Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(inf
   const bool zero = info[2].As<Napi::Boolean>().Value();
   if (device_ >= 0) {
     asJsError(env, [&] {
+      const size_t reservedBefore = cuda::memoryStats(device_).reserved;
       data_ = cuda::allocate(device_, size);
-      if (zero) cuda::fillBytes(device_, data_, 0, size);
+      reportDeviceReservedChange(env, *live_, int64_t(cuda::memoryStats(device_).reserved) - int64_t(reservedBefore));
+      if (!zero) return;
+      try {
+        cuda::fillBytes(device_, data_, 0, size);
+      } catch (...) {  // the constructor fails: no destructor will free the block
+        cuda::release(device_, data_);
+        data_ = nullptr;
+        throw;
+      }
     });
   } else {
     data_ = cpu::hostAllocate(size);
@@ -95,13 +105,22 @@ Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(inf
       throw Napi::RangeError::New(env, "out of host memory: could not allocate " + std::to_string(size) +
                                            " bytes for a tensor; use a smaller batch or model");
     if (zero) std::memset(data_, 0, size);
+    int64_t ignored = 0;
+    napi_adjust_external_memory(env, static_cast<int64_t>(size), &ignored);
   }
   liveIndex_ = live_->list.size();
   live_->list.push_back(this);
-  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(size));
 }
 
 Storage::~Storage() { release(); }
+
+void reportDeviceReservedChange(napi_env env, LiveStorages& live, int64_t change) {
+  if (change < 0) change = -std::min(-change, live.reportedDeviceBytes);
+  if (change == 0) return;
+  live.reportedDeviceBytes += change;
+  int64_t ignored = 0;
+  napi_adjust_external_memory(env, change, &ignored);  // only guides V8's GC pacing: a failure changes nothing
+}
 
 void Storage::sweepCollected(napi_env env, LiveStorages& live) {
   for (size_t i = live.list.size(); i-- > 0;) {
@@ -128,7 +147,8 @@ void Storage::release() {
   // The C call, not Napi::MemoryManagement: this also runs from the garbage collector's finalizer while
   // an environment (a worker thread, a process) shuts down, where the call can fail, and the C++ wrapper
   // would then throw out of a destructor and abort the process. The count only guides V8's GC pacing.
-  if (env_) {
+  // A CUDA block stays in the allocator's reserved memory, which is what was reported for it.
+  if (env_ && device_ < 0) {
     int64_t ignored = 0;
     napi_adjust_external_memory(env_, -static_cast<int64_t>(bytes()), &ignored);
   }

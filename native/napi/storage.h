@@ -24,7 +24,19 @@ class Storage;
 struct LiveStorages {
   std::vector<Storage*> list;
   size_t allocatedSinceSweep = 0;
+  int64_t reportedDeviceBytes = 0;  // CUDA memory reported to V8 as external memory (see reportDeviceReservedChange)
 };
+
+// V8 learns of native memory as "external memory" and runs a full garbage collection when it grows by more
+// than some 64 MB over what was there after the last one. Host tensors report their bytes. CUDA tensors
+// report how much their allocation grew the caching allocator's reserved memory (its cudaMalloc calls), not
+// their own bytes: a training step allocates and disposes hundreds of MB of activations that the cache
+// serves again every step, and counting those made V8 collect about once per step (427 full collections in
+// three epochs of the paper's configuration, over half the host's time). Reserved memory grows only while the
+// cache cannot serve, which is exactly when dropped-but-uncollected tensors would need a collection to free
+// them. `change` may be negative (emptyCache, or the allocator emptying its cache on out-of-memory); what
+// is taken back is at most what this environment reported.
+void reportDeviceReservedChange(napi_env env, LiveStorages& live, int64_t change);
 
 enum class DType : int { Float32 = 0, Float64 = 1, Int32 = 2 };
 

@@ -355,12 +355,13 @@ void setSchedule(Schedule schedule);  // overrides the environment variable; for
 Schedule schedule();
 const char* scheduleName(Schedule schedule);
 
-// Whether launches run their kernels (IKUN_CUDA_EMULATE_KERNELS=run, the default) or only check their
-// configuration and return (skip). Skipping is for measuring what the host side asks of the device at sizes
-// the emulator cannot compute in reasonable time: the caching allocator's peak memory of a training run
-// (bench:gpu-memory), where the allocation sequence does not depend on what kernels compute. Device memory
-// then starts zeroed rather than NaN-filled, so that host reads of results nobody wrote (a loss, a norm)
-// stay finite and the host code takes the path it would on real results.
+// Whether device work runs (IKUN_CUDA_EMULATE_KERNELS=run, the default) or is only checked (skip): kernels,
+// memsets and device-to-device copies then check their configuration and pointers and return; copies to and
+// from the host still run. For measuring the host's side at sizes the emulator cannot compute in reasonable
+// time (bench:gpu-host): the caching allocator's requests and peak, which do not depend on what kernels
+// compute, and the host's own time per step. Device memory then starts zeroed rather than NaN-filled, so
+// that host reads of results nobody wrote (a loss, a norm) stay finite and the host takes the path it takes
+// on real results.
 bool kernelsSkipped();
 
 // The device memory the emulated device offers (IKUN_EMULATED_MEMORY_MB, default 4096 MB), for tests of
