@@ -1,6 +1,7 @@
 // Storage: a block of native memory on the CPU or a CUDA device, owned by a JS object. Freed by dispose(),
 // by the sweep of collected storages (below) or by the object's finalizer (blocks go back to the caching
-// allocators); its size is reported to V8 as external memory, so that the garbage collector runs when
+// allocators); V8 is told of the memory as external memory (a host block's size, a CUDA block's growth of
+// the allocator's reserved memory: reportDeviceReservedChange), so that the garbage collector runs when
 // tensors hold much memory.
 #pragma once
 #include <napi.h>
