@@ -116,6 +116,24 @@ function elementwiseCases(dtype: DType, n: number): OpCase[] {
       const r = F.repeatOverTime(x, 3, 0.5);
       return out(r, F.sumOverTime(r, 1 / 3));
     }),
+    c('zeroAll over 19 tensors of both dtypes and int32 (one launch per 16)', (d) => {
+      const other: DType = dtype === 'float32' ? 'float64' : 'float32';
+      const ts = Array.from({ length: 19 }, (_, i) => random([[n, 0, 5, 17][i % 4]!], 20 + i, i % 3 === 2 ? 'int32' : i % 3 === 1 ? other : dtype, d, 50, 60));
+      F.zeroAll(ts);
+      const left = ts.findIndex((t) => t.toArray().some((v) => v !== 0));
+      if (left >= 0) throw new Error(`zeroAll left tensor ${left} non-zero`);
+      return ts.map((t) => Float64Array.from(t.toArray()));
+    }),
+    c('add to totals, counting the finite ones (NaN and infinities among the steps)', (d) => {
+      const bad = values(n, 7).map((v, i) => (i % 7 === 3 ? NaN : i % 11 === 5 ? Infinity : i % 13 === 6 ? -Infinity : v));
+      const totals = random([n], 8, dtype, d), finite = Tensor.zeros([n], dtype, d), plain = random([n], 9, dtype, d);
+      const steps = [tensor(bad, [n], { dtype, device: d }), random([n], 10, dtype, d)];
+      for (const step of steps) native.addToTotals(step.storage, totals.storage, finite.storage);
+      native.addToTotals(steps[1]!.storage, plain.storage, null);
+      // NaN and the infinities as finite codes, so that the comparison sees them
+      const coded = (t: Tensor): Float64Array => Float64Array.from(t.toArray(), (v) => (Number.isFinite(v) ? v : Number.isNaN(v) ? 7e7 : Math.sign(v) * 8e7));
+      return [coded(totals), finite.toArray(), plain.toArray()];
+    }),
     c('sum, sum of squares, dot (returned and accumulated)', (d) => {
       const x = random([n], 5, dtype, d), y = random([n], 6, dtype, d);
       const acc = Tensor.zeros([3], 'float64', d);
@@ -333,6 +351,23 @@ function optimiserCases(dtype: DType, sizes: number[]): OpCase[] {
   }));
 }
 
+// A global gradient norm over more tensors than one launch's table holds (16), every third in the other dtype,
+// with empty ones: returned and added into an accumulation.
+function gradNormCase(dtype: DType, sizes: number[]): OpCase {
+  const other: DType = dtype === 'float32' ? 'float64' : 'float32';
+  return {
+    op: `gradNorm over ${sizes.length} tensors (every third ${other}; returned and accumulated)`, shape: `[${sizes.join(',')}]`, dtype,
+    tolerance: tolerance(dtype), run: (d) => {
+      const grads = sizes.map((n, i) => random([n], 90 + i, i % 3 === 2 ? other : dtype, d));
+      const storages = grads.map((g) => g.storage);
+      const acc = Tensor.zeros([2], 'float64', d);
+      acc.fill(0.5);
+      native.gradNorm(storages, acc.storage, 1, -2);
+      return [Float64Array.of(native.gradNorm(storages), native.gradNorm(storages.slice(0, 3))), acc.toArray()];
+    },
+  };
+}
+
 // The CSNN training step on the TF32 tensor cores is checked by what it computes for training: the loss, the rates and
 // the model after the SGD steps (all parameters and buffers as one vector, relative to its largest entry). Its
 // gradients are not compared entry by entry: in this small model the weight gradients of the first layers are sums
@@ -457,6 +492,7 @@ export function opCases(size: CaseSize): OpCase[] {
     cases.push(...lossCases(dtype, small ? 9 : 128, 10));
     cases.push(...tensorBasicsCases(dtype, small ? 13 : 1000, small ? 300 : 5000));
     cases.push(...optimiserCases(dtype, small ? [70000, 5, 33] : [1 << 20, 1000, 7]));
+    cases.push(gradNormCase(dtype, Array.from({ length: 19 }, (_, i) => [small ? 9000 : 1 << 18, 0, 7, 33][i % 4]!)));
     cases.push(...modelCases(dtype, small ? 2 : 16, small ? 2 : 16));
     cases.push(determinismCase(dtype, size));
   }

@@ -186,6 +186,10 @@ export interface NativeAddon {
   sumLeading(x: S, y: S, dims: Dims, scale: number): void;
   gemm(a: S, b: S, c: S, dims: Dims, transA: boolean, transB: boolean, alpha: number, beta: number): void;
   axpy(x: S, y: S, alpha: number): void;
+  /** Every tensor of the list set to zero (one device; one launch on CUDA for every 16). */
+  zeroAll(tensors: S[]): void;
+  /** totals += step, and finiteSteps[i] += 1 where totals[i] is then finite (one launch on CUDA). */
+  addToTotals(step: S, totals: S, finiteSteps: S | null): void;
   /** out[r] = rows[indices[first + r]] for r < count; dims [rowCount, rowSize, first, count]. */
   gatherRows(rows: S, indices: S, out: S, dims: Dims): void;
   /** One call (one launch on CUDA) updates every parameter of the lists. */

@@ -10,8 +10,8 @@
 //
 // Non-finite values propagate through sums, so a total that is not finite says that some step was not
 // either. With `trackFiniteness`, the accumulator also counts on the device, per total, the steps after
-// which it was still finite (composed from sub, eq and axpy: x - x is 0 for a finite x, NaN otherwise,
-// and NaN == NaN is false), which gives the first bad step without reading anything per step.
+// which it was still finite (native addToTotals, in the same launch as the commit), which gives the
+// first bad step without reading anything per step.
 import { native } from '../native.js';
 import type { Module } from '../nn/module.js';
 import type { AccumulatingLoss, LossResult } from '../loss.js';
@@ -202,7 +202,7 @@ export class EpochAccumulator {
 
   /** Adds the staged step into the totals: a step of `size` samples. */
   commitStep(size: number): void {
-    native.axpy(this.stepValues.storage, this.values.storage, 1);
+    native.addToTotals(this.stepValues.storage, this.values.storage, this.finiteSteps?.storage ?? null);
     this.hostLoss += this.pendingHostLoss;
     if (this.pendingGradNorm) this.gradNorms += 1;
     this.pendingRates.forEach((reported, i) => {
@@ -210,13 +210,6 @@ export class EpochAccumulator {
     });
     this.samples += size;
     this.steps += 1;
-    if (this.finiteSteps) {
-      const zeroIfFinite = this.values.sub(this.values);
-      const finite = zeroIfFinite.eq(zeroIfFinite);
-      const asFloat = finite.to('float64');
-      native.axpy(asFloat.storage, this.finiteSteps.storage, 1);
-      for (const t of [zeroIfFinite, finite, asFloat]) t.dispose();
-    }
   }
 
   /** Drops the staged step (a batch skipped for a non-finite loss or gradient) and counts it. */

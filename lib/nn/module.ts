@@ -2,6 +2,7 @@
 // forward(x) computes and keeps what backward needs; backward(gradOut) returns the input gradient and
 // accumulates parameter gradients into Parameter.grad.
 import { fail, formatShapeOf } from './util.js';
+import * as F from '../functional.js';
 import type { Accumulation } from '../functional.js';
 import { Parameter, Tensor, isDType, placementOf, type DType, type Device, type FloatDType } from '../tensor.js';
 import { inspect } from 'node:util';
@@ -130,7 +131,7 @@ export abstract class Module {
 
   /** Sets every parameter's gradient to zero. */
   zeroGrad(): void {
-    for (const p of this.parameters()) p.grad?.fill(0);
+    F.zeroAll(this.parameters().flatMap((p) => (p.grad ? [p.grad] : [])), 'zeroGrad');
   }
 
   /**

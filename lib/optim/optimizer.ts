@@ -1,5 +1,6 @@
 // The base of the optimisers: parameters with their names, hyper-parameters, state dicts, zeroGrad.
 import { describe, fail } from '../errors.js';
+import { zeroAll } from '../functional.js';
 import { Parameter, Tensor, formatShape, type Device } from '../tensor.js';
 import { checkNonNegative, checkInt, listNames, namedParameterList, sameShape, checkHyperKeys } from './checks.js';
 export type NamedParameters = Array<[string, Parameter]>;
@@ -100,10 +101,11 @@ export abstract class Optimizer {
 
   /** Zeroes every gradient (setToNone: drops them instead, so that the next step skips them until a backward). */
   zeroGrad(setToNone = false): void {
-    for (const [, p] of this.namedParameters) {
-      if (setToNone) p.grad = null;
-      else p.grad?.fill(0);
+    if (setToNone) {
+      for (const [, p] of this.namedParameters) p.grad = null;
+      return;
     }
+    zeroAll(this.namedParameters.flatMap(([, p]) => (p.grad ? [p.grad] : [])), `${this.kind}.zeroGrad`);
   }
 
   /** A snapshot of the optimiser state (tensors are copies). */

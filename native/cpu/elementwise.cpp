@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "../common/metrics_rules.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -23,6 +24,18 @@ void axpy(int64_t n, T alpha, const T* x, T* y) {
   parallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) y[i] += alpha * x[i];
   });
+}
+
+void zeroAll(void* const* buffers, const int64_t* bytes, int count) {
+  for (int t = 0; t < count; ++t) {
+    char* p = static_cast<char*>(buffers[t]);
+    parallelFor(bytes[t], kGrain * 4, [&](int64_t i0, int64_t i1) { std::memset(p + i0, 0, size_t(i1 - i0)); });
+  }
+}
+
+template <class T>
+void addToTotals(int64_t n, const T* step, T* totals, T* finiteSteps) {
+  for (int64_t i = 0; i < n; ++i) addToTotal(step[i], totals[i], finiteSteps ? finiteSteps + i : nullptr);
 }
 
 template <class T>
@@ -76,6 +89,7 @@ template void gatherRows<int32_t>(int64_t, int64_t, const int32_t*, const int32_
   template void fill<T>(int64_t, T, T*);                                       \
   template void copy<T>(int64_t, const T*, T*);                                \
   template void axpy<T>(int64_t, T, const T*, T*);                             \
+  template void addToTotals<T>(int64_t, const T*, T*, T*);                     \
   template void scale<T>(int64_t, T, T*);                                      \
   template void convert<T>(int64_t, const T*, float*, double*);                \
   template void repeatLeading<T>(int64_t, int64_t, T, const T*, T*);           \

@@ -95,6 +95,11 @@ template <class T> void fill(int64_t n, T value, T* y);
 template <class T> void copy(int64_t n, const T* x, T* y);
 template <class T> void axpy(int64_t n, T alpha, const T* x, T* y);  // y += alpha x
 template <class T> void scale(int64_t n, T alpha, T* y);              // y *= alpha
+// Every buffer of the list set to zero bits (a model's gradients before a step: zeroGrad).
+void zeroAll(void* const* buffers, const int64_t* bytes, int count);
+// totals += step, and finiteSteps[i] += 1 where totals[i] is then finite (finiteSteps may be null): the
+// commit of a training step's metrics (common/metrics_rules.h).
+template <class T> void addToTotals(int64_t n, const T* step, T* totals, T* finiteSteps);
 template <class T> void convert(int64_t n, const T* x, float* yf, double* yd);
 // y[t, i] = scale * x[i] for t < steps (x has width items).
 template <class T> void repeatLeading(int64_t steps, int64_t width, T scale, const T* x, T* y);

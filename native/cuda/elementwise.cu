@@ -1,5 +1,7 @@
 // Fill, copy, convert, axpy, scale and the time-axis helpers: the twin of cpu/elementwise.cpp.
+#include "../common/metrics_rules.h"
 #include "common.cuh"
+#include "tensor_table.cuh"
 
 namespace ikun::cuda {
 namespace {
@@ -12,6 +14,26 @@ __global__ void fillKernel(int64_t n, T value, T* y) {
 template <class T>
 __global__ void axpyKernel(int64_t n, T alpha, const T* x, T* y) {
   for (int64_t i = globalThreadIndex(); i < n; i += globalThreadCount()) y[i] += alpha * x[i];
+}
+
+// A buffer of zeroAll, as 32-bit words (every dtype's size is a multiple of 4 bytes).
+struct ZeroEntry {
+  uint32_t* words;
+  int64_t count;
+};
+constexpr int64_t kZeroChunk = 1 << 14;  // words per block
+
+__global__ void zeroAllKernel(const TensorTable<ZeroEntry> table) {
+  int64_t chunk;
+  const ZeroEntry& e = table.entries[tableEntryOfBlock(table, chunk)];
+  const int64_t begin = chunk * kZeroChunk, end = minIndex(e.count, begin + kZeroChunk);
+  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) e.words[i] = 0u;
+}
+
+template <class T>
+__global__ void addToTotalsKernel(int64_t n, const T* step, T* totals, T* finiteSteps) {
+  for (int64_t i = globalThreadIndex(); i < n; i += globalThreadCount())
+    addToTotal(step[i], totals[i], finiteSteps ? finiteSteps + i : nullptr);
 }
 
 template <class T>
@@ -75,6 +97,22 @@ void axpy(int64_t n, T alpha, const T* x, T* y) {
   launch(axpyKernel<T>, blocksFor(n), dim3(kThreads), 0, currentStream(), n, alpha, x, y);
 }
 
+void zeroAll(void* const* buffers, const int64_t* bytes, int count) {
+  for (int t = 0; t < count; ++t)
+    if (bytes[t] % 4 != 0) throw std::invalid_argument("zeroAll: a buffer's size is not a multiple of 4 bytes");
+  forEachTensorTable<ZeroEntry>(
+      count, [&](int t) { return ZeroEntry{static_cast<uint32_t*>(buffers[t]), bytes[t] / 4}; },
+      [](const ZeroEntry& e) { return (e.count + kZeroChunk - 1) / kZeroChunk; },
+      [](const TensorTable<ZeroEntry>& table, int, unsigned blocks) {
+        launch(zeroAllKernel, dim3(blocks), dim3(kThreads), 0, currentStream(), table);
+      });
+}
+
+template <class T>
+void addToTotals(int64_t n, const T* step, T* totals, T* finiteSteps) {
+  launch(addToTotalsKernel<T>, blocksFor(n), dim3(kThreads), 0, currentStream(), n, step, totals, finiteSteps);
+}
+
 template <class T>
 void scale(int64_t n, T alpha, T* y) {
   launch(scaleKernel<T>, blocksFor(n), dim3(kThreads), 0, currentStream(), n, alpha, y);
@@ -99,6 +137,7 @@ void sumLeading(int64_t steps, int64_t width, T scale, const T* x, T* y) {
 #define IKUN_INSTANTIATE(T)                                                    \
   template void copy<T>(int64_t, const T*, T*);                                \
   template void axpy<T>(int64_t, T, const T*, T*);                             \
+  template void addToTotals<T>(int64_t, const T*, T*, T*);                     \
   template void scale<T>(int64_t, T, T*);                                      \
   template void convert<T>(int64_t, const T*, float*, double*);                \
   template void repeatLeading<T>(int64_t, int64_t, T, const T*, T*);           \

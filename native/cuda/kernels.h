@@ -112,12 +112,24 @@ template <class T> void sumOfSquares(int64_t n, const T* x, DeviceResult r);
 template <class T> void dot(int64_t n, const T* x, const T* y, DeviceResult r);
 // r <- sqrt(values[0] + ... + values[count - 1]) (a gradient norm from per-tensor sums of squares).
 void sqrtOfSum(const double* values, int count, DeviceResult r);
+// A tensor of a norm over several: float or double (one pointer set, the other null).
+struct NormTensor {
+  const float* f32;
+  const double* f64;
+  int64_t count;
+};
+// r <- the L2 norm of the tensors together (a model's global gradient norm): two launches for every 16
+// tensors, the same bits as sumOfSquares of each into a list and sqrtOfSum of the list.
+void l2NormOfAll(const NormTensor* tensors, int tensorCount, DeviceResult r);
 
 // elementwise.cu
 template <class T> void fill(int64_t n, T value, T* y);
 template <class T> void copy(int64_t n, const T* x, T* y);
 template <class T> void axpy(int64_t n, T alpha, const T* x, T* y);
 template <class T> void scale(int64_t n, T alpha, T* y);
+// Every buffer of the list set to zero bits, in one launch for every 16 (sizes in bytes, multiples of 4).
+void zeroAll(void* const* buffers, const int64_t* bytes, int count);
+template <class T> void addToTotals(int64_t n, const T* step, T* totals, T* finiteSteps);
 template <class T> void convert(int64_t n, const T* x, float* yf, double* yd);
 template <class T> void repeatLeading(int64_t steps, int64_t width, T scale, const T* x, T* y);
 template <class T> void sumLeading(int64_t steps, int64_t width, T scale, const T* x, T* y);

@@ -1,6 +1,9 @@
 // Whole-tensor sums in double (metrics, gradient norms, Hessian vector arithmetic): the twin of
 // cpu/reduce.cpp, through the one reduction of reduce.cuh.
+#include <optional>
+
 #include "reduce.cuh"
+#include "tensor_table.cuh"
 
 namespace ikun::cuda {
 namespace {
@@ -34,7 +37,75 @@ struct ProductTerm {
   __device__ double operator()(int64_t i) const { return double(x[i]) * double(y[i]); }
 };
 
+// A tensor of l2NormOfAll and its reduction plan (as sumOfSquares would split it).
+struct NormEntry {
+  NormTensor tensor;
+  ReductionPlan plan;
+};
+
+// Block b of a table: the partial sum of squares of its chunk of its tensor, as reducePartialsKernel of a
+// SquareTerm computes it.
+__global__ void sumOfSquaresPartialsKernel(const TensorTable<NormEntry> table, double* partials) {
+  int64_t blockInEntry;
+  const NormEntry& e = table.entries[tableEntryOfBlock(table, blockInEntry)];
+  const int64_t begin = blockInEntry * e.plan.chunk, end = minIndex(e.tensor.count, begin + e.plan.chunk);
+  double s = 0;
+  if (e.tensor.f64) {
+    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) s += e.tensor.f64[i] * e.tensor.f64[i];
+  } else {
+    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+      const double v = double(e.tensor.f32[i]);
+      s += v * v;
+    }
+  }
+  s = blockSum(s);
+  if (threadIdx.x == 0) partials[blockIdx.x] = s;
+}
+
+// Each tensor's partials summed as finishReductionKernel sums them; then either those sums are written to
+// tensorSums (a list longer than one table, finished by sqrtOfSum) or their square root of their sum, in
+// sqrtOfSum's order, is delivered to r.
+__global__ void finishNormKernel(const TensorTable<NormEntry> table, const double* partials, double* tensorSums,
+                                 DeviceResult r) {
+  IKUN_SHARED_ARRAY(double, sums, kTensorsPerLaunch);
+  for (int t = 0; t < table.count; ++t) {
+    double s = 0;
+    for (int64_t i = table.firstBlock[t] + threadIdx.x; i < table.firstBlock[t + 1]; i += blockDim.x) s += partials[i];
+    s = blockSum(s);
+    if (threadIdx.x == 0) sums[t] = s;
+  }
+  __syncthreads();
+  if (tensorSums) {
+    if (int(threadIdx.x) < table.count) tensorSums[threadIdx.x] = sums[threadIdx.x];
+    return;
+  }
+  double s = int(threadIdx.x) < table.count ? sums[threadIdx.x] : 0.0;
+  s = blockSum(s);
+  if (threadIdx.x == 0) deliver(r, sqrt(s));
+}
+
 }  // namespace
+
+void l2NormOfAll(const NormTensor* tensors, int tensorCount, DeviceResult r) {
+  static_assert(kTensorsPerLaunch <= kThreads, "finishNormKernel: one thread per tensor of a table");
+  if (tensorCount == 0) {  // the norm of nothing: 0
+    launch(finishNormKernel, dim3(1), dim3(kThreads), 0, currentStream(), TensorTable<NormEntry>{}, nullptr, nullptr, r);
+    return;
+  }
+  const bool oneTable = tensorCount <= kTensorsPerLaunch;
+  std::optional<Scratch<double>> tensorSums;
+  if (!oneTable) tensorSums.emplace(size_t(tensorCount));
+  forEachTensorTable<NormEntry>(
+      tensorCount, [&](int t) { return NormEntry{tensors[t], reductionPlan(tensors[t].count)}; },
+      [](const NormEntry& e) { return e.plan.blocks; },
+      [&](const TensorTable<NormEntry>& table, int first, unsigned blocks) {
+        Scratch<double> partials(blocks);  // stream-ordered: free again once queued work has used it
+        launch(sumOfSquaresPartialsKernel, dim3(blocks), dim3(kThreads), 0, currentStream(), table, partials.get());
+        launch(finishNormKernel, dim3(1), dim3(kThreads), 0, currentStream(), table, partials.get(),
+               oneTable ? nullptr : tensorSums->get() + first, r);
+      });
+  if (!oneTable) sqrtOfSum(tensorSums->get(), tensorCount, r);
+}
 
 void finishReduction(const double* partials, int count, DeviceResult r, bool takeSqrt) {
   launch(finishReductionKernel, dim3(1), dim3(kThreads), 0, currentStream(), partials, count, r, takeSqrt);

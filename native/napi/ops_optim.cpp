@@ -1,6 +1,7 @@
 // Bindings for optimiser updates and the reductions behind metrics and the Hessian's vector arithmetic.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "args.h"
@@ -167,15 +168,16 @@ Napi::Value GradNorm(const Napi::CallbackInfo& info) {
   }
 #if defined(IKUN_WITH_CUDA)
   cuda::DeviceGuard guard(device);
-  cuda::DeviceBlock sums(device, std::max<size_t>(1, tensors.size()) * sizeof(double));
-  cuda::fillBytes(device, sums.get(), 0, std::max<size_t>(1, tensors.size()) * sizeof(double));
-  for (size_t i = 0; i < tensors.size(); ++i)
-    dispatch(env, "gradNorm", {tensors[i]}, [&](auto tag, auto on) {
+  std::vector<cuda::NormTensor> norms;
+  for (Storage* t : tensors)
+    dispatch(env, "gradNorm", {t}, [&](auto tag, auto) {
       using T = decltype(tag);
-      if constexpr (decltype(on)::cuda)
-        cuda::sumOfSquares<T>(int64_t(tensors[i]->count()), ptr<T>(tensors[i]), cuda::DeviceResult{sums.as<double>() + i, 1.0, false});
+      cuda::NormTensor n{nullptr, nullptr, int64_t(t->count())};
+      if constexpr (std::is_same_v<T, double>) n.f64 = ptr<T>(t);
+      else n.f32 = ptr<T>(t);
+      norms.push_back(n);
     });
-  cuda::sqrtOfSum(sums.as<double>(), int(std::max<size_t>(1, tensors.size())), result.onDevice(device));
+  cuda::l2NormOfAll(norms.data(), int(norms.size()), result.onDevice(device));
   return result.fromDevice(env);
 #else
   throw Napi::Error::New(env, "gradNorm: this build of ikun has no CUDA support");

@@ -41,6 +41,49 @@ Napi::Value Axpy(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// addToTotals(step, totals, finiteSteps?): totals += step, and finiteSteps[i] += 1 where totals[i] is then
+// finite (one kernel for the commit of a training step's metrics)
+Napi::Value AddToTotals(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Storage *step = storageArg(info, 0, "step"), *totals = storageArg(info, 1, "totals");
+  Storage* finiteSteps = optionalStorageArg(info, 2, "finiteSteps");
+  const int64_t n = int64_t(totals->count());
+  requireCount(env, step, n, "step");
+  if (finiteSteps) requireCount(env, finiteSteps, n, "finiteSteps");
+  dispatch(env, "addToTotals", {step, totals, finiteSteps}, [&](auto tag, auto device) {
+    using T = decltype(tag);
+    IKUN_RUN(device, addToTotals<T>(n, ptr<T>(step), ptr<T>(totals), finiteSteps ? ptr<T>(finiteSteps) : nullptr));
+  });
+  return env.Undefined();
+}
+
+// zeroAll(tensors[]): every tensor set to zero (a model's gradients: one launch on CUDA instead of one
+// memset each). The tensors must share a device; any dtypes.
+Napi::Value ZeroAll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto tensors = storageListArg(info, 0, "tensors");
+  if (tensors.empty()) return env.Undefined();
+  const int device = commonDevice(env, "zeroAll", tensors);
+  std::vector<void*> buffers;
+  std::vector<int64_t> bytes;
+  for (Storage* t : tensors) {
+    buffers.push_back(t->raw());
+    bytes.push_back(int64_t(t->bytes()));
+  }
+  if (device < 0) {
+    cpu::zeroAll(buffers.data(), bytes.data(), int(buffers.size()));
+    return env.Undefined();
+  }
+#if defined(IKUN_WITH_CUDA)
+  cuda::DeviceGuard guard(device);
+  cuda::OpTimer timer(device, "zeroAll");
+  cuda::zeroAll(buffers.data(), bytes.data(), int(buffers.size()));
+  return env.Undefined();
+#else
+  throw Napi::Error::New(env, "zeroAll: this build of ikun has no CUDA support");
+#endif
+}
+
 // gatherRows(rows, indices (int32), out, [rowCount, rowSize, first, count]): out[r] = rows[indices[first + r]].
 // Indices in host memory are checked here; on a device they come from ikun's own shuffles.
 Napi::Value GatherRows(const Napi::CallbackInfo& info) {
@@ -128,6 +171,8 @@ Napi::Value EmptyHostCache(const Napi::CallbackInfo& info) {
 void registerUtilOps(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New<guarded<Gemm>>(env, "gemm"));
   exports.Set("axpy", Napi::Function::New<guarded<Axpy>>(env, "axpy"));
+  exports.Set("zeroAll", Napi::Function::New<guarded<ZeroAll>>(env, "zeroAll"));
+  exports.Set("addToTotals", Napi::Function::New<guarded<AddToTotals>>(env, "addToTotals"));
   exports.Set("gatherRows", Napi::Function::New<guarded<GatherRows>>(env, "gatherRows"));
   exports.Set("threadCount", Napi::Function::New<guarded<ThreadCount>>(env, "threadCount"));
   exports.Set("cpuKernels", Napi::Function::New<guarded<CpuKernelsInfo>>(env, "cpuKernels"));

@@ -1048,6 +1048,89 @@ void checkSqrtOfSum() {
   expectNear(r.value(), 1.0 + 2.0 * std::sqrt(16.5), 1e-12, "sqrtOfSum (accumulated, scaled)");
 }
 
+// addToTotals: the commit of a step's metrics, with NaN and infinities among the step's values.
+template <class T>
+void checkAddToTotals(uint64_t seed) {
+  Random random(seed);
+  const size_t n = 2000;
+  std::vector<T> step = random.values<T>(n), totals = random.values<T>(n), finite(n, T(3));
+  for (size_t i = 0; i < n; ++i)
+    if (i % 7 == 3) step[i] = std::numeric_limits<T>::quiet_NaN();
+    else if (i % 11 == 5) step[i] = std::numeric_limits<T>::infinity() * (i % 2 ? 1 : -1);
+  Device<T> dStep(step), dTotals(totals), dFinite(finite), dPlain(totals);
+  cuda::addToTotals<T>(int64_t(n), dStep.get(), dTotals.get(), dFinite.get());
+  cuda::addToTotals<T>(int64_t(n), dStep.get(), dPlain.get(), nullptr);
+  const std::vector<T> gotTotals = dTotals.download(), gotFinite = dFinite.download(), gotPlain = dPlain.download();
+  const std::string name = std::string("addToTotals<") + typeName<T>() + ">";
+  for (size_t i = 0; i < n; ++i) {
+    const T want = totals[i] + step[i];
+    const bool same = std::isnan(want) ? std::isnan(gotTotals[i]) && std::isnan(gotPlain[i]) : gotTotals[i] == want && gotPlain[i] == want;
+    IKUN_CHECK(same, "%s: total %zu is %g, expected %g", name.c_str(), i, double(gotTotals[i]), double(want));
+    IKUN_CHECK(gotFinite[i] == (std::isfinite(want) ? T(4) : T(3)), "%s: finite count %zu is %g", name.c_str(), i, double(gotFinite[i]));
+  }
+}
+
+// zeroAll over more buffers than one table holds (16), of float, double and int32, empty ones included; the
+// bytes just past each buffer stay as they were.
+void checkZeroAll() {
+  const size_t sizes[] = {20000, 0, 3, 16385, 1};
+  std::vector<std::unique_ptr<Device<float>>> buffers;  // each one value longer: the guard after the buffer
+  std::vector<void*> pointers;
+  std::vector<int64_t> bytes;
+  for (size_t t = 0; t < 19; ++t) {
+    const size_t n = sizes[t % 5];
+    buffers.push_back(std::make_unique<Device<float>>(std::vector<float>(n + 1, 2.5f)));
+    pointers.push_back(buffers.back()->get());
+    bytes.push_back(int64_t(n * sizeof(float)));
+  }
+  cuda::zeroAll(pointers.data(), bytes.data(), int(pointers.size()));
+  for (size_t t = 0; t < buffers.size(); ++t) {
+    const std::vector<float> got = buffers[t]->download();
+    for (size_t i = 0; i + 1 < got.size(); ++i)
+      IKUN_CHECK(got[i] == 0.0f && !std::signbit(got[i]), "zeroAll: buffer %zu value %zu is %g", t, i, double(got[i]));
+    IKUN_CHECK(got.back() == 2.5f, "zeroAll: buffer %zu: the value after it was overwritten", t);
+  }
+}
+
+// l2NormOfAll over float and double tensors (empty ones, several blocks, more than one table of 16): the
+// same bits as each tensor's sumOfSquares into a list and sqrtOfSum of it, and near the host's norm.
+void checkL2NormOfAll(size_t tensorCount, uint64_t seed) {
+  Random random(seed);
+  const size_t sizes[] = {1000, 0, 20000, 5, 9000, 1};
+  std::vector<std::unique_ptr<Device<float>>> floats;
+  std::vector<std::unique_ptr<Device<double>>> doubles;
+  std::vector<cuda::NormTensor> tensors;
+  double squares = 0;
+  for (size_t t = 0; t < tensorCount; ++t) {
+    const size_t n = sizes[t % 6];
+    if (t % 3 == 1) {
+      const std::vector<double> x = random.values<double>(n);
+      for (double v : x) squares += v * v;
+      doubles.push_back(std::make_unique<Device<double>>(x));
+      tensors.push_back(cuda::NormTensor{nullptr, doubles.back()->get(), int64_t(n)});
+    } else {
+      const std::vector<float> x = random.values<float>(n);
+      for (float v : x) squares += double(v) * double(v);
+      floats.push_back(std::make_unique<Device<float>>(x));
+      tensors.push_back(cuda::NormTensor{floats.back()->get(), nullptr, int64_t(n)});
+    }
+  }
+  const std::string name = "l2NormOfAll of " + std::to_string(tensorCount) + " tensors";
+  Device<double> perTensor(std::vector<double>(std::max<size_t>(1, tensorCount), 0.0));
+  for (size_t t = 0; t < tensorCount; ++t) {
+    const DeviceResult into{perTensor.get() + t, 1.0, false};
+    if (tensors[t].f64) cuda::sumOfSquares<double>(tensors[t].count, tensors[t].f64, into);
+    else cuda::sumOfSquares<float>(tensors[t].count, tensors[t].f32, into);
+  }
+  ResultSlot want(0.25), got(0.25);
+  cuda::sqrtOfSum(perTensor.get(), int(std::max<size_t>(1, tensorCount)), want.add(3.0));
+  cuda::l2NormOfAll(tensors.data(), int(tensors.size()), got.add(3.0));
+  expectNear(got.value(), 0.25 + 3.0 * std::sqrt(squares), 1e-12, name + " (accumulated, scaled)");
+  IKUN_CHECK(want.value() == got.value(), "%s: %.17g, not %.17g (the bits of sumOfSquares per tensor and sqrtOfSum)",
+             name.c_str(), got.value(), want.value());
+  cuda::l2NormOfAll(tensors.data(), int(tensors.size()), got.set());
+  expectNear(got.value(), std::sqrt(squares), 1e-12, name + " (set)");
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Elementwise ops and the time-axis helpers.
@@ -1473,12 +1556,16 @@ IKUN_TEST_CASE(family_optim, "sgd (momentum, dampening, nesterov, weight decay, 
   });
 }
 
-IKUN_TEST_CASE(family_reduce, "sum, sumOfSquares, dot (one and several blocks) and sqrtOfSum, scaled and accumulated") {
+IKUN_TEST_CASE(family_reduce, "sum, sumOfSquares, dot (one and several blocks), sqrtOfSum and l2NormOfAll, scaled and accumulated; addToTotals, zeroAll") {
   onDevice([] {
     checkReductions<float>(1000, 91);
     checkReductions<float>(20000, 92);  // three blocks of partial sums
     checkReductions<double>(20000, 93);
     checkSqrtOfSum();
+    for (size_t count : {0, 1, 6, 16, 19, 40}) checkL2NormOfAll(count, 94 + count);
+    checkZeroAll();
+    checkAddToTotals<float>(95);
+    checkAddToTotals<double>(96);
   });
 }
 
