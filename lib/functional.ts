@@ -250,10 +250,6 @@ export function sumOverTime(x: Tensor, scale = 1): Tensor {
   return y;
 }
 
-// ---- forward-mode (R-op) tangents -----------------------------------------------------------------------
-// Convolution and linear layers are bilinear in (input, weight), so their tangents reuse the kernels above:
-// yDot = f(xDot, W) + f(x, WDot). Tensors given as null stand for zeros.
-
 /** Sets every tensor to zero: one native call per device (one launch on a GPU for every 16 tensors, not a memset each). */
 export function zeroAll(tensors: readonly Tensor[], op = 'zeroAll'): void {
   const byDevice = new Map<Device, NativeStorage[]>();
@@ -265,6 +261,10 @@ export function zeroAll(tensors: readonly Tensor[], op = 'zeroAll'): void {
   }
   for (const storages of byDevice.values()) native.zeroAll(storages);
 }
+
+// ---- forward-mode (R-op) tangents -----------------------------------------------------------------------
+// Convolution and linear layers are bilinear in (input, weight), so their tangents reuse the kernels above:
+// yDot = f(xDot, W) + f(x, WDot). Tensors given as null stand for zeros.
 
 /** a += b (same element count) */
 export function addInto(a: Tensor, b: Tensor): Tensor {

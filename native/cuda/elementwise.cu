@@ -1,4 +1,5 @@
-// Fill, copy, convert, axpy, scale and the time-axis helpers: the twin of cpu/elementwise.cpp.
+// Fill, copy, convert, axpy, scale, zeroAll, addToTotals and the time-axis helpers: the twin of
+// cpu/elementwise.cpp.
 #include "../common/metrics_rules.h"
 #include "common.cuh"
 #include "tensor_table.cuh"
