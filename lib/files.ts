@@ -22,6 +22,7 @@ export const fileOps = {
   fchmodSync: fs.fchmodSync,
   linkSync: fs.linkSync,
   copyFileSync: fs.copyFileSync as (src: string, dest: string) => void,
+  mkdirSync: fs.mkdirSync as (path: string) => void,
 };
 
 /** A temporary name beside `target`, unique to this process and call. */
@@ -53,12 +54,28 @@ function keepCopy(target: string, keep: string): void {
   }
 }
 
-/** mkdir -p, one level at a time (Node's recursive mkdir can spin forever under /proc). */
+/**
+ * mkdir -p, one level at a time (Node's recursive mkdir can spin forever under /proc). Safe against
+ * another process making the same folders at the same moment (the tasks of a SLURM array share their
+ * parent folders): a folder that appeared between the check and the mkdir is what was wanted.
+ */
 export function makeDirectories(dir: string): void {
   if (fs.existsSync(dir)) return;
   const parent = dirname(dir);
   if (parent !== dir) makeDirectories(parent);
-  fs.mkdirSync(dir);
+  try {
+    fileOps.mkdirSync(dir);
+  } catch (error) {
+    if (errorCode(error) !== 'EEXIST' || !isFolder(dir)) throw error;
+  }
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return fs.statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function unwritable(dir: string, reason: string, option: string): never {

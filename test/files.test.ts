@@ -1,11 +1,12 @@
 // writeBytesAtomic: the target is the old file or the new one at every moment, also while the previous
-// version is being kept beside it, and a failure anywhere leaves no temporary file behind.
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// version is being kept beside it, and a failure anywhere leaves no temporary file behind. makeDirectories:
+// safe beside another process making the same folders.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IkunError } from '../lib/errors.js';
-import { fileOps, writeBytesAtomic } from '../lib/files.js';
+import { ensureWritableFolder, fileOps, makeDirectories, writeBytesAtomic } from '../lib/files.js';
 
 const original = { ...fileOps };
 afterEach(() => Object.assign(fileOps, original));
@@ -50,5 +51,37 @@ describe('writeBytesAtomic with keepPreviousAs', () => {
     expect(readFileSync(target, 'utf8')).toBe('old');
     expect(readFileSync(keep, 'utf8')).toBe('old');
     expect(readdirSync(dir).sort()).toEqual(['last.prev.safetensors', 'last.safetensors']);
+  });
+});
+
+describe('makeDirectories beside another process making the same folders', () => {
+  it('accepts a folder that another process made between its check and its mkdir (the tasks of a SLURM array)', () => {
+    const base = mkdtempSync(join(tmpdir(), 'ikun-mkdir-'));
+    const shared = join(base, 'exp', 'runs');
+    fileOps.mkdirSync = (path) => {
+      mkdirSync(path); // the other task wins the race for every level ...
+      original.mkdirSync(path); // ... so this one gets EEXIST
+    };
+    makeDirectories(join(shared, 'kaiming-sgd-s1'));
+    expect(statSync(join(shared, 'kaiming-sgd-s1')).isDirectory()).toBe(true);
+    Object.assign(fileOps, original);
+    ensureWritableFolder(join(shared, 'kaiming-sgd-s2'));
+    expect(readdirSync(shared).sort()).toEqual(['kaiming-sgd-s1', 'kaiming-sgd-s2']);
+  });
+
+  it('still fails when what appeared in the way is a file, not a folder (OUT_UNWRITABLE naming it)', () => {
+    const base = mkdtempSync(join(tmpdir(), 'ikun-mkdir-'));
+    fileOps.mkdirSync = (path) => {
+      writeFileSync(path, 'not a folder');
+      original.mkdirSync(path);
+    };
+    let error: unknown = null;
+    try {
+      ensureWritableFolder(join(base, 'runs', 'a'));
+    } catch (e) {
+      error = e;
+    }
+    expect((error as IkunError).code).toBe('OUT_UNWRITABLE');
+    expect((error as IkunError).message).toContain('EEXIST');
   });
 });
