@@ -118,7 +118,8 @@ export function checkFolderUsable(dir: string, option = 'out'): void {
 export function ensureWritableFolder(dir: string, option = 'out'): void {
   try {
     makeDirectories(dir);
-    const probe = join(dir, `.ikun-write-test-${process.pid}`);
+    // pid and random bytes: the tasks of a SLURM array on different nodes can share a pid and a folder
+    const probe = join(dir, `.ikun-write-test-${process.pid}-${randomBytes(6).toString('hex')}`);
     fs.writeFileSync(probe, 'ok');
     fs.rmSync(probe);
   } catch (error) {

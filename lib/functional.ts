@@ -99,15 +99,18 @@ export interface BatchNormContext {
   dims: number[];
 }
 
-/** replicas: x stands for that many identical copies (only the unbiased running variance changes). */
+/**
+ * replicas: x stands for that many identical copies (only the unbiased running variance changes).
+ * batchesTracked (training only): BatchNorm2d's num_batches_tracked, counted in the statistics' launch.
+ */
 export function batchNormForward(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor,
-  training: boolean, momentum: number, eps: number, replicas = 1): { y: Tensor; ctx: BatchNormContext } {
+  training: boolean, momentum: number, eps: number, replicas = 1, batchesTracked: Tensor | null = null): { y: Tensor; ctx: BatchNormContext } {
   const [n, c] = x.shape as [number, number];
   const dims = [n, c, x.size / Math.max(1, n * c)];
   const y = out(x.shape, x);
   const savedMean = out([c], x), savedInvStd = out([c], x);
   native.batchNormForward(x.storage, gamma.storage, beta.storage, runningMean.storage, runningVar.storage, y.storage,
-    savedMean.storage, savedInvStd.storage, dims, training, momentum, eps, replicas);
+    savedMean.storage, savedInvStd.storage, dims, training, momentum, eps, replicas, batchesTracked?.storage ?? null);
   return { y, ctx: { x, savedMean, savedInvStd, training, dims } };
 }
 
@@ -116,12 +119,12 @@ export function batchNormForward(x: Tensor, gamma: Tensor, beta: Tensor, running
  * neuron kernel that normalises its input as it reads it (neuronPoolForward with `norm`).
  */
 export function batchNormStatistics(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor,
-  training: boolean, momentum: number, eps: number, replicas = 1): BatchNormContext {
+  training: boolean, momentum: number, eps: number, replicas = 1, batchesTracked: Tensor | null = null): BatchNormContext {
   const [n, c] = x.shape as [number, number];
   const dims = [n, c, x.size / Math.max(1, n * c)];
   const savedMean = out([c], x), savedInvStd = out([c], x);
   native.batchNormForward(x.storage, gamma.storage, beta.storage, runningMean.storage, runningVar.storage, null,
-    savedMean.storage, savedInvStd.storage, dims, training, momentum, eps, replicas);
+    savedMean.storage, savedInvStd.storage, dims, training, momentum, eps, replicas, batchesTracked?.storage ?? null);
   return { x, savedMean, savedInvStd, training, dims };
 }
 

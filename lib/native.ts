@@ -156,9 +156,12 @@ export interface NativeAddon {
   linearForward(x: S, w: S, bias: S | null, y: S, dims: Dims): void;
   linearBackwardInput(dy: S, w: S, dx: S, dims: Dims): void;
   linearBackwardWeight(x: S, dy: S, dw: S, dbias: S | null, dims: Dims): void;
-  /** y null: the statistics only (a fused neuron kernel normalises its input itself). */
+  /**
+   * y null: the statistics only (a fused neuron kernel normalises its input itself). batchesTracked (training
+   * only): a float64 scalar on x's device that the statistics kernel adds 1 to.
+   */
   batchNormForward(x: S, gamma: S, beta: S, runningMean: S, runningVar: S, y: S | null, savedMean: S, savedInvStd: S,
-    dims: Dims, training: boolean, momentum: number, eps: number, replicas: number): void;
+    dims: Dims, training: boolean, momentum: number, eps: number, replicas: number, batchesTracked?: S | null): void;
   batchNormBackward(dy: S, x: S, gamma: S, savedMean: S, savedInvStd: S, dx: S | null, dgamma: S, dbeta: S,
     dims: Dims, training: boolean): void;
   maxPool2dForward(x: S, y: S, argmax: S, dims: Dims): void;

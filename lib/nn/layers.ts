@@ -261,13 +261,6 @@ export class BatchNorm2d extends Module {
     this.numBatchesTracked = this.registerBuffer('num_batches_tracked', Tensor.zeros([], 'float64', this.device), { fixedDType: true });
   }
 
-  /** Counts a training batch in num_batches_tracked without reading it (on a GPU a read would wait for the device). */
-  private countBatch(): void {
-    if (!this.one || this.one.device !== this.numBatchesTracked.device) this.one = Tensor.zeros([], 'float64', this.numBatchesTracked.device).fill(1);
-    F.addInto(this.numBatchesTracked, this.one);
-  }
-  private one: Tensor | null = null;
-
   override extraRepr(): string {
     return settings({ eps: this.eps, momentum: this.momentum, affine: true, ...placement(this.dtype, this.device) }, [this.numFeatures]);
   }
@@ -284,7 +277,7 @@ export class BatchNorm2d extends Module {
   forwardReplicated(input: Tensor, replicas: number): Tensor {
     const { x, lead, momentum } = this.prepare(input, replicas);
     const { y, ctx } = F.batchNormForward(x, this.weight, this.bias, this.runningMean, this.runningVar, this.training, momentum,
-      this.eps, replicas);
+      this.eps, replicas, this.batchCounter());
     const out = unfoldTime(y, lead);
     this.releaseSaved(); // also forgets the tangent state; forwardDual sets it again after this
     this.saved = { ctx, outShape: out.shape, lead };
@@ -299,13 +292,21 @@ export class BatchNorm2d extends Module {
   forwardStatistics(input: Tensor, replicas: number): F.BatchNormContext {
     const { x, lead, momentum } = this.prepare(input, replicas);
     const ctx = F.batchNormStatistics(x, this.weight, this.bias, this.runningMean, this.runningVar, this.training, momentum, this.eps,
-      replicas);
+      replicas, this.batchCounter());
     this.releaseSaved();
     this.saved = { ctx, outShape: input.shape, lead };
     return ctx;
   }
 
-  /** Checks the input and, in training, counts the batch; the momentum of this forward. */
+  /**
+   * In training, num_batches_tracked: the statistics kernel counts the batch in it, without a launch of its
+   * own and without reading it (on a GPU a read would wait for the device).
+   */
+  private batchCounter(): Tensor | null {
+    return this.training ? this.numBatchesTracked : null;
+  }
+
+  /** Checks the input; the momentum of this forward (the batch is counted by the forward that follows). */
   private prepare(input: Tensor, replicas: number): { x: Tensor; lead: number[] | null; momentum: number } {
     const { folded: x, lead } = foldTime(this.checkInput(input, this.dtype, this.device), 4, 'BatchNorm2d');
     if (x.shape[1] !== this.numFeatures)
@@ -314,9 +315,8 @@ export class BatchNorm2d extends Module {
     if (this.training) {
       if ((x.size * replicas) / this.numFeatures < 2)
         fail(`BatchNorm2d.forward: training needs more than one value per channel, got input shape ${formatShapeOf(input.shape)}`);
-      this.countBatch();
-      // the cumulative average (momentum null) needs the count: the one case that reads it
-      momentum = this.momentum ?? 1 / Math.round(this.numBatchesTracked.item());
+      // the cumulative average (momentum null) needs the count including this batch: the one case that reads it
+      momentum = this.momentum ?? 1 / (Math.round(this.numBatchesTracked.item()) + 1);
     }
     return { x, lead, momentum };
   }

@@ -35,6 +35,9 @@ IKUN_HD double runningAverage(double running, double value, double momentum) {
   return (1 - momentum) * running + momentum * value;
 }
 
+// num_batches_tracked after a training forward (a float64 scalar, exact up to 2^53 batches).
+IKUN_HD void countTrainingBatch(double& batchesTracked) { batchesTracked += 1; }
+
 // Evaluation mode normalises with the running variance.
 IKUN_HD double evalInvStd(double runningVar, double eps) { return 1.0 / std::sqrt(runningVar + eps); }
 

@@ -60,7 +60,8 @@ void normalise(const BatchNormShape& s, int64_t c, const T* x, T mean, T invStd,
 template <class T>
 void batchNormForwardTrain(const BatchNormShape& s, const T* x, const T* gamma, const T* beta, T* runningMean,
                            T* runningVar, double momentum, double eps, int64_t replicas, T* y, T* savedMean,
-                           T* savedInvStd) {
+                           T* savedInvStd, double* batchesTracked) {
+  if (batchesTracked) countTrainingBatch(*batchesTracked);
   const int64_t count = s.batch * s.spatial;
   parallelFor(s.channels, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
@@ -206,7 +207,7 @@ void batchNormBackwardTangent(const BatchNormShape& s, bool training, const T* x
 
 #define IKUN_INSTANTIATE(T)                                                                                  \
   template void batchNormForwardTrain<T>(const BatchNormShape&, const T*, const T*, const T*, T*, T*, double, \
-                                         double, int64_t, T*, T*, T*);                                      \
+                                         double, int64_t, T*, T*, T*, double*);                             \
   template void batchNormForwardEval<T>(const BatchNormShape&, const T*, const T*, const T*, const T*,        \
                                         const T*, double, T*, T*, T*);                                      \
   template void batchNormBackward<T>(const BatchNormShape&, bool, const T*, const T*, const T*, const T*,     \

@@ -100,7 +100,10 @@ __global__ void statisticsPartialKernel(ChannelChunks k, const T* x, double* par
 // One thread per channel: the chunks' sums in chunk order, then the statistics and running averages.
 template <class T>
 __global__ void statisticsKernel(ChannelChunks k, const T* x, const double* partials, T* runningMean, T* runningVar,
-                                 double momentum, double eps, double replicas, T* savedMean, T* savedInvStd) {
+                                 double momentum, double eps, double replicas, T* savedMean, T* savedInvStd,
+                                 double* batchesTracked) {
+  // the batch count rides along: one launch fewer per BatchNorm and training step than an add of its own
+  if (batchesTracked && globalThreadIndex() == 0) countTrainingBatch(*batchesTracked);
   for (int64_t c = globalThreadIndex(); c < k.view.channels; c += globalThreadCount()) {
     double sum = 0, squares = 0;
     for (unsigned z = 0; z < k.chunks; ++z) sum += partials[(c * k.chunks + z) * 2], squares += partials[(c * k.chunks + z) * 2 + 1];
@@ -271,12 +274,12 @@ dim3 channelBlocks(const BatchNormShape& s) { return dim3(unsigned(s.channels));
 template <class T>
 void batchNormForwardTrain(const BatchNormShape& s, const T* x, const T* gamma, const T* beta, T* runningMean,
                            T* runningVar, double momentum, double eps, int64_t replicas, T* y, T* savedMean,
-                           T* savedInvStd) {
+                           T* savedInvStd, double* batchesTracked) {
   const ChannelChunks k = chunksOf(s);
   Scratch<double> partials(size_t(s.channels) * k.chunks * 2);
   launch(statisticsPartialKernel<T>, chunkGrid(k), dim3(kThreads), 0, currentStream(), k, x, partials.get());
   launch(statisticsKernel<T>, perChannelBlocks(k), dim3(kThreads), 0, currentStream(), k, x, static_cast<const double*>(partials.get()),
-         runningMean, runningVar, momentum, eps, double(replicas), savedMean, savedInvStd);
+         runningMean, runningVar, momentum, eps, double(replicas), savedMean, savedInvStd, batchesTracked);
   // y null: the statistics only (a fused neuron kernel normalises its input itself)
   if (y) launch(normaliseKernel<T>, chunkGrid(k), dim3(kThreads), 0, currentStream(), k, x, gamma, beta,
                 static_cast<const T*>(savedMean), static_cast<const T*>(savedInvStd), y);
@@ -322,7 +325,7 @@ void batchNormBackwardTangent(const BatchNormShape& s, bool training, const T* x
 
 #define IKUN_INSTANTIATE(T)                                                                                  \
   template void batchNormForwardTrain<T>(const BatchNormShape&, const T*, const T*, const T*, T*, T*, double, \
-                                         double, int64_t, T*, T*, T*);                                      \
+                                         double, int64_t, T*, T*, T*, double*);                             \
   template void batchNormForwardEval<T>(const BatchNormShape&, const T*, const T*, const T*, const T*,        \
                                         const T*, double, T*, T*, T*);                                      \
   template void batchNormBackward<T>(const BatchNormShape&, bool, const T*, const T*, const T*, const T*,     \

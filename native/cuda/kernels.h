@@ -40,7 +40,7 @@ template <class T> void linearBackwardWeight(const LinearShape& s, const T* x, c
 template <class T>
 void batchNormForwardTrain(const BatchNormShape& s, const T* x, const T* gamma, const T* beta, T* runningMean,
                            T* runningVar, double momentum, double eps, int64_t replicas, T* y, T* savedMean,
-                           T* savedInvStd);
+                           T* savedInvStd, double* batchesTracked);
 template <class T>
 void batchNormForwardEval(const BatchNormShape& s, const T* x, const T* gamma, const T* beta,
                           const T* runningMean, const T* runningVar, double eps, T* y, T* savedMean,

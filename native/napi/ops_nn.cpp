@@ -122,7 +122,8 @@ BatchNormShape batchNormShape(const Napi::CallbackInfo& info, size_t index) {
 }
 
 // batchNormForward(x, gamma, beta, runningMean, runningVar, y | null, savedMean, savedInvStd, dims, training, momentum, eps,
-//                  replicas); y null: the statistics only
+//                  replicas, batchesTracked?); y null: the statistics only; batchesTracked (a float64 scalar on x's
+//                  device, training only) counts the batch in the same launch as the statistics
 Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *x = storageArg(info, 0, "x"), *gamma = storageArg(info, 1, "weight"), *beta = storageArg(info, 2, "bias"),
@@ -134,14 +135,21 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   double momentum = numberArg(info, 10, "momentum"), eps = numberArg(info, 11, "eps");
   double replicas = numberArg(info, 12, "replicas");
   if (!(replicas >= 1) || replicas != std::floor(replicas)) throw Napi::RangeError::New(env, "batchnorm: replicas must be an integer >= 1");
+  Storage* batchesTracked = optionalStorageArg(info, 13, "num_batches_tracked");
+  if (batchesTracked) {
+    if (!training) throw Napi::Error::New(env, "batchnorm: num_batches_tracked counts training batches only; pass null in evaluation");
+    if (batchesTracked->dtype() != DType::Float64 || batchesTracked->count() != 1)
+      throw Napi::TypeError::New(env, "batchnorm: num_batches_tracked must be a float64 scalar");
+  }
   int64_t n = s.batch * s.channels * s.spatial;
   requireCount(env, x, n, "x"), requireCount(env, y, n, "y");
   for (Storage* p : {gamma, beta, rm, rv, mean, invStd}) requireCount(env, p, s.channels, "per-channel tensor");
-  dispatch(env, "batchNormForward", {x, gamma, beta, rm, rv, y, mean, invStd}, [&](auto tag, auto device) {
+  dispatch(env, "batchNormForward", {x, gamma, beta, rm, rv, y, mean, invStd}, {batchesTracked}, [&](auto tag, auto device) {
     using T = decltype(tag);
     if (training)
       IKUN_RUN(device, batchNormForwardTrain<T>(s, ptr<T>(x), ptr<T>(gamma), ptr<T>(beta), ptr<T>(rm), ptr<T>(rv), momentum,
-                                                eps, int64_t(replicas), ptr<T>(y), ptr<T>(mean), ptr<T>(invStd)));
+                                                eps, int64_t(replicas), ptr<T>(y), ptr<T>(mean), ptr<T>(invStd),
+                                                ptr<double>(batchesTracked)));
     else
       IKUN_RUN(device, batchNormForwardEval<T>(s, ptr<T>(x), ptr<T>(gamma), ptr<T>(beta), ptr<T>(rm), ptr<T>(rv), eps, ptr<T>(y),
                                                ptr<T>(mean), ptr<T>(invStd)));

@@ -440,8 +440,10 @@ void checkBatchNorm(const BatchNormShape& s, double replicas, uint64_t seed) {
     wantRunMean[c] = (1 - momentum) * double(runningMean[c]) + momentum * mean[c];
     wantRunVar[c] = (1 - momentum) * double(runningVar[c]) + momentum * unbiased[c];
   }
+  Device<double> dBatches(std::vector<double>{41});
   cuda::batchNormForwardTrain<T>(s, dX.get(), dGamma.get(), dBeta.get(), dRunMean.get(), dRunVar.get(), momentum, eps,
-                                 int64_t(replicas), dY.get(), dMean.get(), dInvStd.get());
+                                 int64_t(replicas), dY.get(), dMean.get(), dInvStd.get(), dBatches.get());
+  expectNear(dBatches.download(), std::vector<double>{42}, 0, name + " num_batches_tracked counted once");
   expectNear(dY.download(), ref.normalise(xd, gd, bd, mean, invStd), tolerance<T>(), name + " train forward y");
   expectNear(dMean.download(), mean, tolerance<T>(), name + " saved mean");
   expectNear(dInvStd.download(), invStd, tolerance<T>(), name + " saved 1/std");

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { nn, tensor, zeros, type Tensor } from '../../lib/index.js';
 import { gradCheck, randomArray, randomTensor } from '../helpers/gradcheck.js';
+import * as F from '../../lib/functional.js';
 
 const values = (t: Tensor): number[] => Array.from(t.toArray());
 
@@ -182,6 +183,33 @@ describe('BatchNorm2d', () => {
     bn.forward(tensor(new Float64Array([1, 3]), [2, 1, 1, 1], { dtype: 'float64' }));
     bn.forward(tensor(new Float64Array([5, 7]), [2, 1, 1, 1], { dtype: 'float64' }));
     expect(values(bn.runningMean)[0]).toBeCloseTo(4, 12); // (2 + 6) / 2
+    bn.forward(tensor(new Float64Array([9, 11]), [2, 1, 1, 1], { dtype: 'float64' }));
+    expect(values(bn.runningMean)[0]).toBeCloseTo(6, 12); // (2 + 6 + 10) / 3
+    expect(bn.numBatchesTracked.item()).toBe(3);
+  });
+
+  it('counts each training batch once, in the statistics of its forward; a refused forward counts nothing', () => {
+    const bn = new nn.BatchNorm2d(2, { dtype: 'float64' });
+    for (let i = 0; i < 5; ++i) bn.forward(randomTensor([2, 2, 3, 3], 30 + i));
+    expect(bn.numBatchesTracked.item()).toBe(5);
+    expect(() => bn.forward(randomTensor([1, 2, 1, 1], 1))).toThrow(/more than one value per channel/);
+    expect(bn.numBatchesTracked.item()).toBe(5);
+    bn.eval();
+    bn.forward(randomTensor([2, 2, 3, 3], 40));
+    expect(bn.numBatchesTracked.item()).toBe(5);
+  });
+
+  it('the native forward refuses a batch counter that is not a float64 scalar, or one given in evaluation', () => {
+    const c = 2, x = randomTensor([2, c, 2, 2], 50), per = (): Tensor => zeros([c], { dtype: 'float64' });
+    const run = (counter: Tensor, training: boolean): void =>
+      void F.batchNormForward(x, per(), per(), per(), per(), training, 0.1, 1e-5, 1, counter);
+    expect(() => run(zeros([], { dtype: 'float32' }), true)).toThrow(/num_batches_tracked must be a float64 scalar/);
+    expect(() => run(zeros([2], { dtype: 'float64' }), true)).toThrow(/num_batches_tracked must be a float64 scalar/);
+    expect(() => run(zeros([], { dtype: 'float64' }), false)).toThrow(/counts training batches only/);
+    const counter = zeros([], { dtype: 'float64' });
+    run(counter, true);
+    run(counter, true);
+    expect(counter.item()).toBe(2);
   });
 
   it.each([true, false])('gradients match finite differences (training = %s)', (training) => {
