@@ -142,6 +142,13 @@ function elementwiseCases(dtype: DType, n: number): OpCase[] {
       native.dot(x.storage, y.storage, acc.storage, 2, -1);
       return [Float64Array.of(native.sum(x.storage), native.sumOfSquares(x.storage), native.dot(x.storage, y.storage)), acc.toArray()];
     }),
+    c('sums into slots (19 tensors of both float dtypes, two sharing a slot)', (d) => {
+      const other: DType = dtype === 'float32' ? 'float64' : 'float32';
+      const ts = Array.from({ length: 19 }, (_, i) => random([[n, 0, 5, 17][i % 4]!], 40 + i, i % 3 === 1 ? other : dtype, d));
+      const acc = random([18], 39, 'float64', d);
+      native.sumsInto(ts.map((t) => t.storage), acc.storage, ts.map((_, i) => (i === 18 ? 0 : i)), ts.map((_, i) => 1 / (i + 1)));
+      return [acc.toArray()];
+    }),
   ];
 }
 

@@ -209,6 +209,8 @@ export interface NativeAddon {
   /** The L2 norm of all the tensors together. */
   gradNorm(tensors: S[]): number;
   gradNorm(tensors: S[], ...acc: Accumulate | []): number | undefined;
+  /** accumulator[slots[i]] += sum(tensors[i]) * scales[i] for every i, without waiting (two launches per 16 tensors on CUDA). */
+  sumsInto(tensors: S[], accumulator: S, slots: number[], scales: number[]): void;
   binaryOp(op: BinaryOpCode, a: S, b: S, out: S, dims: Dims): void;
   binaryScalarOp(op: BinaryOpCode, a: S, scalar: number, out: S): void;
   equal(a: S, b: S, out: S, dims: Dims): void;

@@ -3,7 +3,7 @@
 // accumulates parameter gradients into Parameter.grad.
 import { fail, formatShapeOf } from './util.js';
 import * as F from '../functional.js';
-import type { Accumulation } from '../functional.js';
+import { native } from '../native.js';
 import { Parameter, Tensor, isDType, placementOf, type DType, type Device, type FloatDType } from '../tensor.js';
 import { inspect } from 'node:util';
 import { formatModule } from './format.js';
@@ -11,6 +11,12 @@ import { summarise } from './summary.js';
 import { collectState, loadInto, shareOf, type LoadStateDictOptions, type LoadStateDictResult, type StateDict } from './state-dict.js';
 
 /** @internal set while model.summary() runs: Sequential reports each layer's output to it */
+/** @internal a spiking layer's last forward, for its firing rate: sum(spikes) / neuronSteps */
+export interface FiringRateSource {
+  spikes: Tensor;
+  neuronSteps: number;
+}
+
 export const outputWatcher: { current: ((module: Module, output: Tensor) => void) | null } = { current: null };
 
 export abstract class Module {
@@ -96,19 +102,30 @@ export abstract class Module {
     return null;
   }
 
-  /** @internal adds this module's firing rate times into.scale into into.accumulator[into.slot] (on its device, without waiting); false when it emits no spikes or has not run */
-  accumulateFiringRate(into: Accumulation): boolean {
-    void into;
-    return false;
+  /**
+   * @internal what this module's firing rate is the mean of: the sum of `spikes` over `neuronSteps`; null
+   * when it emits no spikes or has not run
+   */
+  firingRateSource(): FiringRateSource | null {
+    return null;
   }
 
   /**
    * @internal the firing rates of the last forward, added on the device into accumulator[firstSlot + i]
-   * for spiking layer i (spikingLayers() order) times scale, without waiting for the device. Returns
-   * which layers reported one.
+   * for spiking layer i (spikingLayers() order) times scale, without waiting for the device: one native
+   * call for all of them (two launches on a GPU). Returns which layers reported one.
    */
   accumulateFiringRates(accumulator: Tensor, firstSlot: number, scale = 1): boolean[] {
-    return this.spikingLayers().map(([, m], i) => m.accumulateFiringRate({ accumulator, slot: firstSlot + i, scale }));
+    const sources = this.spikingLayers().map(([, m]) => m.firingRateSource());
+    const tensors: Tensor[] = [], slots: number[] = [], scales: number[] = [];
+    sources.forEach((source, i) => {
+      if (!source) return;
+      tensors.push(source.spikes);
+      slots.push(firstSlot + i);
+      scales.push(source.neuronSteps === 0 ? 0 : scale / source.neuronSteps);
+    });
+    if (tensors.length > 0) native.sumsInto(tensors.map((t) => t.storage), accumulator.storage, slots, scales);
+    return sources.map((source) => source !== null);
   }
 
   /** The spiking layers in namedModules order (their rates after a forward: lastFiringRates()). */

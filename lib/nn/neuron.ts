@@ -1,12 +1,11 @@
 // Multi-step IF and LIF neurons over [T, N, ...]. Every forward starts from the reset membrane (the whole
 // sequence is one call), as SpikingJelly's multi-step mode after reset(). Equations: ikun-paper.md.
 import * as F from '../functional.js';
-import type { Accumulation } from '../functional.js';
 import { native, type NeuronParamsNative } from '../native.js';
 import { checkBoolean, checkFiniteNumber, checkInteger, describe } from '../errors.js';
 import { Surrogate, atan } from '../surrogate.js';
 import { Tensor } from '../tensor.js';
-import { Module } from './module.js';
+import { Module, type FiringRateSource } from './module.js';
 import { settings } from './format.js';
 import { fail, formatShapeOf, moduleOptions } from './util.js';
 
@@ -85,19 +84,16 @@ export abstract class BaseNode extends Module {
 
   /** @internal (on a GPU this waits for the layer's kernels) */
   override firingRate(): number | null {
-    if (this.spikeTally) return this.spikeTally.neurons === 0 ? 0 : this.spikeTally.count.item() / this.spikeTally.neurons;
-    const spikes = this.lastSpikes;
-    if (!spikes || spikes.disposed) return null;
-    return spikes.size === 0 ? 0 : native.sum(spikes.storage) / spikes.size;
+    const source = this.firingRateSource();
+    if (!source) return null;
+    return source.neuronSteps === 0 ? 0 : native.sum(source.spikes.storage) / source.neuronSteps;
   }
 
-  /** @internal adds the firing rate times `scale` into accumulator[slot] on the device, without waiting; false when the layer has not run */
-  override accumulateFiringRate(into: Accumulation): boolean {
-    const source = this.spikeTally?.count ?? (this.lastSpikes && !this.lastSpikes.disposed ? this.lastSpikes : null);
-    if (!source) return false;
-    const neurons = this.spikeTally ? this.spikeTally.neurons : source.size;
-    native.sum(source.storage, into.accumulator.storage, into.slot, neurons === 0 ? 0 : into.scale / neurons);
-    return true;
+  /** @internal the spike count of a fused run, or the spikes of an unfused one; null when the layer has not run */
+  override firingRateSource(): FiringRateSource | null {
+    if (this.spikeTally) return { spikes: this.spikeTally.count, neuronSteps: this.spikeTally.neurons };
+    const spikes = this.lastSpikes && !this.lastSpikes.disposed ? this.lastSpikes : null;
+    return spikes && { spikes, neuronSteps: spikes.size };
   }
 
   /** @internal */

@@ -121,6 +121,13 @@ struct NormTensor {
 // r <- the L2 norm of the tensors together (a model's global gradient norm): two launches for every 16
 // tensors, the same bits as sumOfSquares of each into a list and sqrtOfSum of the list.
 void l2NormOfAll(const NormTensor* tensors, int tensorCount, DeviceResult r);
+// The sum of each tensor to its own result (a step's firing rates into their slots): two launches for
+// every 16 tensors, the same bits as sum of each.
+struct SumInto {
+  NormTensor tensor;
+  DeviceResult result;
+};
+void sumsInto(const SumInto* sums, int count);
 
 // elementwise.cu
 template <class T> void fill(int64_t n, T value, T* y);

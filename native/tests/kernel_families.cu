@@ -1134,6 +1134,47 @@ void checkL2NormOfAll(size_t tensorCount, uint64_t seed) {
   expectNear(got.value(), std::sqrt(squares), 1e-12, name + " (set)");
 }
 
+// sumsInto: each tensor's sum scaled into its own slot (slots shared by several tensors add up), the same
+// bits as sum of each into the same slots, float and double tensors mixed, one and several blocks each.
+void checkSumsInto(size_t tensorCount, uint64_t seed) {
+  Random random(seed);
+  const size_t sizes[] = {1000, 0, 20000, 5, 9000, 1};
+  const size_t slots = tensorCount / 2 + 1;
+  std::vector<std::unique_ptr<Device<float>>> floats;
+  std::vector<std::unique_ptr<Device<double>>> doubles;
+  std::vector<double> start(slots), want(slots);
+  for (size_t s = 0; s < slots; ++s) start[s] = want[s] = 0.125 * double(s);
+  Device<double> viaSum(start), viaSums(start);
+  std::vector<cuda::SumInto> sums;
+  for (size_t t = 0; t < tensorCount; ++t) {
+    const size_t n = sizes[t % 6], slot = t % slots;
+    const double scale = 1.0 / double(t + 3);
+    double total = 0;
+    cuda::NormTensor tensor{nullptr, nullptr, int64_t(n)};
+    if (t % 3 == 1) {
+      const std::vector<double> x = random.values<double>(n);
+      for (double v : x) total += v;
+      doubles.push_back(std::make_unique<Device<double>>(x));
+      tensor.f64 = doubles.back()->get();
+      cuda::sum<double>(int64_t(n), tensor.f64, DeviceResult{viaSum.get() + slot, scale, true});
+    } else {
+      const std::vector<float> x = random.values<float>(n);
+      for (float v : x) total += double(v);
+      floats.push_back(std::make_unique<Device<float>>(x));
+      tensor.f32 = floats.back()->get();
+      cuda::sum<float>(int64_t(n), tensor.f32, DeviceResult{viaSum.get() + slot, scale, true});
+    }
+    want[slot] += total * scale;
+    sums.push_back(cuda::SumInto{tensor, DeviceResult{viaSums.get() + slot, scale, true}});
+  }
+  cuda::sumsInto(sums.data(), int(sums.size()));
+  const std::string name = "sumsInto of " + std::to_string(tensorCount) + " tensors";
+  const std::vector<double> got = viaSums.download(), bits = viaSum.download();
+  expectNear(got, want, 1e-12, name);
+  for (size_t s = 0; s < slots; ++s)
+    IKUN_CHECK(got[s] == bits[s], "%s: slot %zu is %.17g, not %.17g (the bits of sum of each)", name.c_str(), s, got[s], bits[s]);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Elementwise ops and the time-axis helpers.
 template <class T>
@@ -1558,13 +1599,14 @@ IKUN_TEST_CASE(family_optim, "sgd (momentum, dampening, nesterov, weight decay, 
   });
 }
 
-IKUN_TEST_CASE(family_reduce, "sum, sumOfSquares, dot (one and several blocks), sqrtOfSum and l2NormOfAll, scaled and accumulated; addToTotals, zeroAll") {
+IKUN_TEST_CASE(family_reduce, "sum, sumOfSquares, dot (one and several blocks), sqrtOfSum, l2NormOfAll and sumsInto, scaled and accumulated; addToTotals, zeroAll") {
   onDevice([] {
     checkReductions<float>(1000, 91);
     checkReductions<float>(20000, 92);  // three blocks of partial sums
     checkReductions<double>(20000, 93);
     checkSqrtOfSum();
     for (size_t count : {0, 1, 6, 16, 19, 40}) checkL2NormOfAll(count, 94 + count);
+    for (size_t count : {0, 1, 6, 16, 19, 40}) checkSumsInto(count, 194 + count);
     checkZeroAll();
     checkAddToTotals<float>(95);
     checkAddToTotals<double>(96);

@@ -1,7 +1,7 @@
 // nn.Sequential runs the fused kernels where its layers form their patterns (static prefix before the
 // first neuron, neuron + max-pool) and the layers one by one elsewhere; both give the same numbers.
 import { describe, expect, it, vi } from 'vitest';
-import { hessian, loss, models, nn, surrogate, tensor, type Tensor } from '../../lib/index.js';
+import { hessian, loss, models, native, nn, surrogate, tensor, type Tensor } from '../../lib/index.js';
 import { randomTensor } from '../helpers/gradcheck.js';
 
 const values = (t: Tensor): number[] => Array.from(t.toArray());
@@ -247,5 +247,43 @@ describe('Sequential fuses the CSNN patterns', () => {
     for (const r of Object.values(fusedRates)) expect(r).toBeGreaterThanOrEqual(0);
     net.resetState();
     expect(net.lastFiringRates()).toEqual({});
+  });
+
+  it('accumulateFiringRates adds the rates of lastFiringRates, scaled, into their slots in one native call', () => {
+    const net = new nn.Sequential(new Map<string, nn.Module>([['repeat', new nn.RepeatOverTime(3)],
+      ['features', new nn.Sequential(new nn.Conv2d(1, 2, 3, { padding: 1 }), new nn.IFNode(), new nn.MaxPool2d(2))],
+      ['head', new nn.Sequential(new nn.Flatten({ startDim: 2 }), new nn.Linear(8, 3), new nn.LIFNode())], ['rate', new nn.MeanOverTime()]]));
+    const x = tensor(new Float32Array(2 * 16).map((_, i) => (i % 7) * 0.5), [2, 1, 4, 4]);
+    for (const fusion of [true, false]) {
+      net.fusion = fusion;
+      net.forward(x);
+      const rates = Object.values(net.lastFiringRates());
+      const accumulator = tensor(new Float64Array([0.5, 1, 2, 3]), [4], { dtype: 'float64' });
+      const calls = vi.spyOn(native, 'sumsInto');
+      expect(net.accumulateFiringRates(accumulator, 1, 4)).toEqual([true, true]);
+      expect(calls).toHaveBeenCalledTimes(1);
+      calls.mockRestore();
+      const got = values(accumulator);
+      expect(got[0]).toBe(0.5);
+      expect(got[3]).toBe(3);
+      rates.forEach((rate, i) => expect(got[1 + i]).toBeCloseTo([1, 2][i]! + 4 * rate, 14));
+      net.resetState();
+      expect(net.accumulateFiringRates(accumulator, 1)).toEqual([false, false]);
+    }
+  });
+
+  it('native sumsInto refuses what it cannot add: a non-float64 accumulator, slots outside it, lists of other lengths, bad scales', () => {
+    const a = tensor([1, 2, 3], [3]), b = tensor(new Float64Array([4, 5]), [2], { dtype: 'float64' });
+    const acc = tensor(new Float64Array(2), [2], { dtype: 'float64' });
+    native.sumsInto([a.storage, b.storage], acc.storage, [0, 0], [1, 0.5]);
+    expect(values(acc)).toEqual([10.5, 0]);
+    expect(() => native.sumsInto([a.storage], a.storage, [0], [1])).toThrow(/accumulator must be a float64 storage/);
+    expect(() => native.sumsInto([a.storage], acc.storage, [2], [1])).toThrow(/every slot must index the accumulator/);
+    expect(() => native.sumsInto([a.storage], acc.storage, [0.5], [1])).toThrow(/every slot must index the accumulator/);
+    expect(() => native.sumsInto([a.storage, b.storage], acc.storage, [0], [1, 1])).toThrow(/one entry per tensor/);
+    expect(() => native.sumsInto([a.storage], acc.storage, [0], [Number.NaN])).toThrow(/every scale must be a finite number/);
+    const labels = new native.Storage(2, 2, true, -1);
+    expect(() => native.sumsInto([labels], acc.storage, [0], [1])).toThrow(/expected float32 or float64 tensors/);
+    expect(values(acc)).toEqual([10.5, 0]);
   });
 });
