@@ -33,6 +33,20 @@ describe('fit', () => {
     expect(lines).toContain('data: colour squares, 192 training images (6 batches of 32), 96 test images');
   });
 
+  it("gives each step's mean loss to onStep, read from the device only when asked (a batch of 24: no power of two)", async () => {
+    const losses = { train: [] as number[], test: [] as number[] };
+    let asked = 0;
+    const r = await fit(vgg(), { train, test }, {
+      epochs: 1, batchSize: 24, optimizer: 'sgd', lr: 0.1,
+      onStep: (s) => { if (s.step % 2 === 0 || s.phase === 'test') { asked++; losses[s.phase].push(s.loss); } },
+    });
+    expect([losses.train.length, losses.test.length, asked]).toEqual([4, 4, 8]);
+    // every test batch has 24 images: their mean is the epoch's test loss
+    const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
+    expect(Math.abs(mean(losses.test) - r.metrics[0]!.test_loss)).toBeLessThan(1e-12 * r.metrics[0]!.test_loss);
+    for (const l of [...losses.train, ...losses.test]) expect(l).toBeGreaterThan(0);
+  });
+
   it('takes arrays you bring, optimiser and schedule objects and a loss function; writes a run folder that resume continues exactly', async () => {
     const arrays = { images: Array.from(train.images), labels: Array.from(train.labels), shape: [3, 8, 8] as const };
     const run = async (out: string, epochs: number, resume = false, onEpoch?: (m: EpochMetrics) => void) => {

@@ -101,7 +101,7 @@ export class EpochAccumulator {
   private readonly rateCounts: Float64Array;
   private readonly values: Tensor;
   private readonly stepValues: Tensor;
-  private readonly stepLossValue: Tensor;
+  private stepBatchSize = 0; // of the staged step's device loss, for stepLoss()
   private readonly finiteSteps: Tensor | null;
   // What the step being staged will add to the host counters when it is committed.
   private pendingHostLoss = 0;
@@ -118,7 +118,6 @@ export class EpochAccumulator {
     this.pendingRates = layers.map(() => false);
     this.values = Tensor.zeros([size], 'float64', device);
     this.stepValues = Tensor.zeros([size], 'float64', device);
-    this.stepLossValue = Tensor.zeros([1], 'float64', device);
     this.finiteSteps = options.trackFiniteness ? Tensor.zeros([size], 'float64', device) : null;
     const p = options.progress ?? null;
     this.trainSecondsBefore = p?.trainSeconds ?? 0;
@@ -158,15 +157,17 @@ export class EpochAccumulator {
       this.lastHostLoss = r.loss;
       return r.grad;
     }
-    this.stepLossValue.fill(0);
-    const grad = deviceLoss(output, labels, { accumulator: this.stepLossValue, slot: 0, scale: 1 });
-    native.sum(this.stepLossValue.storage, this.stepValues.storage, LOSS, batchSize);
-    return grad;
+    // straight into the staged sum (0 + loss * batchSize, the bits a copy through a tensor of its own gave)
+    this.stepBatchSize = batchSize;
+    return deviceLoss(output, labels, { accumulator: this.stepValues, slot: LOSS, scale: batchSize });
   }
 
-  /** The mean loss of the last batch (waits for the device: only for hooks that ask). */
+  /**
+   * The mean loss of the last batch (waits for the device: only for hooks that ask): the staged sum over
+   * the batch size, the kernel's mean itself for a power-of-two batch, within a rounding otherwise.
+   */
   stepLoss(): number {
-    return this.lastHostLoss ?? this.stepLossValue.item();
+    return this.lastHostLoss ?? this.stepValues.toArray()[LOSS]! / this.stepBatchSize;
   }
 
   /** Correct predictions of the batch (the first maximum of each row against its label). */
@@ -230,7 +231,7 @@ export class EpochAccumulator {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of [this.values, this.stepValues, this.stepLossValue, this.finiteSteps]) t?.dispose();
+    for (const t of [this.values, this.stepValues, this.finiteSteps]) t?.dispose();
   }
 
   /** The totals: the one read of the device per epoch. The accumulator cannot be used after this. */
