@@ -10,13 +10,13 @@ import { formatModule } from './format.js';
 import { summarise } from './summary.js';
 import { collectState, loadInto, shareOf, type LoadStateDictOptions, type LoadStateDictResult, type StateDict } from './state-dict.js';
 
-/** @internal set while model.summary() runs: Sequential reports each layer's output to it */
 /** @internal a spiking layer's last forward, for its firing rate: sum(spikes) / neuronSteps */
 export interface FiringRateSource {
   spikes: Tensor;
   neuronSteps: number;
 }
 
+/** @internal set while model.summary() runs: Sequential reports each layer's output to it */
 export const outputWatcher: { current: ((module: Module, output: Tensor) => void) | null } = { current: null };
 
 export abstract class Module {
