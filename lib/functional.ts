@@ -211,19 +211,21 @@ function normalisationOf(norm: InputNormalisation | undefined): InputNormalisati
 /**
  * A multi-step neuron followed by max-pool in one pass: x is [T, N, C, H, W] (or [N, C, H, W] read at
  * every one of params.steps steps when params.staticInput). Returns the pooled spikes [T, N, C, oh, ow]
- * and the number of spikes (for firing rates; null when it went to `count`). With `norm`, x is the input
- * of a BatchNorm whose output the neuron reads (normalised on the fly, never stored). Same numbers as the
- * layers one after the other.
+ * and the number of spikes (for firing rates) as `spikeCounts`, float64 values on x's device that add up
+ * to it (partial counts, one per block of the CUDA kernel: no launch of its own adds them, and no GPU is
+ * waited for; sum them where the count is needed). With `norm`, x is the input of a BatchNorm whose output
+ * the neuron reads (normalised on the fly, never stored). Same numbers as the layers one after the other.
  */
-export function neuronPoolForward(x: Tensor, params: NeuronParamsNative, kernel: number, stride: number, count?: Accumulation,
-  norm?: InputNormalisation): { pooled: Tensor; spikeCount: number | null; ctx: NeuronPoolContext } {
+export function neuronPoolForward(x: Tensor, params: NeuronParamsNative, kernel: number, stride: number,
+  norm?: InputNormalisation): { pooled: Tensor; spikeCounts: Tensor; ctx: NeuronPoolContext } {
   const [n, c, h, w] = (params.staticInput ? x.shape : x.shape.slice(1)) as [number, number, number, number];
   const dims = [n * c, h, w, kernel, stride];
   const oh = Math.floor((h - kernel) / stride) + 1, ow = Math.floor((w - kernel) / stride) + 1;
   const pooled = out([params.steps, n, c, oh, ow], x);
   const n2 = normalisationOf(norm);
-  const spikeCount = native.neuronPoolForward(x.storage, pooled.storage, params, dims, n2, ...accumulationArgs(count)) ?? null;
-  return { pooled, spikeCount, ctx: { x, params, dims, inputShape: x.shape, norm: n2 } };
+  const counts = native.neuronPoolForward(x.storage, pooled.storage, params, dims, n2);
+  const spikeCounts = new Tensor(counts, [counts.byteLength / 8], 'float64', x.device);
+  return { pooled, spikeCounts, ctx: { x, params, dims, inputShape: x.shape, norm: n2 } };
 }
 
 /**

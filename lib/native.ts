@@ -168,9 +168,8 @@ export interface NativeAddon {
   maxPool2dBackward(dy: S, argmax: S, dx: S, dims: Dims): void;
   neuronForward(x: S, spikes: S, h: S, params: NeuronParamsNative): void;
   neuronBackward(dSpikes: S, h: S, dx: S, params: NeuronParamsNative): void;
-  neuronPoolForward(x: S, pooled: S, params: NeuronParamsNative, dims: Dims, norm: InputNormalisationNative | null): number;
-  neuronPoolForward(x: S, pooled: S, params: NeuronParamsNative, dims: Dims, norm: InputNormalisationNative | null,
-    ...acc: Accumulate | []): number | undefined;
+  /** The spike count as float64 values on x's device that add up to it (per-block partial counts on CUDA). */
+  neuronPoolForward(x: S, pooled: S, params: NeuronParamsNative, dims: Dims, norm: InputNormalisationNative | null): S;
   neuronPoolBackward(x: S, dPooled: S, dx: S, params: NeuronParamsNative, dims: Dims, norm: InputNormalisationNative | null): void;
   neuronForwardTangent(h: S, xDot: S, hDot: S, sDot: S, params: NeuronParamsNative): void;
   neuronBackwardTangent(h: S, hDot: S, dSpikes: S, dSpikesDot: S, dx: S, dxDot: S, params: NeuronParamsNative): void;
@@ -270,7 +269,7 @@ export interface NativeBinary {
 // The signature of the `bindings` package for the options used here (it has no types of its own).
 type BindingsLoader = (options: { bindings: string; module_root: string; try: string[][] }) => { path?: string };
 
-const ABI_VERSION = 7;
+const ABI_VERSION = 8;
 
 // Inside node_modules the package was installed by npm, and npm rebuild re-runs its install script; in a clone,
 // npm install does (and npm run build:native builds without it).

@@ -10,7 +10,7 @@ import { formatModule } from './format.js';
 import { summarise } from './summary.js';
 import { collectState, loadInto, shareOf, type LoadStateDictOptions, type LoadStateDictResult, type StateDict } from './state-dict.js';
 
-/** @internal a spiking layer's last forward, for its firing rate: sum(spikes) / neuronSteps */
+/** @internal a spiking layer's last forward, for its firing rate: sum(spikes) / neuronSteps (spikes, or counts that add up to them) */
 export interface FiringRateSource {
   spikes: Tensor;
   neuronSteps: number;

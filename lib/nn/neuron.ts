@@ -38,8 +38,8 @@ export abstract class BaseNode extends Module {
   /** Spikes of the last forward, for firing-rate metrics. */
   lastSpikes: Tensor | null = null;
   /** Spike count of the last forward when a fused kernel ran this neuron (its spikes never exist whole). */
-  // A fused kernel's spike count: a float64 [1] tensor on the layer's device, read only when asked for.
-  private spikeTally: { count: Tensor; neurons: number } | null = null;
+  // A fused kernel's spike count: float64 partial counts on the layer's device that add up to it, read only when asked for.
+  private spikeTally: { counts: Tensor; neurons: number } | null = null;
 
   protected constructor(name: string, o: Record<string, unknown>) {
     super();
@@ -75,11 +75,11 @@ export abstract class BaseNode extends Module {
 
   /**
    * @internal a fused kernel ran this neuron: forget the state of any earlier unfused forward and keep
-   * the spike count over neurons x steps for the firing rate.
+   * the spike count (partial counts that add up to it) over neurons x steps for the firing rate.
    */
-  recordFusedRun(spikeCount: Tensor, neuronSteps: number): void {
+  recordFusedRun(spikeCounts: Tensor, neuronSteps: number): void {
     this.clearState();
-    this.spikeTally = { count: spikeCount, neurons: neuronSteps };
+    this.spikeTally = { counts: spikeCounts, neurons: neuronSteps };
   }
 
   /** @internal (on a GPU this waits for the layer's kernels) */
@@ -91,7 +91,7 @@ export abstract class BaseNode extends Module {
 
   /** @internal the spike count of a fused run, or the spikes of an unfused one; null when the layer has not run */
   override firingRateSource(): FiringRateSource | null {
-    if (this.spikeTally) return { spikes: this.spikeTally.count, neuronSteps: this.spikeTally.neurons };
+    if (this.spikeTally) return { spikes: this.spikeTally.counts, neuronSteps: this.spikeTally.neurons };
     const spikes = this.lastSpikes && !this.lastSpikes.disposed ? this.lastSpikes : null;
     return spikes && { spikes, neuronSteps: spikes.size };
   }
@@ -130,7 +130,7 @@ export abstract class BaseNode extends Module {
     this.savedDual = null;
     this.saved = { h, outShape: spikes.shape, staticInput };
     this.lastSpikes = spikes;
-    this.spikeTally?.count.dispose();
+    this.spikeTally?.counts.dispose();
     this.spikeTally = null;
     return spikes;
   }
@@ -178,7 +178,7 @@ export abstract class BaseNode extends Module {
     this.saved?.h.dispose();
     this.saved = null;
     this.lastSpikes = null;
-    this.spikeTally?.count.dispose();
+    this.spikeTally?.counts.dispose();
     this.spikeTally = null;
   }
 }

@@ -65,8 +65,13 @@ template <class T> void maxPool2dGather(const Pool2dShape& s, const T* x, const 
 template <class T> void neuronForward(const NeuronParams& p, const T* x, T* spikes, T* h);
 template <class T> void neuronBackward(const NeuronParams& p, const T* dSpikes, const T* h, T* dx);
 // With norm active, x is a BatchNorm's input normalised on the fly (the fused BatchNorm + neuron + max-pool).
+// The spikes are counted into spikeCounts, neuronPoolCountSlots(pool) values whose sum is the count: one per
+// block of the fused kernel, left for whoever reads the count to add (sum, or a step's firing rates in their
+// one sumsInto, which add in the same order), so that no launch of its own finishes the count. One value on
+// the unfused twin.
+int64_t neuronPoolCountSlots(const Pool2dShape& pool);
 template <class T>
-void neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, DeviceResult spikeCount,
+void neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, double* spikeCounts,
                        const InputNormalisation<T>& norm = {});
 template <class T>
 void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T* x, const T* dPooled, T* dx,

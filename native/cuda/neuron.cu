@@ -291,16 +291,19 @@ const T* normalisedInput(const NeuronParams& p, const Pool2dShape& pool, const T
   return scratch.get();
 }
 
+int64_t neuronPoolCountSlots(const Pool2dShape& pool) {
+  if (!tilesByTwo(pool)) return 1;
+  const int64_t blocks = (windowGeometry(pool).windows + kThreads - 1) / kThreads;
+  return blocks > 0 ? blocks : 1;
+}
+
 template <class T>
-void neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, DeviceResult spikeCount,
+void neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* x, T* pooled, double* spikeCounts,
                        const InputNormalisation<T>& norm) {
   if (tilesByTwo(pool)) {
     const WindowGeometry g = windowGeometry(pool);
-    const int64_t blocks = (g.windows + kThreads - 1) / kThreads;
-    Scratch<double> counts(size_t(blocks > 0 ? blocks : 1));
-    launch(poolForwardKernel<T>, dim3(unsigned(blocks > 0 ? blocks : 1)), dim3(kThreads), 0, currentStream(), p, g, x, pooled,
-           counts.get(), norm);
-    finishReduction(counts.get(), int(blocks > 0 ? blocks : 1), spikeCount, false);
+    launch(poolForwardKernel<T>, dim3(unsigned(neuronPoolCountSlots(pool))), dim3(kThreads), 0, currentStream(), p, g, x, pooled,
+           spikeCounts, norm);
     return;
   }
   // the unfused twin: the normalised input, the full spikes and the argmax in scratch, then the pool and the
@@ -312,7 +315,7 @@ void neuronPoolForward(const NeuronParams& p, const Pool2dShape& pool, const T* 
   x = normalisedInput(p, pool, x, norm, input);
   neuronForward<T>(p, x, spikes.get(), h.get());
   maxPool2dForward<T>(steps, spikes.get(), pooled, argmax.get());
-  reduceSum(int64_t(full), SpikeTerm{spikes.get(), sizeof(T) == sizeof(double)}, spikeCount);
+  reduceSum(int64_t(full), SpikeTerm{spikes.get(), sizeof(T) == sizeof(double)}, DeviceResult{spikeCounts, 1.0, false});
 }
 
 template <class T>
@@ -349,7 +352,7 @@ void neuronPoolBackward(const NeuronParams& p, const Pool2dShape& pool, const T*
   template void neuronBackward<T>(const NeuronParams&, const T*, const T*, T*);                               \
   template void neuronForwardTangent<T>(const NeuronParams&, const T*, const T*, T*, T*);                     \
   template void neuronBackwardTangent<T>(const NeuronParams&, const T*, const T*, const T*, const T*, T*, T*); \
-  template void neuronPoolForward<T>(const NeuronParams&, const Pool2dShape&, const T*, T*, DeviceResult,                  \
+  template void neuronPoolForward<T>(const NeuronParams&, const Pool2dShape&, const T*, T*, double*,                  \
                                      const InputNormalisation<T>&);                                                         \
   template void neuronPoolBackward<T>(const NeuronParams&, const Pool2dShape&, const T*, const T*, T*,                     \
                                       const InputNormalisation<T>&);

@@ -116,32 +116,35 @@ NormalisationArg normalisationArg(const Napi::CallbackInfo& info, size_t index, 
   return n;
 }
 
-// neuronPoolForward(x, pooled, params, [planes, H, W, kernel, stride], normalisation | null, accumulator?, slot?, scale?)
-//   -> the spike count (or undefined when it went to the accumulator)
+// neuronPoolForward(x, pooled, params, [planes, H, W, kernel, stride], normalisation | null) -> the spike
+// count as a new float64 storage on x's device whose values add up to it (one partial count per block on
+// CUDA, see cuda::neuronPoolForward; one value on the CPU). Nothing waits for the GPU: the count is added
+// where it is read (sum, sumsInto).
 Napi::Value NeuronPoolForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Storage *x = storageArg(info, 0, "x"), *pooled = storageArg(info, 1, "pooled");
   NeuronParams p = neuronParams(info, 2);
   Pool2dShape s = fusedPoolShape(info, 3, p);
   const NormalisationArg norm = normalisationArg(info, 4, s);
-  NumberResult count(info, 5);
+  if (info.Length() > 5 && !info[5].IsUndefined())
+    throw Napi::TypeError::New(env, "neuronPoolForward: the spike count is its result, not an accumulator argument");
   const int64_t outCount = p.steps * s.planes * s.outHeight() * s.outWidth();
   requireCount(env, x, p.staticInput ? p.width : p.steps * p.width, "x");
   requireCount(env, pooled, outCount, "pooled");
-  Napi::Value result = env.Undefined();
-  dispatch(env, "neuronPoolForward", {x, pooled, norm.gamma, norm.beta, norm.mean, norm.invStd}, {count.accumulator()},
-           [&](auto tag, auto device) {
+  Napi::Object counts;
+  dispatch(env, "neuronPoolForward", {x, pooled, norm.gamma, norm.beta, norm.mean, norm.invStd}, [&](auto tag, auto device) {
     using T = decltype(tag);
     if constexpr (decltype(device)::cuda) {
 #if defined(IKUN_WITH_CUDA)
-      cuda::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), count.onDevice(x->device()), norm.as<T>());
-      result = count.fromDevice(env);
+      counts = Storage::Create(env, DType::Float64, cuda::neuronPoolCountSlots(s), x->device());
+      cuda::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), Storage::Unwrap(counts)->as<double>(), norm.as<T>());
 #endif
     } else {
-      result = count.fromHost(env, cpu::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), norm.as<T>()));
+      counts = Storage::Create(env, DType::Float64, 1, -1);
+      Storage::Unwrap(counts)->as<double>()[0] = cpu::neuronPoolForward<T>(p, s, ptr<T>(x), ptr<T>(pooled), norm.as<T>());
     }
   });
-  return result;
+  return counts;
 }
 
 // neuronPoolBackward(x, dPooled, dx, params, dims, normalisation | null): each window's maximum is found again from

@@ -122,6 +122,12 @@ void reportDeviceReservedChange(napi_env env, LiveStorages& live, int64_t change
   napi_adjust_external_memory(env, change, &ignored);  // only guides V8's GC pacing: a failure changes nothing
 }
 
+Napi::Object Storage::Create(Napi::Env env, DType dtype, int64_t count, int device) {
+  auto* data = env.GetInstanceData<AddonData>();
+  return data->storageConstructor.New({Napi::Number::New(env, double(int(dtype))), Napi::Number::New(env, double(count)),
+                                       Napi::Boolean::New(env, false), Napi::Number::New(env, double(device))});
+}
+
 void Storage::sweepCollected(napi_env env, LiveStorages& live) {
   for (size_t i = live.list.size(); i-- > 0;) {
     Storage* s = live.list[i];

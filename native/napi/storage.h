@@ -50,6 +50,9 @@ class Storage : public Napi::ObjectWrap<Storage> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit Storage(const Napi::CallbackInfo& info);
+  // A new storage of `count` elements on `device`, not zeroed, made as `new Storage(...)` in JS would make
+  // it: for an op whose output's length only the native side knows.
+  static Napi::Object Create(Napi::Env env, DType dtype, int64_t count, int device);
   ~Storage() override;
 
   DType dtype() const { return dtype_; }

@@ -850,10 +850,16 @@ void checkNeuronPool(const NeuronParams& neuron, const Pool2dShape& pool, bool f
   const std::string name = std::string("neuronPool<") + typeName<T>() + "> " + (fused ? "fused" : "unfused") +
                            (neuron.spiking ? " spiking" : " smooth") + (neuron.staticInput ? " static input" : "");
   Device<T> dX(x), dPooledOut(pooled.size()), dDPooled(dPooled), dDx(inputs);
-  ResultSlot result(10.0);
-  cuda::neuronPoolForward<T>(neuron, pool, dX.get(), dPooledOut.get(), result.add(0.5));
+  // one partial count per block of 256 windows (every one written: the buffer starts as NaN), one on the twin
+  const int64_t windows = pool.planes * pool.outHeight() * pool.outWidth(), slots = cuda::neuronPoolCountSlots(pool);
+  IKUN_CHECK(slots == (fused ? (windows + 255) / 256 : 1), "%lld spike-count slots for %lld windows", (long long)slots,
+             (long long)windows);
+  Device<double> counts{size_t(slots)};
+  cuda::neuronPoolForward<T>(neuron, pool, dX.get(), dPooledOut.get(), counts.get());
   expectNear(dPooledOut.download(), pooled, tolerance<T>(), name + " pooled spikes");
-  expectNear(result.value(), 10.0 + 0.5 * count, tolerance<T>(), name + " spike count (accumulated, scaled)");
+  double counted = 0;
+  for (double c : counts.download()) counted += c;
+  expectNear(counted, count, tolerance<T>(), name + " spike count (the slots' sum)");
   // Backward finds each window's maximum again (first on ties, as the reference's argmax): the gradient goes
   // where the reference's does. (In smooth mode a window whose two largest rates were within rounding of each
   // other could pick the other; these inputs have none.)
@@ -1572,6 +1578,11 @@ IKUN_TEST_CASE(family_neuron_pool, "fused neuron + 2x2 max-pool (forward, spike 
                            Pool2dShape{3, 6, 8, 2, 2}, true, 67);
     checkNeuronPool<double>(neuronParams(K::IF, false, 0.0, 1.0, false, false, S::Rect, 1.0, true, true, 9, 144),
                             Pool2dShape{3, 6, 8, 2, 2}, true, 68);
+    // 40 planes of 16x16: 2560 windows, the spikes counted over 10 blocks, the last one partly outside
+    checkNeuronPool<float>(neuronParams(K::IF, true, 0.0, 1.0, false, false, S::ATan, 2.0, true, false, 2, 40 * 256),
+                           Pool2dShape{40, 16, 16, 2, 2}, true, 69);
+    checkNeuronPool<double>(neuronParams(K::LIF, false, 0.0, 2.0, true, false, S::Sigmoid, 4.0, false, true, 2, 40 * 256),
+                            Pool2dShape{40, 16, 16, 2, 2}, true, 70);
     // 7x6 planes (odd height) and 3x3 windows with stride 2: the unfused twin (neuron, pool, reduction)
     checkNeuronPool<float>(neuronParams(K::LIF, false, 0.0, 2.0, true, false, S::ATan, 2.0, true, false, 3, 84),
                            Pool2dShape{2, 7, 6, 2, 2}, false, 64);

@@ -165,6 +165,34 @@ describe('models and optimisers on CUDA', () => {
   });
 });
 
+describe('fused neuron + max-pool spike counts', () => {
+  it('are left on the device as one partial count per block, in the kernel\'s one launch: their sum is the CPU count', () => {
+    // [T 2, N 2, C 40, 16, 16]: 5120 windows, 20 blocks of 256, so the count has 20 parts
+    const x = tensor(Float32Array.from({ length: 2 * 2 * 40 * 256 }, (_, i) => ((i * 37) % 29) / 16), [2, 2, 40, 16, 16]);
+    const s = surrogate.atan();
+    const params = { kind: 0 as const, vThreshold: 1, vReset: 0, tau: 2, decayInput: true, detachReset: false, surrogate: s.code,
+      alpha: s.alpha, spiking: true, staticInput: false, steps: 2, width: 2 * 40 * 256 };
+    const onCpu = F.neuronPoolForward(x, params, 2, 2);
+    expect(onCpu.spikeCounts.shape).toEqual([1]);
+    const count = onCpu.spikeCounts.item();
+    expect(count).toBeGreaterThan(100);
+    const xOnCuda = x.to('cuda');
+    cuda.synchronize();
+    const start = cuda.runtimeCounters();
+    const onCuda = F.neuronPoolForward(xOnCuda, params, 2, 2);
+    const used = cuda.runtimeCounters();
+    expect([used.kernelLaunches - start.kernelLaunches, used.memoryOps - start.memoryOps, used.hostWaits - start.hostWaits]).toEqual([1, 0, 0]);
+    expect(onCuda.spikeCounts.shape).toEqual([20]);
+    expect(onCuda.spikeCounts.device).toBe('cuda:0');
+    expect(onCuda.spikeCounts.dtype).toBe('float64');
+    expect(Array.from(onCuda.spikeCounts.toArray()).reduce((a, b) => a + b, 0)).toBe(count);
+    expect(native.sum(onCuda.spikeCounts.storage)).toBe(count);
+    expect(values(onCuda.pooled)).toEqual(values(onCpu.pooled));
+    // 3x3 windows take the unfused twin: one value
+    expect(F.neuronPoolForward(xOnCuda, params, 3, 2).spikeCounts.shape).toEqual([1]);
+  });
+});
+
 describe('tensor cores', () => {
   it('the emulated mma.m16n8k8 follows the fragment layouts of the PTX ISA (exact on small integers)', () => {
     expect(native.cudaMmaLayoutCheck(0)).toBe(0);

@@ -1,7 +1,7 @@
 // nn.Sequential runs the fused kernels where its layers form their patterns (static prefix before the
 // first neuron, neuron + max-pool) and the layers one by one elsewhere; both give the same numbers.
 import { describe, expect, it, vi } from 'vitest';
-import { hessian, loss, models, native, nn, surrogate, tensor, type Tensor } from '../../lib/index.js';
+import { functional as F, hessian, loss, models, native, nn, surrogate, tensor, type Tensor } from '../../lib/index.js';
 import { randomTensor } from '../helpers/gradcheck.js';
 
 const values = (t: Tensor): number[] => Array.from(t.toArray());
@@ -270,6 +270,22 @@ describe('Sequential fuses the CSNN patterns', () => {
       net.resetState();
       expect(net.accumulateFiringRates(accumulator, 1)).toEqual([false, false]);
     }
+  });
+
+  it('native neuronPoolForward returns the spike count as float64 values that add up to it, and takes no accumulator', () => {
+    const x = tensor(new Float32Array(2 * 16).map((_, i) => (i % 5) * 0.6), [2, 1, 1, 4, 4]);
+    const s = surrogate.atan();
+    const params = { kind: 0 as const, vThreshold: 1, vReset: 0, tau: 2, decayInput: true, detachReset: false, surrogate: s.code,
+      alpha: s.alpha, spiking: true, staticInput: false, steps: 2, width: 16 };
+    const pooled = tensor(new Float32Array(8), [2, 1, 1, 2, 2]);
+    const counts = native.neuronPoolForward(x.storage, pooled.storage, params, [1, 4, 4, 2, 2], null);
+    expect(counts).toBeInstanceOf(native.Storage);
+    const spikes = values(F.neuronForward(x, params).spikes).reduce((a, b) => a + b, 0);
+    expect(spikes).toBeGreaterThan(0);
+    expect(Array.from(counts.read())).toEqual([spikes]);
+    const acc = tensor(new Float64Array(1), [1], { dtype: 'float64' });
+    expect(() => (native.neuronPoolForward as (...a: unknown[]) => unknown)(x.storage, pooled.storage, params, [1, 4, 4, 2, 2], null,
+      acc.storage, 0, 1)).toThrow(/the spike count is its result, not an accumulator argument/);
   });
 
   it('native sumsInto refuses what it cannot add: a non-float64 accumulator, slots outside it, lists of other lengths, bad scales', () => {

@@ -159,13 +159,12 @@ export class NeuronPoolStep implements Step {
     const width = this.staticSteps === null ? x.size / steps : x.size;
     const bn = this.bnEntry?.module ?? null;
     const stats = bn && inLayer(labelOf(this.bnEntry!), () => bn.forwardStatistics(x, this.staticSteps ?? 1));
-    // the spike count stays on the device (a GPU is not waited for); the firing rate reads it when asked
-    const count = Tensor.zeros([1], 'float64', x.device);
-    const { pooled, ctx } = inLayer(this.label, () =>
+    // the spike count stays on the device as partial counts (a GPU is not waited for); the firing rate adds them when asked
+    const { pooled, spikeCounts, ctx } = inLayer(this.label, () =>
       F.neuronPoolForward(x, this.node.nativeParams(steps, width, this.staticSteps !== null), this.pool.kernelSize, this.pool.stride,
-        { accumulator: count, slot: 0, scale: 1 }, bn && stats ? { gamma: bn.weight, beta: bn.bias, stats } : undefined));
+        bn && stats ? { gamma: bn.weight, beta: bn.bias, stats } : undefined));
     this.pool.resetState();
-    this.node.recordFusedRun(count, steps * width);
+    this.node.recordFusedRun(spikeCounts, steps * width);
     this.fused = { ctx, outShape: pooled.shape };
     return pooled;
   }
