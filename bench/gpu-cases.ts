@@ -7,6 +7,7 @@ import { native, type NeuronParamsNative } from '../lib/native.js';
 import { Generator } from '../lib/random.js';
 import * as surrogate from '../lib/surrogate.js';
 import { Parameter, Tensor, tensor, type DType, type Device } from '../lib/tensor.js';
+import type { CudaPrecision } from '../lib/precision.js';
 import * as lossFns from '../lib/loss.js';
 import * as optim from '../lib/optim.js';
 import * as models from '../lib/models.js';
@@ -24,7 +25,7 @@ export interface OpCase {
   /** largest relative error accepted (max |cuda - cpu| / max |cpu| per output) */
   tolerance: number;
   /** the CUDA precision of convolutions and matrix products while it runs (default 'fp32': exact) */
-  precision?: 'tf32' | 'fp32';
+  precision?: CudaPrecision;
   /** runs the op on `device` from the case's own seeded data; returns every output */
   run(device: Device): ArrayLike<number>[];
 }
@@ -379,14 +380,15 @@ function gradNormCase(dtype: DType, sizes: number[]): OpCase {
 // that cancel (the BatchNorm backward gives a zero-mean gradient), which amplifies TF32's 2^-11 rounding of the
 // GEMM inputs to errors of several per cent in single entries, as it would in any TF32 library; each op's TF32 path
 // is held to 5e-3 entry by entry in the op cases above.
-function csnnTrainingStepCase(dtype: DType, channels: number, batch: number, tf32: boolean): OpCase {
+function csnnTrainingStepCase(dtype: DType, channels: number, batch: number, cores: 'tf32' | 'bf16' | null): OpCase {
   const shape = `CSNN-${channels}, T 3, batch ${batch}, smooth atan`;
+  const tf32 = cores !== null; // on tensor cores: compared by the loss, the rates and the model after the steps
   const images = values(batch * 784, 70, 0.5, 0.5);
   const labels = Int32Array.from({ length: batch }, (_, i) => (3 * i) % 10);
   const concat = (arrays: ArrayLike<number>[]): Float64Array => Float64Array.from(arrays.flatMap((a) => Array.from(a)));
   return {
-    op: tf32 ? 'CSNN training steps, the model after them (TF32 tensor cores)' : 'CSNN training step, then two SGD steps',
-    shape, dtype, tolerance: tf32 ? 5e-3 : dtype === 'float32' ? 1e-4 : 1e-10, ...(tf32 ? { precision: 'tf32' as const } : {}),
+    op: cores ? `CSNN training steps, the model after them (${cores === 'tf32' ? 'TF32' : 'bf16'} tensor cores)` : 'CSNN training step, then two SGD steps',
+    shape, dtype, tolerance: cores === 'bf16' ? 3e-2 : tf32 ? 5e-3 : dtype === 'float32' ? 1e-4 : 1e-10, ...(cores ? { precision: cores } : {}),
     run: (d) => {
       const m = models.csnn({ channels, T: 3, dtype, surrogate: surrogate.atan({ alpha: 2, spiking: false }) });
       init.apply(m, 'ikun_v1', { seed: 3 });
@@ -421,8 +423,8 @@ function modelCases(dtype: DType, channels: number, batch: number): OpCase[] {
     return m.to(d);
   };
   return [
-    csnnTrainingStepCase(dtype, channels, batch, false),
-    ...(dtype === 'float32' ? [csnnTrainingStepCase(dtype, channels, batch, true)] : []),
+    csnnTrainingStepCase(dtype, channels, batch, null),
+    ...(dtype === 'float32' ? [csnnTrainingStepCase(dtype, channels, batch, 'tf32'), csnnTrainingStepCase(dtype, channels, batch, 'bf16')] : []),
     { op: 'hessian.hvp (eval mode)', shape, dtype, tolerance: dtype === 'float32' ? 1e-4 : 1e-10, run: (d) => {
       const m = build(d);
       m.eval();
@@ -501,9 +503,12 @@ export function opCases(size: CaseSize): OpCase[] {
     cases.push(...modelCases(dtype, small ? 2 : 16, small ? 2 : 16));
     cases.push(determinismCase(dtype, size));
   }
-  // The tensor-core path (TF32 inputs, fp32 sums: relative error <= 5e-3) of every float32 op that has one.
+  // The tensor-core paths of every float32 op that has them: TF32 inputs, fp32 sums (relative error <= 5e-3), and
+  // bf16 inputs, fp32 sums (<= 3e-2: bf16 keeps 8 significant bits, 2^-8 = 3.9e-3 per rounded input, 8 times TF32's).
   const tensorCore = /^(gemm|conv2d|linear)/;
-  for (const c of cases.filter((c) => c.dtype === 'float32' && tensorCore.test(c.op)))
+  for (const c of cases.filter((c) => c.dtype === 'float32' && tensorCore.test(c.op))) {
     cases.push({ ...c, op: `${c.op} (TF32 tensor cores)`, precision: 'tf32', tolerance: 5e-3 });
+    cases.push({ ...c, op: `${c.op} (bf16 tensor cores)`, precision: 'bf16', tolerance: 3e-2 });
+  }
   return cases;
 }

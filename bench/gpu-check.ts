@@ -54,9 +54,10 @@ function main(): number {
     `${(props.totalMemory / 2 ** 30).toFixed(1)} GiB, ${props.multiprocessors} SMs), ${flags.small ? 'small' : 'medium'} sizes`);
   // The fragment layouts of the tensor-core wrappers first: the emulation the test suite relies on follows
   // the PTX ISA's layouts, and this is where the real instruction confirms them.
-  const layoutError = native.cudaMmaLayoutCheck(index);
-  const layoutOk = layoutError === 0;
-  console.log(`mma.m16n8k8 TF32 fragment layout (exact small-integer product): max error ${layoutError}, ${layoutOk ? 'pass' : 'FAIL'}`);
+  const layoutErrors = native.cudaMmaLayoutCheck(index);
+  const layoutOk = layoutErrors.tf32 === 0 && layoutErrors.bf16 === 0;
+  console.log(`mma.m16n8k8 TF32 fragment layout (exact small-integer product): max error ${layoutErrors.tf32}, ${layoutErrors.tf32 === 0 ? 'pass' : 'FAIL'}`);
+  console.log(`mma.m16n8k16 bf16 fragment layout (exact small-integer product): max error ${layoutErrors.bf16}, ${layoutErrors.bf16 === 0 ? 'pass' : 'FAIL'}`);
   const cases = opCases(flags.small ? 'small' : 'medium').filter((c) => !flags.filter || `${c.op} ${c.shape}`.includes(flags.filter));
   const start = performance.now();
   const results: CaseResult[] = [];

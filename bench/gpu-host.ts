@@ -8,12 +8,13 @@
 // - kernels and memsets queued per step, cudaMalloc calls, and the host's full garbage collections.
 // The emulator could not compute this configuration in reasonable time. Needs the emulated build (npm run
 // build:emulated, in a clone).
-// Flags: --precision tf32|fp32 (default tf32); --epochs N (default 3; the last one is measured); --smoke (a
+// Flags: --precision tf32|fp32|bf16 (default tf32); --epochs N (default 3; the last one is measured); --smoke (a
 // tiny configuration: CSNN-4, batch 64, 128 training and 64 test images); --run-kernels (compute for real:
 // the test checks that a smoke run's peak is the same both ways).
 import { spawnSync } from 'node:child_process';
 import { PerformanceObserver, constants, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import type { CudaPrecision } from '../lib/precision.js';
 
 // The H200's memory as its driver reports it (143,771 MiB); the caps nothing here comes near.
 const H200_MEMORY_MB = 143_771;
@@ -22,7 +23,7 @@ const CHILD = 'IKUN_BENCH_GPU_HOST_CHILD';
 interface Flags {
   smoke: boolean;
   runKernels: boolean;
-  precision: 'tf32' | 'fp32';
+  precision: CudaPrecision;
   epochs: number;
 }
 
@@ -33,7 +34,7 @@ function parseFlags(argv: string[]): Flags {
     else if (argv[i] === '--run-kernels') flags.runKernels = true;
     else if (argv[i] === '--precision') {
       const p = argv[++i];
-      if (p !== 'tf32' && p !== 'fp32') throw new Error(`--precision must be tf32 or fp32, got '${p}'`);
+      if (p !== 'tf32' && p !== 'fp32' && p !== 'bf16') throw new Error(`--precision must be tf32, fp32 or bf16, got '${p}'`);
       flags.precision = p;
     } else if (argv[i] === '--epochs') {
       const text = argv[++i] ?? '';

@@ -2,7 +2,7 @@
 // SGD) on a CUDA GPU: seconds per training epoch, samples/s, the test pass over 10,000 images, peak device
 // memory, the conv+linear TFLOP/s achieved and the per-op split of the GPU time (CUDA events), next to the
 // reference figures of SpikingJelly measured on an H200. Without a GPU it says so and exits 0.
-// Flags: --precision tf32|fp32 (default tf32), --smoke (a tiny run, also on the emulated device: for tests).
+// Flags: --precision tf32|fp32|bf16 (default tf32), --smoke (a tiny run, also on the emulated device: for tests).
 import { cuda, fit, getCudaPrecision, init, models, native, setCudaPrecision, type CudaPrecision } from '../lib/index.js';
 import type { CudaRuntimeCounters } from '../lib/cuda.js';
 import { GOAL, PAPER_SGD, REFERENCE, paperData, paperSizes } from './paper-config.js';
@@ -18,7 +18,7 @@ function parseFlags(argv: string[]): Flags {
     if (argv[i] === '--smoke') flags.smoke = true;
     else if (argv[i] === '--precision') {
       const p = argv[++i];
-      if (p !== 'tf32' && p !== 'fp32') throw new Error(`--precision must be tf32 or fp32, got '${p}'`);
+      if (p !== 'tf32' && p !== 'fp32' && p !== 'bf16') throw new Error(`--precision must be tf32, fp32 or bf16, got '${p}'`);
       flags.precision = p;
     } else throw new Error(`unknown flag ${argv[i]}`);
   }

@@ -31,6 +31,7 @@ export { native } from './native.js';
 import { native } from './native.js';
 import type { CpuKernelsInfo, CudaInfo } from './native.js';
 import { describe } from './errors.js';
+import { CUDA_PRECISIONS, type CudaPrecision } from './precision.js';
 export type { CpuKernelsInfo, CudaInfo } from './native.js';
 
 /** Whether this build and machine can run CUDA, and if not, why. */
@@ -38,17 +39,20 @@ export function cudaInfo(): CudaInfo {
   return native.cudaInfo();
 }
 
-/** How CUDA convolutions and matrix products of float32 tensors run: 'tf32' or 'fp32'. */
-export type CudaPrecision = 'tf32' | 'fp32';
+export { CUDA_PRECISIONS, type CudaPrecision } from './precision.js';
 
 /**
  * Sets the precision of CUDA convolutions and matrix products (float32 tensors) for the whole process:
  * 'tf32' (the default) runs them on tensor cores with TF32 inputs and fp32 accumulation, as PyTorch's cuDNN
- * default for convolutions (relative error about 1e-3 against fp32); 'fp32' runs the exact fp32 kernels.
+ * default for convolutions (relative error about 1e-3 against fp32); 'fp32' runs the exact fp32 kernels;
+ * 'bf16' is mixed precision on tensor cores: the products' inputs are rounded to bf16 (7 mantissa bits,
+ * relative error a few 1e-3 against fp32, 8 times TF32's) and summed in fp32 at twice TF32's tensor-core rate, while
+ * tensors, weights (the fp32 master copy), gradients and every other op stay fp32.
  * float64 tensors and the CPU always compute exactly.
  */
 export function setCudaPrecision(precision: CudaPrecision): void {
-  if (precision !== 'tf32' && precision !== 'fp32') throw new Error(`ikun: setCudaPrecision: precision must be 'tf32' or 'fp32', got ${describe(precision)}`);
+  if (!CUDA_PRECISIONS.includes(precision))
+    throw new Error(`ikun: setCudaPrecision: precision must be 'tf32', 'fp32' or 'bf16', got ${describe(precision)}`);
   native.cudaSetPrecision(precision);
 }
 

@@ -234,14 +234,14 @@ export interface NativeAddon {
   cudaResetPeakMemory(device: number): void;
   cudaEmptyCache(device: number): void;
   cudaSynchronize(device: number): void;
-  cudaSetPrecision(precision: 'tf32' | 'fp32'): void;
+  cudaSetPrecision(precision: 'tf32' | 'fp32' | 'bf16'): void;
   /** CUDA events around every op queued on a device, for bench:gpu's per-op split (off by default). */
   cudaSetOpProfiling(enabled: boolean): void;
   /** The time of each op name since profiling began or the last take (waits for the device). */
   cudaTakeOpProfile(device: number): Array<{ op: string; ms: number; calls: number }>;
-  cudaPrecision(): 'tf32' | 'fp32';
-  /** The largest error of the tensor-core wrappers on known matrices (0 when the fragment layouts are right). */
-  cudaMmaLayoutCheck(device: number): number;
+  cudaPrecision(): 'tf32' | 'fp32' | 'bf16';
+  /** The largest error of each tensor-core wrapper on known matrices (0 when its fragment layouts are right). */
+  cudaMmaLayoutCheck(device: number): { tf32: number; bf16: number };
   buildInfo(): NativeBuildInfo;
   abiVersion: number;
 }
@@ -269,7 +269,7 @@ export interface NativeBinary {
 // The signature of the `bindings` package for the options used here (it has no types of its own).
 type BindingsLoader = (options: { bindings: string; module_root: string; try: string[][] }) => { path?: string };
 
-const ABI_VERSION = 8;
+const ABI_VERSION = 9;
 
 // Inside node_modules the package was installed by npm, and npm rebuild re-runs its install script; in a clone,
 // npm install does (and npm run build:native builds without it).

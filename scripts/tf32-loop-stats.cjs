@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// What each TF32 tensor-core GEMM kernel (native/cuda/gemm.cuh, gemmTf32Kernel) issues per 16-deep k slice
-// of its main loop, counted in the PTX that nvcc emits for one architecture: instructions, mma, global
-// loads. The kernels are bounded by the instructions their warps issue (the loaders' index arithmetic),
+// What each tensor-core GEMM kernel (native/cuda/gemm.cuh, gemmTensorCoreKernel: TF32, and its bf16 twin)
+// issues per 16-deep k slice of its main loop, counted in the PTX that nvcc emits for one architecture:
+// instructions, mma, global loads (a bf16 mma.m16n8k16 does the products of two TF32 mma.m16n8k8, so compare
+// the kernels' instructions per slice). The kernels are bounded by the instructions their warps issue (the loaders' index arithmetic),
 // not by the tensor cores, so this static count tells whether a change to a loader pays, on a machine
 // without a GPU. Counted on the hot path: whole slices, and 16-byte aligned lines where a loader has them
 // (IKUN_TF32_HOT_PATH_ONLY leaves the other staging variants out of the loop); PTX is not SASS, so the
@@ -61,18 +62,21 @@ function mainLoop(body) {
   };
 }
 
-// gemmTf32Kernel<ALoader, BLoader, Store, MaskedTaps>'s template arguments, demangled by c++filt (binutils), without
-// namespaces; the mangled name when c++filt is missing.
+// gemmTensorCoreKernel<ALoader, BLoader, Store, MaskedTaps, Bf16>'s template arguments, demangled by c++filt
+// (binutils), without namespaces; the mangled name when c++filt is missing.
 function kernelName(mangled) {
   const r = spawnSync('c++filt', [mangled], { encoding: 'utf8' });
   if (r.status !== 0 || !r.stdout) return mangled;
   const name = r.stdout.trim().replace(/ikun::cuda::|\(anonymous namespace\)::/g, '');
-  const open = name.indexOf('gemmTf32Kernel<') + 'gemmTf32Kernel<'.length;
+  const open = name.indexOf('gemmTensorCoreKernel<') + 'gemmTensorCoreKernel<'.length;
   let depth = 1, i = open;
   for (; i < name.length && depth > 0; i++) depth += name[i] === '<' ? 1 : name[i] === '>' ? -1 : 0;
-  // the last argument says whether B's bounds tests use the masked taps (small conv kernels)
+  // the last two arguments say whether B's bounds tests use the masked taps (small conv kernels) and whether
+  // the inputs are bf16
   const args = name.slice(open, i - 1).replace(/<float>/g, '').replace(/<float, /g, '<').trim();
-  return args.replace(/, false$/, '').replace(/, true$/, ' (masked taps)');
+  const m = /, (true|false), (true|false)$/.exec(args);
+  if (!m) return args;
+  return `${args.slice(0, m.index)}${m[1] === 'true' ? ' (masked taps)' : ''}${m[2] === 'true' ? ' [bf16]' : ''}`;
 }
 
 function main() {
@@ -94,12 +98,12 @@ function main() {
     for (const file of options.files) {
       const ptx = compileToPtx(nvcc, file, options.arch, dir);
       for (const m of ptx.matchAll(/\.entry (\S+)\((?:.|\n)*?\n\{((?:.|\n)*?)\n\}/g)) {
-        if (!m[1].includes('gemmTf32Kernel')) continue;
+        if (!m[1].includes('gemmTensorCoreKernel')) continue;
         const loop = mainLoop(m[2]);
         if (loop) rows.push({ file: path.basename(file), kernel: kernelName(m[1]), ...loop });
       }
     }
-    console.log(`TF32 GEMM main loop per 16-deep slice, PTX for ${options.arch} (hot path: whole slices, aligned lines; one warp's instructions)`);
+    console.log(`Tensor-core GEMM main loop per 16-deep slice (TF32; [bf16]: the bf16 twin), PTX for ${options.arch} (hot path: whole slices, aligned lines; one warp's instructions)`);
     const header = ['file', 'kernel (A loader, B loader, store)', 'instructions', 'mma', 'per mma', 'ld.global', 'ld.shared'];
     const table = rows.map((r) => [r.file, r.kernel, String(r.instructions), String(r.mma), (r.instructions / r.mma).toFixed(1), String(r.globalLoads), String(r.sharedLoads)]);
     const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));

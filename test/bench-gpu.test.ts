@@ -11,6 +11,6 @@ describe.skipIf(cuda.isAvailable())('bench:gpu on a machine without a GPU', () =
     expect(r.stdout).toMatch(/^bench:gpu: .*(no CUDA GPU|no CUDA support).*; nothing to measure\.\n$/);
     const bad = spawnSync(process.execPath, [script, '--precision', 'fp16'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toMatch(/--precision must be tf32 or fp32, got 'fp16'/);
+    expect(bad.stderr).toMatch(/--precision must be tf32, fp32 or bf16, got 'fp16'/);
   });
 });

@@ -3,6 +3,7 @@
 // addon, so that --help works without it.
 import { Option, type Command } from 'commander';
 import { BETA_MODES, INIT_METHODS } from '../init-methods.js';
+import { CUDA_PRECISIONS } from '../precision.js';
 import { DEFAULT_CONFIG, RESUME_OVERRIDES, type TrainConfig } from '../train/config.js';
 import { CommandUsageError, ikunCommand, parseWith } from './commander-usage.js';
 import { checkFlags, choiceFlag, integerFlag, numberFlag } from './flags.js';
@@ -49,7 +50,7 @@ export function trainProgram(): Command {
     .option('--surrogate <name:alpha>', `surrogate gradient NAME[:ALPHA], e.g. atan:2, sigmoid:4 (default ${c.surrogate})`)
     .addOption(choice('--loss', ['mse', 'ce'], `loss on firing rates (default ${c.loss})`))
     .option('--device <device>', `auto, cpu, cuda or cuda:N (default ${c.device})`)
-    .addOption(choice('--precision', ['tf32', 'fp32'], `CUDA convolutions and matrix products: tf32 tensor cores or exact fp32 (default ${c.precision})`))
+    .addOption(choice('--precision', CUDA_PRECISIONS, `CUDA convolutions and matrix products: tf32 tensor cores, exact fp32, or bf16 mixed precision (default ${c.precision})`))
     .addOption(choice('--dataset', ['fashion-mnist', 'mnist'], `data set (default ${c.dataset})`))
     .option('--data <dir>', 'folder with the IDX files (default: $IKUN_DATA, then /usr/share/datasets/fashion-mnist, then ./data)')
     .option('--sample', 'use the bundled sample (4,000 train / 1,000 test images)')

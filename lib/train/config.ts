@@ -5,6 +5,7 @@ import { checkBoolean, checkFiniteNumber, checkInteger, checkKnownKeys, checkOne
 import type { FitOptions } from '../fit.js';
 import { defaultLr } from '../fit/default-lr.js';
 import * as init from '../init-methods.js';
+import { CUDA_PRECISIONS, type CudaPrecision } from '../precision.js';
 import * as surrogate from '../surrogate.js';
 import type { Device } from '../tensor.js';
 
@@ -40,8 +41,8 @@ export interface TrainConfig {
   surrogate: string;
   loss: 'mse' | 'ce';
   device: 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
-  /** CUDA convolutions and matrix products: 'tf32' tensor cores (default) or exact 'fp32' (no effect on the CPU). */
-  precision: 'tf32' | 'fp32';
+  /** CUDA convolutions and matrix products: 'tf32' tensor cores (default), exact 'fp32', or 'bf16' mixed precision (no effect on the CPU). */
+  precision: CudaPrecision;
   /** The run folder. */
   out: string;
   /** Also write last.safetensors every this many training steps; null: at the end of each epoch only. */
@@ -89,7 +90,7 @@ export function resolveConfig(partial: Partial<TrainConfig>): TrainConfig {
   checkOneOf('neuron', c.neuron, ['if', 'lif'] as const);
   surrogate.parse(c.surrogate);
   checkOneOf('loss', c.loss, ['mse', 'ce'] as const);
-  checkOneOf('precision', c.precision, ['tf32', 'fp32'] as const);
+  checkOneOf('precision', c.precision, CUDA_PRECISIONS);
   if (typeof c.device !== 'string' || !/^(auto|cpu|cuda(:\d+)?)$/.test(c.device))
     fail(`device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got ${describe(c.device)}`);
   if (typeof c.out !== 'string' || c.out === '') fail(`out must be a folder path, got ${describe(c.out)}`);

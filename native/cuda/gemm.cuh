@@ -35,7 +35,7 @@ struct StridedReader {
 
 // Reads p[k] over k: a row of a row-major matrix. Contiguous at compile time, so the loads of one slice
 // share one address and immediate offsets (a runtime stride of 1 costs a 64-bit product and registers
-// per load, enough to push the 64x64-warp TF32 kernel past 255 registers).
+// per load, enough to push the 64x64-warp tensor-core kernel past 255 registers).
 template <class T>
 struct ContiguousReader {
   const T* p;
@@ -44,7 +44,7 @@ struct ContiguousReader {
 
 // Whether a loader's rows (A) or columns (B) run contiguously along k in memory, with a reader cheap
 // enough to ask for each element (static constexpr bool kRowAlongK / kColumnAlongK; false when absent):
-// the TF32 kernel then stages that operand along k, which coalesces its loads.
+// the tensor-core kernel then stages that operand along k, which coalesces its loads.
 template <class L, class = void>
 struct RowAlongK : std::false_type {};
 template <class L>
@@ -57,7 +57,7 @@ struct ColumnAlongK<L, std::void_t<decltype(L::kColumnAlongK)>> : std::bool_cons
 // Whether a B loader staged across k splits k the same way for every column (the convolutions' patches: k
 // is a channel and a kernel tap). It then declares `static constexpr bool kColumnTaps = true`, a small
 // trivially copyable `Tap` (what an element's read needs of k), `Tap tap(int k) const`, and its column
-// readers `T at(const Tap&) const`. The TF32 kernel splits each k of a slice once per block into a shared
+// readers `T at(const Tap&) const`. The tensor-core kernel splits each k of a slice once per block into a shared
 // table instead of once per element in every thread (each split is a few instructions, and the warps
 // issuing the loaders' arithmetic, not the tensor cores, bound those kernels).
 //
@@ -83,7 +83,7 @@ struct TapOf<L, Masked, true> {
 // template parameter so that each reader knows whether it walks memory contiguously.
 template <class T, bool Trans>
 struct DenseMatrix {
-  static constexpr bool kRowAlongK = !Trans, kColumnAlongK = Trans;  // the contiguous reader (gemmTf32Kernel)
+  static constexpr bool kRowAlongK = !Trans, kColumnAlongK = Trans;  // the contiguous reader (gemmTensorCoreKernel)
   static constexpr bool kRowSegments = !Trans, kColumnSegments = Trans;  // ... as pointers (16-byte loads)
   static constexpr bool kLineSegments = true;  // staged across k, lines are contiguous at each k
   const T* p;
@@ -161,7 +161,7 @@ __global__ void __launch_bounds__(kGemmThreads) gemmTileKernel(int64_t M, int64_
 // Loaders whose along-k rows (A: kRowSegments) or columns (B: kColumnSegments) are float memory in runs of
 // 4 from every k that is a multiple of 4: `segment(line, k)` the address of element (line, k), and
 // `segmentsAligned()` whether those runs are contiguous and start on 16 bytes (a row-major matrix whose rows
-// start on 16 bytes, dy's planes of a multiple of 4 pixels). The TF32 kernel then stages them with 16-byte
+// start on 16 bytes, dy's planes of a multiple of 4 pixels). The tensor-core kernel then stages them with 16-byte
 // loads: a quarter of the load instructions and of their address and bounds arithmetic.
 template <class L, class = void>
 struct RowSegments : std::false_type {};
@@ -203,7 +203,7 @@ __device__ __forceinline__ Float4 loadFloat4(const float* p) {
 #endif
 }
 
-// ---- the tensor-core twin: TF32 inputs, fp32 accumulation -------------------------------------------------
+// ---- the tensor-core twins: TF32 or bf16 inputs, fp32 accumulation ---------------------------------------
 // 128x128 output tiles, 16-deep k slices staged in shared memory as TF32 (rounded once, when stored), 4 warps
 // of 64x64 each: per k8 step a warp issues 4 x 8 mma.m16n8k8 (mma.cuh) from 16 + 16 fragment values,
 // a third less shared-memory traffic per mma than 64x32 warps (shared-memory bandwidth, not the tensor
@@ -211,17 +211,24 @@ __device__ __forceinline__ Float4 loadFloat4(const float* p) {
 // per thread for 128 threads). The shared tiles are double-buffered: slice s + 1 is loaded into registers
 // while slice s is multiplied and stored into the other buffer, so one barrier per slice suffices.
 // Same loaders, stores and k order per output as the exact tiles above.
+//
+// With Bf16 (the 'bf16' precision) the same kernel stages each slice as bf16 pairs, two consecutive k in one
+// word (a thread packs the pair it holds, or swaps half with the lane holding the other k), and a warp issues
+// 4 x 8 mma.m16n8k16 per slice, half of them in each k8 step's turn: half the mma instructions, half the
+// shared-memory words staged and three quarters of the fragment loads of TF32 for the same products.
 constexpr int kTf32TileM = 128, kTf32TileN = 128, kTf32TileK = 16, kTf32Threads = 128, kTf32BlocksPerSm = 2;
 constexpr int kTf32WarpM = 64, kTf32WarpN = 64;
 constexpr int kTf32Pad = 8;  // row stride 136 words: the lanes of a fragment load hit 32 different banks
 
-// MaskedTaps: B's taps are its masked ones (ColumnTaps above).
-template <class ALoad, class BLoad, class Store, bool MaskedTaps>
+// MaskedTaps: B's taps are its masked ones (ColumnTaps above). Bf16: bf16 inputs (above), else TF32.
+template <class ALoad, class BLoad, class Store, bool MaskedTaps, bool Bf16>
 __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
-    gemmTf32Kernel(int64_t M, int64_t N, int64_t K, int64_t kChunk, ALoad a, BLoad b, Store store) {
-  // [buffer * 16 + k][m or n], TF32 bits: two buffers of one k slice each
-  IKUN_SHARED_ARRAY2(uint32_t, tileA, 2 * kTf32TileK, kTf32TileM + kTf32Pad);
-  IKUN_SHARED_ARRAY2(uint32_t, tileB, 2 * kTf32TileK, kTf32TileN + kTf32Pad);
+    gemmTensorCoreKernel(int64_t M, int64_t N, int64_t K, int64_t kChunk, ALoad a, BLoad b, Store store) {
+  // [buffer * 16 + k][m or n], TF32 bits: two buffers of one k slice each; with Bf16 [buffer * 8 + k / 2][m or n],
+  // the bf16 pair of k and k + 1 (k even), k in the low half
+  constexpr int sliceRows = Bf16 ? kTf32TileK / 2 : kTf32TileK;
+  IKUN_SHARED_ARRAY2(uint32_t, tileA, 2 * sliceRows, kTf32TileM + kTf32Pad);
+  IKUN_SHARED_ARRAY2(uint32_t, tileB, 2 * sliceRows, kTf32TileN + kTf32Pad);
   constexpr int tilesM16 = kTf32WarpM / 16, tilesN8 = kTf32WarpN / 8;
   static_assert((kTf32TileM / kTf32WarpM) * (kTf32TileN / kTf32WarpN) * 32 == kTf32Threads, "one warp per warp tile");
   const int tid = int(threadIdx.x), lane = tid % 32, warp = tid / 32;
@@ -271,7 +278,7 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
   // launch): per k8 step, thread tid loads k = 4 (tid % 2) .. + 3 of lines tid / 2 and tid / 2 + 64.
   constexpr bool aVectorable = aAlongK && RowSegments<ALoad>::value, bVectorable = bAlongK && ColumnSegments<BLoad>::value;
   // ... and across k (LineSegments): per k8 step, thread tid loads lines 4 (tid % 32) .. + 3 at k = tid / 32
-  // and tid / 32 + 4, a warp 512 contiguous bytes per load.
+  // and tid / 32 + 4 (bf16: the pair 2 (tid / 32) and 2 (tid / 32) + 1), a warp 512 contiguous bytes per load.
   constexpr bool aLinesVectorable = !aAlongK && LineSegments<ALoad>::value;
   constexpr bool bLinesVectorable = !bAlongK && !bTaps && LineSegments<BLoad>::value;
   bool aVector = false, bVector = false;
@@ -328,16 +335,16 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
         loadLine4(b, n0 + vectorLine, columns, vectorK, whole, nextB);
         loadLine4(b, n0 + vectorLine + 64, columns, vectorK, whole, nextB + 4);
       }
-    [[maybe_unused]] const int linesK = k0 + 8 * step + lineK;
+    [[maybe_unused]] const int linesK = k0 + 8 * step + (Bf16 ? 2 * lineK : lineK), linesK2 = linesK + (Bf16 ? 1 : 4);
     if constexpr (aLinesVectorable)
       if (aVector) {
         loadLines4(a, m0 + lineQuad, rows, linesK, whole, nextA);
-        loadLines4(a, m0 + lineQuad, rows, linesK + 4, whole, nextA + 4);
+        loadLines4(a, m0 + lineQuad, rows, linesK2, whole, nextA + 4);
       }
     if constexpr (bLinesVectorable)
       if (bVector) {
         loadLines4(b, n0 + lineQuad, columns, linesK, whole, nextB);
-        loadLines4(b, n0 + lineQuad, columns, linesK + 4, whole, nextB + 4);
+        loadLines4(b, n0 + lineQuad, columns, linesK2, whole, nextB + 4);
       }
 #pragma unroll
     for (int r = 0; r < perStep; ++r) {
@@ -391,6 +398,64 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
       else if (!bLinesVectorable || !bVector) tileB[kBase + r][mn] = toTf32(nextB[r]);
     }
   };
+  // The bf16 pairs of a step's share: the step's 8 k are pair rows pairBase .. + 3. Each staging variant holds
+  // its values differently (see loadShare), so each packs its pairs its own way.
+  auto storeShareBf16 = [&](int buffer, int step) {
+    const int pairBase = buffer * sliceRows + 4 * step;
+    auto storeOperand = [&](auto& tile, const float* next, bool vectorAlong, bool linesVector, auto alongK, auto vectorable,
+                            auto linesVectorable) {
+      if (decltype(linesVectorable)::value && linesVector) {  // lines 4q .. 4q + 3 at k = 2 lineK (0..3), then at + 1
+        storeShared4(&tile[pairBase + lineK][lineQuad], packBf16x2(next[0], next[4]), packBf16x2(next[1], next[5]),
+                     packBf16x2(next[2], next[6]), packBf16x2(next[3], next[7]));
+      } else if (decltype(vectorable)::value && vectorAlong) {  // k = 4 vectorHalf .. + 3 of lines vectorLine and + 64
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int p = 0; p < 2; ++p)
+            tile[pairBase + 2 * vectorHalf + p][vectorLine + 64 * h] = packBf16x2(next[4 * h + 2 * p], next[4 * h + 2 * p + 1]);
+      } else if constexpr (decltype(alongK)::value) {
+        // k = kAlong of rows firstAlong + 16 r: the lane with k ^ 1 (lane ^ 1) holds the other half of each
+        // pair; the even lane stores the even rows' pairs, the odd lane the odd rows'
+        const bool odd = (kAlong & 1) != 0;
+#pragma unroll
+        for (int r = 0; r < perStep; ++r) {
+          const float other = __shfl_xor_sync(0xffffffffu, next[r], 1);
+          if ((r & 1) == int(odd))
+            tile[pairBase + kAlong / 2][firstAlong + rowsPerPass * r] = odd ? packBf16x2(other, next[r]) : packBf16x2(next[r], other);
+        }
+      } else {  // k = 0 .. 7 of row (column) mn
+#pragma unroll
+        for (int p = 0; p < perStep / 2; ++p) tile[pairBase + p][mn] = packBf16x2(next[2 * p], next[2 * p + 1]);
+      }
+    };
+    storeOperand(tileA, nextA, aVector, aVector, std::bool_constant<aAlongK>{}, std::bool_constant<aVectorable>{},
+                 std::bool_constant<aLinesVectorable>{});
+    storeOperand(tileB, nextB, bVector, bVector, std::bool_constant<bAlongK>{}, std::bool_constant<bVectorable>{},
+                 std::bool_constant<bLinesVectorable>{});
+  };
+  // Bf16: n8 tiles 4 step .. 4 step + 3 over the whole slice (k pairs t and t + 4 of each k16 half: the
+  // fragment layout of m16n8k16), so that each k8 step's turn still has mma to cover its loads.
+  auto multiplyStepBf16 = [&](int buffer, int step) {
+    const int kp = buffer * sliceRows + t;
+    uint32_t fa[tilesM16][4];
+#pragma unroll
+    for (int i = 0; i < tilesM16; ++i) {
+      const int row = warpM + 16 * i + g;
+      fa[i][0] = tileA[kp][row];
+      fa[i][1] = tileA[kp][row + 8];
+      fa[i][2] = tileA[kp + 4][row];
+      fa[i][3] = tileA[kp + 4][row + 8];
+    }
+    static_assert(tilesN8 % steps == 0, "each step's turn multiplies as many n8 tiles");
+#pragma unroll
+    for (int jj = 0; jj < tilesN8 / steps; ++jj) {
+      const int j = step * (tilesN8 / steps) + jj;
+      const int col = warpN + 8 * j + g;
+      const uint32_t fb[2] = {tileB[kp][col], tileB[kp + 4][col]};
+#pragma unroll
+      for (int i = 0; i < tilesM16; ++i) mmaBf16(acc[i][j], fa[i], fb, acc[i][j]);
+    }
+  };
   auto multiplyStep = [&](int buffer, int step) {
     const int k = buffer * kTf32TileK + 8 * step + t;
     uint32_t fa[tilesM16][4];
@@ -419,11 +484,19 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
     fillTaps(kBegin + kTf32TileK, 1);
     __syncthreads();  // once per launch: the first two slices' taps
   }
+  auto stageShare = [&](int buffer, int step) {
+    if constexpr (Bf16) storeShareBf16(buffer, step);
+    else storeShare(buffer, step);
+  };
+  auto multiplyShare = [&](int buffer, int step) {
+    if constexpr (Bf16) multiplyStepBf16(buffer, step);
+    else multiplyStep(buffer, step);
+  };
   if (kBegin < kEnd) {
 #pragma unroll
     for (int step = 0; step < steps; ++step) {
       loadShare(kBegin, step, std::false_type{});
-      storeShare(0, step);
+      stageShare(0, step);
     }
   }
   __syncthreads();
@@ -443,8 +516,8 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
 #if !defined(IKUN_TF32_HOT_PATH_ONLY)  // defined only by scripts/tf32-loop-stats.cjs, to count the hot path alone
       else if (more) loadShare(k0 + kTf32TileK, step, std::false_type{});
 #endif
-      multiplyStep(buffer, step);
-      if (more) storeShare(buffer ^ 1, step);
+      multiplyShare(buffer, step);
+      if (more) stageShare(buffer ^ 1, step);
     }
     __syncthreads();
     buffer ^= 1;
@@ -467,7 +540,7 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
 }
 
 // Launches the tile kernel over an M x N output with `splits` k-splits (1: no split): on tensor cores for
-// float under the TF32 precision (the default on CUDA), the exact SIMT tiles otherwise.
+// float under the TF32 (the default on CUDA) and bf16 precisions, the exact SIMT tiles otherwise.
 template <class T, class ALoad, class BLoad, class Store>
 void gemmTiles(int64_t M, int64_t N, int64_t K, int splits, ALoad a, BLoad b, Store store) {
   if (M <= 0 || N <= 0) return;
@@ -476,9 +549,10 @@ void gemmTiles(int64_t M, int64_t N, int64_t K, int splits, ALoad a, BLoad b, St
   // so the along-k loads of a warp touch whole sectors (a trailing split may then be empty: zero partials).
   static_assert(kGemmTileK == 16 && kTf32TileK == 16, "splits on whole slices of both kernels");
   const int64_t kChunk = K > 0 ? ((K + splits - 1) / splits + 15) / 16 * 16 : 0;
-  // if constexpr: the tensor-core kernel is compiled for float only (double always takes the exact tiles)
+  // if constexpr: the tensor-core kernels are compiled for float only (double always takes the exact tiles)
   if constexpr (std::is_same_v<T, float>) {
-    if (cudaPrecision() == CudaPrecision::Tf32) {
+    const CudaPrecision precision = cudaPrecision();
+    if (precision != CudaPrecision::Fp32) {
       const int64_t tilesN = (N + kTf32TileN - 1) / kTf32TileN, tilesM = (M + kTf32TileM - 1) / kTf32TileM;
       // the kernel's indices are 32-bit: every m, n and k (plus a slice and a tile) below 2^31
       const int64_t limit = (int64_t(1) << 31) - kTf32TileM - kTf32TileK;
@@ -486,9 +560,14 @@ void gemmTiles(int64_t M, int64_t N, int64_t K, int splits, ALoad a, BLoad b, St
         throw std::invalid_argument("gemm: a matrix of 2^31 rows, columns or products per output or more is too large for the CUDA "
                                     "tensor-core tiles; use a smaller batch or setCudaPrecision('fp32')");
       const dim3 grid{unsigned(tilesN), unsigned(tilesM), unsigned(splits)};
-      void (*kernel)(int64_t, int64_t, int64_t, int64_t, ALoad, BLoad, Store) = gemmTf32Kernel<ALoad, BLoad, Store, false>;
+      const bool bf16 = precision == CudaPrecision::Bf16;
+      using Kernel = void (*)(int64_t, int64_t, int64_t, int64_t, ALoad, BLoad, Store);
+      Kernel kernel = bf16 ? Kernel(gemmTensorCoreKernel<ALoad, BLoad, Store, false, true>)
+                           : Kernel(gemmTensorCoreKernel<ALoad, BLoad, Store, false, false>);
       if constexpr (ColumnTaps<BLoad>::value && !ColumnAlongK<BLoad>::value)
-        if (b.tapMasks()) kernel = gemmTf32Kernel<ALoad, BLoad, Store, true>;
+        if (b.tapMasks())
+          kernel = bf16 ? Kernel(gemmTensorCoreKernel<ALoad, BLoad, Store, true, true>)
+                        : Kernel(gemmTensorCoreKernel<ALoad, BLoad, Store, true, false>);
       launch(kernel, grid, dim3(kTf32Threads), 0, currentStream(), M, N, K, kChunk, a, b, store);
       return;
     }
@@ -538,7 +617,7 @@ __global__ void sumSplitsKernel(int64_t M, int64_t N, int splits, const T* parti
 // and the linear layers' forward (a few hundred rows by a few thousand columns) are the GEMMs that split.
 template <class T>
 int gemmSplits(int64_t M, int64_t N, int64_t K) {
-  const bool tensorCores = std::is_same_v<T, float> && cudaPrecision() == CudaPrecision::Tf32;
+  const bool tensorCores = std::is_same_v<T, float> && cudaPrecision() != CudaPrecision::Fp32;
   const int64_t tileM = tensorCores ? kTf32TileM : kGemmTileM, tileN = tensorCores ? kTf32TileN : kGemmTileN;
   const int64_t tiles = ((M + tileM - 1) / tileM) * ((N + tileN - 1) / tileN);
   int64_t splits = 1;

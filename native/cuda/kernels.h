@@ -159,8 +159,11 @@ template <class T> void argmaxAxis(const AxisShape& s, const T* x, int32_t* out)
 template <class T> void sumAxis(const AxisShape& s, double scale, const T* x, T* out);
 template <class From, class To> void cast(int64_t n, const From* x, To* y);
 
-// mma_check.cu: the largest error of the tensor-core wrappers on known matrices (0 when the fragment
-// layouts are right), on the current device; waits for it.
-double mmaLayoutCheck();
+// mma_check.cu: the largest error of each tensor-core wrapper (mmaTf32, mmaBf16) on known matrices (0 when
+// the fragment layouts are right), on the current device; waits for it.
+struct MmaLayoutErrors {
+  double tf32, bf16;
+};
+MmaLayoutErrors mmaLayoutCheck();
 
 }  // namespace ikun::cuda

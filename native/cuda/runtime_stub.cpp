@@ -29,7 +29,7 @@ void synchronize(int) { noCuda(); }
 DeviceGuard::DeviceGuard(int) : previous_(-1) { noCuda(); }
 DeviceGuard::~DeviceGuard() {}
 int currentDevice() { noCuda(); }
-double mmaLayoutCheck() { noCuda(); }
+MmaLayoutErrors mmaLayoutCheck() { noCuda(); }
 void setOpProfiling(bool) {}
 std::vector<OpTime> takeOpProfile(int) { noCuda(); }
 OpTimer::OpTimer(int device, const char*) : device_(device) {}

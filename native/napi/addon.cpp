@@ -17,7 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerCudaOps(env, exports);
   registerTensorOps(env, exports);
   registerBuildInfo(env, exports);
-  exports.Set("abiVersion", Napi::Number::New(env, 8));
+  exports.Set("abiVersion", Napi::Number::New(env, 9));
   return exports;
 }
 

@@ -72,24 +72,34 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// cudaSetPrecision('tf32' | 'fp32') / cudaPrecision(): how CUDA convolutions and matrix products run (float32)
+// cudaSetPrecision('tf32' | 'fp32' | 'bf16') / cudaPrecision(): how CUDA convolutions and matrix products run (float32)
 Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string name = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
-  if (name != "tf32" && name != "fp32") throw Napi::RangeError::New(env, "precision must be 'tf32' or 'fp32'");
-  cuda::setCudaPrecision(name == "tf32" ? cuda::CudaPrecision::Tf32 : cuda::CudaPrecision::Fp32);
+  if (name == "tf32") cuda::setCudaPrecision(cuda::CudaPrecision::Tf32);
+  else if (name == "fp32") cuda::setCudaPrecision(cuda::CudaPrecision::Fp32);
+  else if (name == "bf16") cuda::setCudaPrecision(cuda::CudaPrecision::Bf16);
+  else throw Napi::RangeError::New(env, "precision must be 'tf32', 'fp32' or 'bf16'");
   return env.Undefined();
 }
 
 Napi::Value Precision(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), cuda::cudaPrecision() == cuda::CudaPrecision::Tf32 ? "tf32" : "fp32");
+  switch (cuda::cudaPrecision()) {
+    case cuda::CudaPrecision::Tf32: return Napi::String::New(info.Env(), "tf32");
+    case cuda::CudaPrecision::Bf16: return Napi::String::New(info.Env(), "bf16");
+    default: return Napi::String::New(info.Env(), "fp32");
+  }
 }
 
-// cudaMmaLayoutCheck(device) -> the largest error of the tensor-core wrappers on known matrices (0: right)
+// cudaMmaLayoutCheck(device) -> { tf32, bf16 }: the largest error of each tensor-core wrapper on known matrices (0: right)
 Napi::Value MmaLayoutCheck(const Napi::CallbackInfo& info) {
   const int device = deviceArg(info, 0);
   cuda::DeviceGuard guard(device);
-  return Napi::Number::New(info.Env(), cuda::mmaLayoutCheck());
+  const cuda::MmaLayoutErrors errors = cuda::mmaLayoutCheck();
+  Napi::Object result = Napi::Object::New(info.Env());
+  result.Set("tf32", Napi::Number::New(info.Env(), errors.tf32));
+  result.Set("bf16", Napi::Number::New(info.Env(), errors.bf16));
+  return result;
 }
 
 // cudaSetOpProfiling(enabled): CUDA events around every op (bench:gpu)

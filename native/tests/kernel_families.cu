@@ -136,11 +136,12 @@ template <class T>
 constexpr double tolerance() {
   return sizeof(T) == 4 ? 2e-5 : 1e-11;
 }
-// The products (gemm, conv2d, linear) of float under the TF32 precision round their inputs to TF32's 10
-// mantissa bits before the fp32 sums: 5e-3, the bound the CPU/CUDA comparison holds them to.
+// The products (gemm, conv2d, linear) of float under the TF32 (bf16) precision round their inputs to TF32's
+// 10 (bf16's 7) mantissa bits before the fp32 sums: 5e-3, the bound the CPU/CUDA comparison holds TF32 to (the
+// cases below give them inputs exact in either, so what differs is the order of the fp32 sums).
 template <class T>
 double productTolerance() {
-  return std::is_same_v<T, float> && cuda::cudaPrecision() == cuda::CudaPrecision::Tf32 ? 5e-3 : tolerance<T>();
+  return std::is_same_v<T, float> && cuda::cudaPrecision() != cuda::CudaPrecision::Fp32 ? 5e-3 : tolerance<T>();
 }
 
 // Runs body under a precision, then restores the exact fp32 path the other cases assume.
@@ -193,13 +194,25 @@ float exactInTf32(float x) {
   return x;
 }
 
-// Under the TF32 precision, float products' inputs that TF32 represents exactly: the kernels' index
-// arithmetic is what the comparison then checks, not the rounding of inputs, which grows with k past the
-// tolerance (gpu-check compares TF32 on random data with its own tolerance).
+// x rounded to bf16's 7 mantissa bits (finite x; the kernels' cvt.rn rounding, ties to even).
+float exactInBf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  std::memcpy(&x, &u, sizeof u);
+  return x;
+}
+
+// Under the TF32 (bf16) precision, float products' inputs that TF32 (bf16) represents exactly: the kernels'
+// index arithmetic (and the bf16 pairs' packing) is what the comparison then checks, not the rounding of
+// inputs, which grows with k past the tolerance (gpu-check compares both on random data with their own).
 template <class T>
 std::vector<T> exactOnTensorCores(std::vector<T> v) {
-  if (std::is_same_v<T, float> && cuda::cudaPrecision() == cuda::CudaPrecision::Tf32)
+  if (!std::is_same_v<T, float>) return v;
+  if (cuda::cudaPrecision() == cuda::CudaPrecision::Tf32)
     for (T& x : v) x = T(exactInTf32(float(x)));
+  if (cuda::cudaPrecision() == cuda::CudaPrecision::Bf16)
+    for (T& x : v) x = T(exactInBf16(float(x)));
   return v;
 }
 
@@ -212,11 +225,9 @@ void checkGemm(bool transA, bool transB, double beta, uint64_t seed, int64_t k =
   const int64_t lda = lead(transA ? m : k, 3), ldb = lead(transB ? k : n, 2), ldc = n + 5;
   Random random(seed);
   std::vector<T> a = random.values<T>(size_t((transA ? k : m) * lda)), b = random.values<T>(size_t((transB ? n : k) * ldb));
-  // aligned (the long k of the TF32 cases): inputs that TF32 represents exactly, so that the tensor cores'
-  // rounding of them, which grows with k past the tolerance, is not what is compared
-  if (aligned)
-    for (auto* v : {&a, &b})
-      for (T& x : *v) x = T(exactInTf32(float(x)));
+  // aligned (the long k of the TF32 cases) and every bf16 case: inputs that the tensor cores represent exactly,
+  // so that their rounding of them, which grows with k past the tolerance, is not what is compared
+  if (aligned || cuda::cudaPrecision() == cuda::CudaPrecision::Bf16) a = exactOnTensorCores(a), b = exactOnTensorCores(b);
   std::vector<T> c0 = random.values<T>(size_t(m * ldc));
   if (beta == 0) std::fill(c0.begin(), c0.end(), T(kNaN));  // beta 0: C is not read (BLAS), NaN must not leak
   const double alpha = 1.5;
@@ -311,8 +322,9 @@ template <class T>
 void checkLinear(const LinearShape& s, uint64_t seed) {
   Random random(seed);
   const size_t nx = size_t(s.batch * s.inFeatures), nw = size_t(s.outFeatures * s.inFeatures), ny = size_t(s.batch * s.outFeatures);
-  const std::vector<T> x = random.values<T>(nx), w = random.values<T>(nw), bias = random.values<T>(size_t(s.outFeatures)),
-                       dy = random.values<T>(ny), dw0 = random.values<T>(nw), dbias0 = random.values<T>(size_t(s.outFeatures));
+  const std::vector<T> x = exactOnTensorCores(random.values<T>(nx)), w = exactOnTensorCores(random.values<T>(nw)),
+                       bias = random.values<T>(size_t(s.outFeatures)), dy = exactOnTensorCores(random.values<T>(ny)),
+                       dw0 = random.values<T>(nw), dbias0 = random.values<T>(size_t(s.outFeatures));
   std::vector<double> y(ny), dx(nx, 0.0), dw = widen(dw0), dbias = widen(dbias0);
   for (int64_t b = 0; b < s.batch; ++b)
     for (int64_t o = 0; o < s.outFeatures; ++o) {
@@ -1404,6 +1416,17 @@ IKUN_TEST_CASE(family_gemm, "gemm: all four transposes, beta 0 (C unread) and 0.
       checkGemm<float>(false, true, 0.5, seed++, 600, true);  // both operands in 16-byte lines, k split in two
       checkGemm<double>(true, true, 0.5, seed++);  // float64 stays exact under TF32
     });
+    // bf16 pairs from every staging variant: along k (scalar, swapping halves with the neighbour lane, and
+    // 16-byte runs) and across k (scalar and 16-byte lines), whole and partial slices, split k
+    withPrecision(cuda::CudaPrecision::Bf16, [&] {
+      for (bool transA : {false, true})
+        for (bool transB : {false, true}) {
+          checkGemm<float>(transA, transB, 0.5, seed++);
+          checkGemm<float>(transA, transB, 0.0, seed++, 40, true);
+        }
+      checkGemm<float>(false, true, 0.5, seed++, 600, true);
+      checkGemm<double>(true, false, 0.0, seed++);  // float64 stays exact under bf16
+    });
   });
 }
 
@@ -1502,6 +1525,12 @@ IKUN_TEST_CASE(family_conv2d, "conv2d forward, backward input and weight: bias, 
       checkConv2d<float>(Conv2dShape{1, 1, 3, 40, 2, 1, 32, 1, 3}, false, 29);
       checkConv2d<float>(Conv2dShape{1, 2, 8, 8, 3, 6, 6, 1, 2}, true, 30);
     });
+    withPrecision(cuda::CudaPrecision::Bf16, [&] {
+      checkConv2d<float>(strided, true, 31);
+      checkConv2d<float>(Conv2dShape{2, 4, 9, 9, 24, 3, 3, 1, 1}, false, 32);  // tap tables over many slices
+      checkConv2d<float>(Conv2dShape{2, 3, 6, 6, 72, 3, 3, 1, 1}, true, 33);  // dy's planes in 16-byte runs
+      checkConv2d<float>(Conv2dShape{1, 2, 9, 12, 3, 4, 8, 1, 2}, true, 34);  // masked taps
+    });
   });
 }
 
@@ -1516,6 +1545,10 @@ IKUN_TEST_CASE(family_linear, "linear forward (with and without bias), backward 
       // 16-byte rows (96 and 72 floats): 16-byte staging of x, w and dy, over more than 64 rows and columns (both
       // lines a thread stages); k = 100 (the weight gradient's batch) ends in a partial slice
       checkLinear<float>(LinearShape{100, 96, 72}, 26);
+    });
+    withPrecision(cuda::CudaPrecision::Bf16, [&] {
+      checkLinear<float>(LinearShape{5, 70, 9}, 27);
+      checkLinear<float>(LinearShape{100, 96, 72}, 28);
     });
   });
 }

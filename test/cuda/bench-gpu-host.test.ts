@@ -47,7 +47,7 @@ describe('bench:gpu-host', () => {
 
   it('refuses bad flags before it starts anything', async () => {
     for (const [args, message] of [
-      [['--precision', 'fp16'], /--precision must be tf32 or fp32, got 'fp16'/],
+      [['--precision', 'fp16'], /--precision must be tf32, fp32 or bf16, got 'fp16'/],
       [['--epochs', '0'], /--epochs must be a positive whole number, got '0'/],
       [['--fast'], /unknown flag --fast/],
     ] as const) {

@@ -1,7 +1,7 @@
 // Device tensors, moving models and optimisers, the caching allocator and its errors, on the emulated CUDA
 // device (IKUN_CUDA_EMULATE=1, IKUN_EMULATED_MEMORY_MB from vitest.config.ts).
 import { describe, expect, it } from 'vitest';
-import { cuda, getCudaPrecision, loss, models, native, optim, setCudaPrecision, surrogate, tensor, zeros, Tensor, functional as F } from '../../lib/index.js';
+import { cuda, getCudaPrecision, loss, models, native, optim, setCudaPrecision, surrogate, tensor, zeros, Tensor, functional as F, type CudaPrecision } from '../../lib/index.js';
 
 const values = (t: Tensor): number[] => Array.from(t.toArray());
 
@@ -194,15 +194,15 @@ describe('fused neuron + max-pool spike counts', () => {
 });
 
 describe('tensor cores', () => {
-  it('the emulated mma.m16n8k8 follows the fragment layouts of the PTX ISA (exact on small integers)', () => {
-    expect(native.cudaMmaLayoutCheck(0)).toBe(0);
+  it('the emulated mma.m16n8k8 (TF32) and mma.m16n8k16 (bf16) follow the fragment layouts of the PTX ISA (exact on small integers)', () => {
+    expect(native.cudaMmaLayoutCheck(0)).toEqual({ tf32: 0, bf16: 0 });
   });
 
-  it('setCudaPrecision switches float32 convolutions between TF32 tensor cores and exact fp32', () => {
+  it('setCudaPrecision switches float32 convolutions between TF32 tensor cores, exact fp32 and bf16 tensor cores', () => {
     const x = tensor(Float32Array.from({ length: 2 * 3 * 9 * 9 }, (_, i) => Math.sin(i)), [2, 3, 9, 9]);
     const w = tensor(Float32Array.from({ length: 5 * 3 * 3 * 3 }, (_, i) => Math.cos(i)), [5, 3, 3, 3]);
     const reference = F.conv2dForward(x, w, null, { stride: 1, padding: 1 }).toArray();
-    const errorWith = (precision: 'tf32' | 'fp32'): number => {
+    const errorWith = (precision: CudaPrecision): number => {
       setCudaPrecision(precision);
       const y = F.conv2dForward(x.to('cuda'), w.to('cuda'), null, { stride: 1, padding: 1 }).toArray();
       let diff = 0, scale = 0;
@@ -210,11 +210,16 @@ describe('tensor cores', () => {
       return diff / scale;
     };
     expect(getCudaPrecision()).toBe('tf32');
-    const tf32 = errorWith('tf32'), fp32 = errorWith('fp32');
+    const tf32 = errorWith('tf32'), fp32 = errorWith('fp32'), bf16 = errorWith('bf16');
+    expect(getCudaPrecision()).toBe('bf16');
     expect(fp32).toBeLessThan(1e-5);
     expect(tf32).toBeLessThan(5e-3);
     expect(tf32).toBeGreaterThan(1e-5); // TF32 rounds the inputs to 10 mantissa bits: it is not the fp32 path
+    expect(bf16).toBeLessThan(3e-2);
+    expect(bf16).toBeGreaterThan(2 * tf32); // bf16 keeps 7 mantissa bits: it is not the TF32 path
     setCudaPrecision('tf32');
-    expect(() => setCudaPrecision('bf16' as never)).toThrow(/precision must be 'tf32' or 'fp32'/);
+    expect(() => setCudaPrecision('fp16' as never)).toThrow(/precision must be 'tf32', 'fp32' or 'bf16', got "fp16"/);
+    expect(() => native.cudaSetPrecision('fp16' as never)).toThrow(/precision must be 'tf32', 'fp32' or 'bf16'/);
+    expect(getCudaPrecision()).toBe('tf32');
   });
 });
