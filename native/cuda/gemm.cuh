@@ -204,18 +204,20 @@ __device__ __forceinline__ Float4 loadFloat4(const float* p) {
 }
 
 // ---- the tensor-core twins: TF32 or bf16 inputs, fp32 accumulation ---------------------------------------
-// 128x128 output tiles, 16-deep k slices staged in shared memory as TF32 (rounded once, when stored), 4 warps
-// of 64x64 each: per k8 step a warp issues 4 x 8 mma.m16n8k8 (mma.cuh) from 16 + 16 fragment values,
+// 128x128 output tiles, 16-deep k slices staged in shared memory as TF32 (rounded once, when stored; bf16
+// pairs with Bf16, below), 4 warps of 64x64 each: per k8 step a warp issues 4 x 8 mma.m16n8k8 (mma.cuh) from 16 + 16 fragment values,
 // a third less shared-memory traffic per mma than 64x32 warps (shared-memory bandwidth, not the tensor
 // cores, bounds a kernel that stages both operands there). Two blocks fit on an SM (at most 255 registers
 // per thread for 128 threads). The shared tiles are double-buffered: slice s + 1 is loaded into registers
 // while slice s is multiplied and stored into the other buffer, so one barrier per slice suffices.
-// Same loaders, stores and k order per output as the exact tiles above.
+// Same loaders and stores as the exact tiles above; the tensor cores' own order of the sums within a k8 (k16)
+// step is theirs, but fixed, so a result has the same bits every run.
 //
 // With Bf16 (the 'bf16' precision) the same kernel stages each slice as bf16 pairs, two consecutive k in one
 // word (a thread packs the pair it holds, or swaps half with the lane holding the other k), and a warp issues
-// 4 x 8 mma.m16n8k16 per slice, half of them in each k8 step's turn: half the mma instructions, half the
-// shared-memory words staged and three quarters of the fragment loads of TF32 for the same products.
+// 4 x 8 mma.m16n8k16 per slice, half of them in each k8 step's turn (A's fragments loaded in the first and
+// kept): half the mma instructions, the shared-memory words staged and the fragment loads of TF32 for the
+// same products.
 constexpr int kTf32TileM = 128, kTf32TileN = 128, kTf32TileK = 16, kTf32Threads = 128, kTf32BlocksPerSm = 2;
 constexpr int kTf32WarpM = 64, kTf32WarpN = 64;
 constexpr int kTf32Pad = 8;  // row stride 136 words: the lanes of a fragment load hit 32 different banks
@@ -402,12 +404,11 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
   // its values differently (see loadShare), so each packs its pairs its own way.
   auto storeShareBf16 = [&](int buffer, int step) {
     const int pairBase = buffer * sliceRows + 4 * step;
-    auto storeOperand = [&](auto& tile, const float* next, bool vectorAlong, bool linesVector, auto alongK, auto vectorable,
-                            auto linesVectorable) {
-      if (decltype(linesVectorable)::value && linesVector) {  // lines 4q .. 4q + 3 at k = 2 lineK (0..3), then at + 1
+    auto storeOperand = [&](auto& tile, const float* next, bool vector, auto alongK, auto vectorable, auto linesVectorable) {
+      if (decltype(linesVectorable)::value && vector) {  // lines 4q .. 4q + 3 at k = 2 lineK (0..3), then at + 1
         storeShared4(&tile[pairBase + lineK][lineQuad], packBf16x2(next[0], next[4]), packBf16x2(next[1], next[5]),
                      packBf16x2(next[2], next[6]), packBf16x2(next[3], next[7]));
-      } else if (decltype(vectorable)::value && vectorAlong) {  // k = 4 vectorHalf .. + 3 of lines vectorLine and + 64
+      } else if (decltype(vectorable)::value && vector) {  // k = 4 vectorHalf .. + 3 of lines vectorLine and + 64
 #pragma unroll
         for (int h = 0; h < 2; ++h)
 #pragma unroll
@@ -415,37 +416,40 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
             tile[pairBase + 2 * vectorHalf + p][vectorLine + 64 * h] = packBf16x2(next[4 * h + 2 * p], next[4 * h + 2 * p + 1]);
       } else if constexpr (decltype(alongK)::value) {
         // k = kAlong of rows firstAlong + 16 r: the lane with k ^ 1 (lane ^ 1) holds the other half of each
-        // pair; the even lane stores the even rows' pairs, the odd lane the odd rows'
+        // pair. The even lane stores the pairs of rows 2q, the odd lane those of rows 2q + 1, each sending the
+        // value the other one needs: 4 shuffles per step (selects, not a register index that varies by lane)
         const bool odd = (kAlong & 1) != 0;
 #pragma unroll
-        for (int r = 0; r < perStep; ++r) {
-          const float other = __shfl_xor_sync(0xffffffffu, next[r], 1);
-          if ((r & 1) == int(odd))
-            tile[pairBase + kAlong / 2][firstAlong + rowsPerPass * r] = odd ? packBf16x2(other, next[r]) : packBf16x2(next[r], other);
+        for (int q = 0; q < perStep / 2; ++q) {
+          const float mine = odd ? next[2 * q + 1] : next[2 * q], theirs = odd ? next[2 * q] : next[2 * q + 1];
+          const float other = __shfl_xor_sync(0xffffffffu, theirs, 1);
+          tile[pairBase + kAlong / 2][firstAlong + rowsPerPass * (2 * q + int(odd))] = odd ? packBf16x2(other, mine) : packBf16x2(mine, other);
         }
       } else {  // k = 0 .. 7 of row (column) mn
 #pragma unroll
         for (int p = 0; p < perStep / 2; ++p) tile[pairBase + p][mn] = packBf16x2(next[2 * p], next[2 * p + 1]);
       }
     };
-    storeOperand(tileA, nextA, aVector, aVector, std::bool_constant<aAlongK>{}, std::bool_constant<aVectorable>{},
+    storeOperand(tileA, nextA, aVector, std::bool_constant<aAlongK>{}, std::bool_constant<aVectorable>{},
                  std::bool_constant<aLinesVectorable>{});
-    storeOperand(tileB, nextB, bVector, bVector, std::bool_constant<bAlongK>{}, std::bool_constant<bVectorable>{},
+    storeOperand(tileB, nextB, bVector, std::bool_constant<bAlongK>{}, std::bool_constant<bVectorable>{},
                  std::bool_constant<bLinesVectorable>{});
   };
   // Bf16: n8 tiles 4 step .. 4 step + 3 over the whole slice (k pairs t and t + 4 of each k16 half: the
-  // fragment layout of m16n8k16), so that each k8 step's turn still has mma to cover its loads.
+  // fragment layout of m16n8k16), so that each k8 step's turn still has mma to cover its loads; A's fragments
+  // of the slice are loaded in step 0's turn and kept for step 1's (16 registers, under 255 on every target).
+  uint32_t fa[tilesM16][4];  // A's fragments of the slice, loaded in step 0's turn and used in both
   auto multiplyStepBf16 = [&](int buffer, int step) {
     const int kp = buffer * sliceRows + t;
-    uint32_t fa[tilesM16][4];
+    if (step == 0)
 #pragma unroll
-    for (int i = 0; i < tilesM16; ++i) {
-      const int row = warpM + 16 * i + g;
-      fa[i][0] = tileA[kp][row];
-      fa[i][1] = tileA[kp][row + 8];
-      fa[i][2] = tileA[kp + 4][row];
-      fa[i][3] = tileA[kp + 4][row + 8];
-    }
+      for (int i = 0; i < tilesM16; ++i) {
+        const int row = warpM + 16 * i + g;
+        fa[i][0] = tileA[kp][row];
+        fa[i][1] = tileA[kp][row + 8];
+        fa[i][2] = tileA[kp + 4][row];
+        fa[i][3] = tileA[kp + 4][row + 8];
+      }
     static_assert(tilesN8 % steps == 0, "each step's turn multiplies as many n8 tiles");
 #pragma unroll
     for (int jj = 0; jj < tilesN8 / steps; ++jj) {
