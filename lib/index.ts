@@ -46,8 +46,8 @@ export { CUDA_PRECISIONS, type CudaPrecision } from './precision.js';
  * 'tf32' (the default) runs them on tensor cores with TF32 inputs and fp32 accumulation, as PyTorch's cuDNN
  * default for convolutions (relative error about 1e-3 against fp32); 'fp32' runs the exact fp32 kernels;
  * 'bf16' is mixed precision on tensor cores: the products' inputs are rounded to bf16 (7 mantissa bits,
- * relative error a few 1e-3 against fp32, 8 times TF32's) and summed in fp32 at twice TF32's tensor-core rate, while
- * tensors, weights (the fp32 master copy), gradients and every other op stay fp32.
+ * relative error a few 1e-3 against fp32, 8 times TF32's) and summed in fp32 at twice TF32's tensor-core
+ * rate, while tensors, weights (the fp32 master copy), gradients and every other op stay fp32.
  * float64 tensors and the CPU always compute exactly.
  */
 export function setCudaPrecision(precision: CudaPrecision): void {

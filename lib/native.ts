@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CudaPrecision } from './precision.js';
 
 export type DTypeCode = 0 | 1 | 2; // float32, float64, int32
 
@@ -234,12 +235,12 @@ export interface NativeAddon {
   cudaResetPeakMemory(device: number): void;
   cudaEmptyCache(device: number): void;
   cudaSynchronize(device: number): void;
-  cudaSetPrecision(precision: 'tf32' | 'fp32' | 'bf16'): void;
+  cudaSetPrecision(precision: CudaPrecision): void;
   /** CUDA events around every op queued on a device, for bench:gpu's per-op split (off by default). */
   cudaSetOpProfiling(enabled: boolean): void;
   /** The time of each op name since profiling began or the last take (waits for the device). */
   cudaTakeOpProfile(device: number): Array<{ op: string; ms: number; calls: number }>;
-  cudaPrecision(): 'tf32' | 'fp32' | 'bf16';
+  cudaPrecision(): CudaPrecision;
   /** The largest error of each tensor-core wrapper on known matrices (0 when its fragment layouts are right). */
   cudaMmaLayoutCheck(device: number): { tf32: number; bf16: number };
   buildInfo(): NativeBuildInfo;
