@@ -438,31 +438,9 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
   // Bf16: n8 tiles 4 step .. 4 step + 3 over the whole slice (k pairs t and t + 4 of each k16 half: the
   // fragment layout of m16n8k16), so that each k8 step's turn still has mma to cover its loads; A's fragments
   // of the slice are loaded in step 0's turn and kept for step 1's (16 registers, under 255 on every target).
-  uint32_t fa[tilesM16][4];  // A's fragments of the slice, loaded in step 0's turn and used in both
-  auto multiplyStepBf16 = [&](int buffer, int step) {
-    const int kp = buffer * sliceRows + t;
-    if (step == 0)
-#pragma unroll
-      for (int i = 0; i < tilesM16; ++i) {
-        const int row = warpM + 16 * i + g;
-        fa[i][0] = tileA[kp][row];
-        fa[i][1] = tileA[kp][row + 8];
-        fa[i][2] = tileA[kp + 4][row];
-        fa[i][3] = tileA[kp + 4][row + 8];
-      }
-    static_assert(tilesN8 % steps == 0, "each step's turn multiplies as many n8 tiles");
-#pragma unroll
-    for (int jj = 0; jj < tilesN8 / steps; ++jj) {
-      const int j = step * (tilesN8 / steps) + jj;
-      const int col = warpN + 8 * j + g;
-      const uint32_t fb[2] = {tileB[kp][col], tileB[kp + 4][col]};
-#pragma unroll
-      for (int i = 0; i < tilesM16; ++i) mmaBf16(acc[i][j], fa[i], fb, acc[i][j]);
-    }
-  };
-  auto multiplyStep = [&](int buffer, int step) {
-    const int k = buffer * kTf32TileK + 8 * step + t;
-    uint32_t fa[tilesM16][4];
+  // A's fragments of the warp's m16 tiles from tile row k (TF32: k and k + 4; bf16: the pairs at k and k + 4),
+  // rows g and g + 8: the same addressing for both layouts
+  auto loadFragmentsA = [&](int k, uint32_t (&fa)[tilesM16][4]) {
 #pragma unroll
     for (int i = 0; i < tilesM16; ++i) {
       const int row = warpM + 16 * i + g;
@@ -471,6 +449,25 @@ __global__ void __launch_bounds__(kTf32Threads, kTf32BlocksPerSm)
       fa[i][2] = tileA[k + 4][row];
       fa[i][3] = tileA[k + 4][row + 8];
     }
+  };
+  uint32_t sliceFragmentsA[tilesM16][4];  // bf16: A's fragments of the slice, loaded in step 0's turn, used in both
+  auto multiplyStepBf16 = [&](int buffer, int step) {
+    const int kp = buffer * sliceRows + t;
+    if (step == 0) loadFragmentsA(kp, sliceFragmentsA);
+    static_assert(tilesN8 % steps == 0, "each step's turn multiplies as many n8 tiles");
+#pragma unroll
+    for (int jj = 0; jj < tilesN8 / steps; ++jj) {
+      const int j = step * (tilesN8 / steps) + jj;
+      const int col = warpN + 8 * j + g;
+      const uint32_t fb[2] = {tileB[kp][col], tileB[kp + 4][col]};
+#pragma unroll
+      for (int i = 0; i < tilesM16; ++i) mmaBf16(acc[i][j], sliceFragmentsA[i], fb, acc[i][j]);
+    }
+  };
+  auto multiplyStep = [&](int buffer, int step) {
+    const int k = buffer * kTf32TileK + 8 * step + t;
+    uint32_t fa[tilesM16][4];
+    loadFragmentsA(k, fa);
     // B's fragments one n8 tile at a time: two registers live instead of sixteen
 #pragma unroll
     for (int j = 0; j < tilesN8; ++j) {

@@ -79,33 +79,48 @@ __device__ __forceinline__ uint32_t packBf16x2(float low, float high) {
 #endif
 }
 
-// d = A * B + c for the warp (every lane of a full warp calls it with its fragments).
-__device__ __forceinline__ void mmaTf32(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
 #if defined(IKUN_CUDA_EMULATED)
-  // Each lane posts its registers where the warp can read them, and computes its four outputs from the
-  // whole A and B, rebuilt with the layout above.
+namespace mma_emulation {
+// One warp-wide mma on the host: each lane posts its registers where the warp can read them, and computes
+// its four outputs (the C and D layout above, which both shapes share) from the whole A and B, rebuilt from
+// the posted registers by the instruction's layout: elementA(registers, row, col), where registers(lane, r)
+// reads register r of a lane (a0..a3 are 0..3, b0 and b1 are 4 and 5).
+template <unsigned Depth, class ElementA, class ElementB>
+inline void mma(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], ElementA elementA, ElementB elementB) {
   // [warp * 32 + lane][a0..a3, b0, b1]: emulation scratch, not counted as the kernel's shared memory
   IKUN_EMU_SCRATCH_ARRAY2(uint32_t, posted, 32 * 32, 6);
-  const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32, base = warp * 32;
+  const unsigned lane = threadIdx.x % 32, base = threadIdx.x / 32 * 32;
   for (int r = 0; r < 4; ++r) posted[base + lane][r] = a[r];
   posted[base + lane][4] = b[0];
   posted[base + lane][5] = b[1];
   __syncwarp();
+  auto registers = [&](unsigned of, unsigned r) { return posted[base + of][r]; };
   const unsigned g = lane / 4, t = lane % 4;
-  auto A = [&](unsigned row, unsigned col) {  // A[row][col] lives in lane (row % 8) * 4 + col % 4
-    const unsigned reg = (row >= 8 ? 1u : 0u) + (col >= 4 ? 2u : 0u);
-    return fromBits(posted[base + (row % 8) * 4 + col % 4][reg]);
-  };
-  auto B = [&](unsigned row, unsigned col) {  // B[row][col] lives in lane col * 4 + row % 4
-    return fromBits(posted[base + col * 4 + row % 4][row >= 4 ? 5 : 4]);
-  };
   for (int i = 0; i < 4; ++i) {
     const unsigned row = g + (i >= 2 ? 8 : 0), col = 2 * t + (i & 1);
     float sum = c[i];
-    for (unsigned k = 0; k < 8; ++k) sum += A(row, k) * B(k, col);
+    for (unsigned k = 0; k < Depth; ++k) sum += elementA(registers, row, k) * elementB(registers, k, col);
     d[i] = sum;
   }
   __syncwarp();  // the posted registers may be overwritten by the next call only after every lane read them
+}
+
+// The bf16 in the low (high) half of a register, as an fp32.
+inline float bf16Half(uint32_t word, unsigned high) { return fromBits((high ? word >> 16 : word & 0xffffu) << 16); }
+}  // namespace mma_emulation
+#endif
+
+// d = A * B + c for the warp (every lane of a full warp calls it with its fragments).
+__device__ __forceinline__ void mmaTf32(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+#if defined(IKUN_CUDA_EMULATED)
+  mma_emulation::mma<8>(
+      d, a, b, c,
+      [](auto registers, unsigned row, unsigned col) {  // A[row][col] lives in lane (row % 8) * 4 + col % 4
+        return fromBits(registers((row % 8) * 4 + col % 4, (row >= 8 ? 1u : 0u) + (col >= 4 ? 2u : 0u)));
+      },
+      [](auto registers, unsigned row, unsigned col) {  // B[row][col] lives in lane col * 4 + row % 4
+        return fromBits(registers(col * 4 + row % 4, row >= 4 ? 5u : 4u));
+      });
 #else
   asm volatile(
       "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
@@ -118,28 +133,14 @@ __device__ __forceinline__ void mmaTf32(float d[4], const uint32_t a[4], const u
 // d = A * B + c over k = 16 with bf16 operands (layout above), for the warp.
 __device__ __forceinline__ void mmaBf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
 #if defined(IKUN_CUDA_EMULATED)
-  IKUN_EMU_SCRATCH_ARRAY2(uint32_t, posted, 32 * 32, 6);
-  const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32, base = warp * 32;
-  for (int r = 0; r < 4; ++r) posted[base + lane][r] = a[r];
-  posted[base + lane][4] = b[0];
-  posted[base + lane][5] = b[1];
-  __syncwarp();
-  const unsigned g = lane / 4, t = lane % 4;
-  auto half = [](uint32_t word, unsigned high) { return fromBits((high ? word >> 16 : word & 0xffffu) << 16); };
-  auto A = [&](unsigned row, unsigned col) {  // A[row][col] lives in lane (row % 8) * 4 + (col % 8) / 2
-    const unsigned reg = (row >= 8 ? 1u : 0u) + (col >= 8 ? 2u : 0u);
-    return half(posted[base + (row % 8) * 4 + (col % 8) / 2][reg], col % 2);
-  };
-  auto B = [&](unsigned row, unsigned col) {  // B[row][col] lives in lane col * 4 + (row % 8) / 2
-    return half(posted[base + col * 4 + (row % 8) / 2][row >= 8 ? 5 : 4], row % 2);
-  };
-  for (int i = 0; i < 4; ++i) {
-    const unsigned row = g + (i >= 2 ? 8 : 0), col = 2 * t + (i & 1);
-    float sum = c[i];
-    for (unsigned k = 0; k < 16; ++k) sum += A(row, k) * B(k, col);
-    d[i] = sum;
-  }
-  __syncwarp();
+  mma_emulation::mma<16>(
+      d, a, b, c,
+      [](auto registers, unsigned row, unsigned col) {  // A[row][col] lives in lane (row % 8) * 4 + (col % 8) / 2
+        return mma_emulation::bf16Half(registers((row % 8) * 4 + (col % 8) / 2, (row >= 8 ? 1u : 0u) + (col >= 8 ? 2u : 0u)), col % 2);
+      },
+      [](auto registers, unsigned row, unsigned col) {  // B[row][col] lives in lane col * 4 + (row % 8) / 2
+        return mma_emulation::bf16Half(registers(col * 4 + (row % 8) / 2, row >= 8 ? 5u : 4u), row % 2);
+      });
 #else
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "

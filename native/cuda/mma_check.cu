@@ -13,17 +13,26 @@
 namespace ikun::cuda {
 namespace mma_check {
 
+// The C and D fragment layout both shapes share: element (g or g + 8, 2t or 2t + 1) of a 16x8 matrix M.
+__device__ __forceinline__ int accumulatorIndex(unsigned lane, int r) {
+  const int g = int(lane / 4), t = int(lane % 4);
+  return (g + (r >= 2 ? 8 : 0)) * 8 + 2 * t + (r & 1);
+}
+
+// Runs one wrapper on the lane's fragments and C, and stores D by the accumulator layout.
+template <class Mma>
+__device__ __forceinline__ void multiplyAndStore(Mma mma, unsigned lane, const uint32_t a[4], const uint32_t b[2], const float* C, float* D) {
+  float c[4], d[4];
+  for (int r = 0; r < 4; ++r) c[r] = C[accumulatorIndex(lane, r)];
+  mma(d, a, b, c);
+  for (int r = 0; r < 4; ++r) D[accumulatorIndex(lane, r)] = d[r];
+}
+
 __global__ void mmaLayoutKernel(const float* A, const float* B, const float* C, float* D) {
   const unsigned lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   uint32_t a[4] = {toTf32(A[g * 8 + t]), toTf32(A[(g + 8) * 8 + t]), toTf32(A[g * 8 + t + 4]), toTf32(A[(g + 8) * 8 + t + 4])};
   uint32_t b[2] = {toTf32(B[t * 8 + g]), toTf32(B[(t + 4) * 8 + g])};
-  float c[4] = {C[g * 8 + 2 * t], C[g * 8 + 2 * t + 1], C[(g + 8) * 8 + 2 * t], C[(g + 8) * 8 + 2 * t + 1]};
-  float d[4];
-  mmaTf32(d, a, b, c);
-  D[g * 8 + 2 * t] = d[0];
-  D[g * 8 + 2 * t + 1] = d[1];
-  D[(g + 8) * 8 + 2 * t] = d[2];
-  D[(g + 8) * 8 + 2 * t + 1] = d[3];
+  multiplyAndStore([](float* d, const uint32_t* x, const uint32_t* y, const float* c) { mmaTf32(d, x, y, c); }, lane, a, b, C, D);
 }
 
 // A is 16x16 and B 16x8 here (k = 16).
@@ -33,13 +42,7 @@ __global__ void mmaBf16LayoutKernel(const float* A, const float* B, const float*
   auto pairOfB = [&](unsigned k, unsigned col) { return packBf16x2(B[k * 8 + col], B[(k + 1) * 8 + col]); };
   uint32_t a[4] = {pairOfA(g, 2 * t), pairOfA(g + 8, 2 * t), pairOfA(g, 2 * t + 8), pairOfA(g + 8, 2 * t + 8)};
   uint32_t b[2] = {pairOfB(2 * t, g), pairOfB(2 * t + 8, g)};
-  float c[4] = {C[g * 8 + 2 * t], C[g * 8 + 2 * t + 1], C[(g + 8) * 8 + 2 * t], C[(g + 8) * 8 + 2 * t + 1]};
-  float d[4];
-  mmaBf16(d, a, b, c);
-  D[g * 8 + 2 * t] = d[0];
-  D[g * 8 + 2 * t + 1] = d[1];
-  D[(g + 8) * 8 + 2 * t] = d[2];
-  D[(g + 8) * 8 + 2 * t + 1] = d[3];
+  multiplyAndStore([](float* d, const uint32_t* x, const uint32_t* y, const float* c) { mmaBf16(d, x, y, c); }, lane, a, b, C, D);
 }
 
 // The largest error of one wrapper's kernel on known 16 x depth by depth x 8 matrices.
