@@ -122,7 +122,8 @@ describe('the packed package, installed without compilers', () => {
   it('the tarball holds the prebuilt binary, the compiled library, the sources to build from and the licence', () => {
     const files = new Set(pack.files.map((f) => f.path));
     for (const f of [`prebuilds/${platform}/ikun.node`, 'dist/lib/cli.js', 'dist/lib/index.js', 'scripts/install.cjs', 'scripts/build-config.cjs',
-      'binding.gyp', 'CMakeLists.txt', 'sources.json', 'LICENSE', 'README.md', 'data/sample/train-images-idx3-ubyte.gz'])
+      'binding.gyp', 'CMakeLists.txt', 'sources.json', 'LICENSE', 'README.md', 'data/sample/train-images-idx3-ubyte.gz',
+      'scripts/gpu-session.sh', 'bench/torch-anchor.py', 'dist/bench/gpu.js', 'dist/bench/gpu-check.js'])
       expect(files.has(f), f).toBe(true);
     expect([...files].filter((f) => /^build(-emulated)?\//.test(f))).toEqual([]);
   });
