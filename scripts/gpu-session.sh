@@ -5,58 +5,74 @@
 #   2. bench:gpu in each precision (tf32, bf16, fp32): the paper's configuration, its table and op split;
 #   3. the plain-PyTorch anchor (bench/torch-anchor.py) on the same GPU, for ratios measured in one session;
 #   4. the paper's 64-epoch runs, ikun_v1 with SGD, then with Adam, as far as the budget lasts.
-# Each step has its own time limit and log in OUT; summary.txt gets one line per step (exit status, seconds)
-# as it ends, so a session cut short still brings back what it measured. A training run stopped by its limit
-# gets SIGINT and saves its checkpoint (`ikun train --resume` continues it).
+# Each step has its own time limit. OUT gets five files, within what the device tool brings back (8 files of
+# 16 MiB, no folders needed): summary.txt, one line per step as it ends (exit status, seconds; accuracy and
+# epoch seconds of the training runs), so a session cut short still brings back what it measured;
+# session.log, every step's output under a header; torch-anchor.json; train-sgd.jsonl and train-adam.jsonl,
+# the runs' metrics. The run folders themselves (checkpoints of 100 MB) stay in WORK. A training run stopped
+# by its limit gets SIGINT and saves its checkpoint (`ikun train --resume WORK/train-sgd` continues it).
 #
-# Usage: scripts/gpu-session.sh [--budget SECONDS] [--smoke]
+# Usage: scripts/gpu-session.sh [--budget SECONDS] [--steps LIST] [--smoke]
 #   --budget  seconds for the whole session (default 540); later steps get what the earlier ones left
+#   --steps   which of check,bench,anchor,train to run, comma-separated (default all four), e.g. a first
+#             short call with check,bench and a second with anchor,train
 #   --smoke   tiny sizes everywhere (gpu-check --small, bench --smoke, a 1-epoch sample run), for the
 #             emulated device (IKUN_CUDA_EMULATE=1) in tests
-# OUT: the folder for the logs (the device tool's $OUT; default ./gpu-session). Run from the project root.
+# OUT: the folder for what comes back (the device tool's $OUT; default ./gpu-session); WORK: the run folders
+# (default /tmp/ikun-gpu-session). Run from the project root.
 set -uo pipefail
 
-budget=540 smoke=0
+budget=540 smoke=0 steps=check,bench,anchor,train
 while [ $# -gt 0 ]; do
   case "$1" in
+    --steps)
+      [[ "${2:-}" =~ ^(check|bench|anchor|train)(,(check|bench|anchor|train))*$ ]] ||
+        { echo "gpu-session: --steps takes a comma-separated list of check, bench, anchor and train, got '${2:-}'" >&2; exit 2; }
+      steps=$2; shift 2 ;;
     --budget)
       [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "gpu-session: --budget needs a positive whole number of seconds, got '${2:-}'" >&2; exit 2; }
       budget=$2; shift 2 ;;
     --smoke) smoke=1; shift ;;
-    *) echo "gpu-session: unknown flag '$1' (flags: --budget SECONDS, --smoke)" >&2; exit 2 ;;
+    *) echo "gpu-session: unknown flag '$1' (flags: --budget SECONDS, --steps LIST, --smoke)" >&2; exit 2 ;;
   esac
 done
 for f in dist/bench/gpu-check.js dist/bench/gpu.js dist/lib/cli.js; do
   [ -f "$f" ] || { echo "gpu-session: $f is missing: run it from the project root after npm run build:ts (and build the addon)" >&2; exit 2; }
 done
-out=${OUT:-./gpu-session}
-mkdir -p "$out" || { echo "gpu-session: cannot create the log folder '$out'" >&2; exit 2; }
-summary="$out/summary.txt"
+# scripts/gpu-pack.sh brings Fashion-MNIST as plain IDX files in build/fashion-mnist
+if [ -z "${IKUN_DATA:-}" ] && [ -f build/fashion-mnist/train-images-idx3-ubyte ]; then export IKUN_DATA=$PWD/build/fashion-mnist; fi
+echo "data: ${IKUN_DATA:-not set (the Debian folder, else the bundled sample)}"
+out=${OUT:-./gpu-session} work=${WORK:-/tmp/ikun-gpu-session}
+mkdir -p "$out" "$work" || { echo "gpu-session: cannot create the folders '$out' and '$work'" >&2; exit 2; }
+summary="$out/summary.txt" log="$out/session.log"
 start=$(date +%s)
 : > "$summary"
+: > "$log"
 
 left() { echo $((budget - ($(date +%s) - start))); }
+wanted() { [[ ",$steps," == *",$1,"* ]]; }
 
-# step NAME LIMIT COMMAND...: runs COMMAND under min(LIMIT, what the budget has left), its output in OUT/NAME.log
-# (skipped=1 where the budget had nothing left for it).
+# step NAME LIMIT COMMAND...: runs COMMAND under min(LIMIT, what the budget has left), its output in WORK/NAME.log
+# and under a header in session.log (skipped=1 where the budget had nothing left for it).
 step() {
   local name=$1 limit=$2 remaining began rc
   shift 2
   remaining=$(left) skipped=0
   if [ "$remaining" -lt 5 ]; then
-    echo "$name: skipped, the budget is spent" | tee -a "$summary"
+    echo "$name: skipped, the budget is spent" | tee -a "$summary" "$log"
     skipped=1
     return 0
   fi
   [ "$limit" -gt "$remaining" ] && limit=$remaining
   began=$(date +%s)
-  echo "== $name (limit ${limit} s): $*"
-  timeout --signal=INT --kill-after=30 "$limit" "$@" > "$out/$name.log" 2>&1
+  echo "== $name (limit ${limit} s): $*" | tee -a "$log"
+  timeout --signal=INT --kill-after=30 "$limit" "$@" > "$work/$name.log" 2>&1
   rc=$?
+  cat "$work/$name.log" >> "$log"
   local note=""
   [ "$rc" -eq 124 ] || [ "$rc" -eq 130 ] && note=" (stopped at its limit)"
-  echo "$name: exit $rc$note, $(( $(date +%s) - began )) s" | tee -a "$summary"
-  tail -n 40 "$out/$name.log"
+  echo "$name: exit $rc$note, $(( $(date +%s) - began )) s" | tee -a "$summary" "$log"
+  tail -n 40 "$work/$name.log"
 }
 
 if [ "$smoke" -eq 1 ]; then
@@ -68,35 +84,42 @@ else
 fi
 
 if command -v nvidia-smi > /dev/null; then
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv > "$out/gpu.txt" 2>&1
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$log"
 else
-  echo "no nvidia-smi here" > "$out/gpu.txt"
+  echo "no nvidia-smi here" | tee -a "$log"
 fi
-cat "$out/gpu.txt"
 
-step gpu-check 150 node dist/bench/gpu-check.js "${check_flags[@]}"
-for precision in "${precisions[@]}"; do
-  step "bench-gpu-$precision" 90 node dist/bench/gpu.js --precision "$precision" "${bench_flags[@]}"
-done
-if command -v python3 > /dev/null; then
-  step torch-anchor 90 python3 bench/torch-anchor.py --json "$out/torch-anchor.json" "${anchor_flags[@]}"
+wanted check && step gpu-check 150 node dist/bench/gpu-check.js "${check_flags[@]}"
+if wanted bench; then
+  for precision in "${precisions[@]}"; do
+    step "bench-gpu-$precision" 90 node dist/bench/gpu.js --precision "$precision" "${bench_flags[@]}"
+  done
+fi
+if ! wanted anchor; then
+  :
+elif command -v python3 > /dev/null; then
+  PYTHONUNBUFFERED=1 step torch-anchor 90 python3 bench/torch-anchor.py --json "$out/torch-anchor.json" "${anchor_flags[@]}"
 else
-  echo "torch-anchor: skipped, no python3 here" | tee -a "$summary"
+  echo "torch-anchor: skipped, no python3 here" | tee -a "$summary" "$log"
 fi
 for opt in sgd adam; do
-  rm -rf "$out/train-$opt"
+  wanted train || break
+  rm -rf "${work:?}/train-$opt"
   step "train-$opt" 600 node dist/lib/cli.js train --device cuda --init ikun_v1 --opt "$opt" --no-progress \
-    --out "$out/train-$opt" "${train_flags[@]}"
+    --out "$work/train-$opt" "${train_flags[@]}"
   [ "$skipped" -eq 1 ] && continue
-  # the run's figures from its metrics.jsonl: epochs done, last and best test accuracy, mean seconds
+  [ -f "$work/train-$opt/metrics.jsonl" ] && cp "$work/train-$opt/metrics.jsonl" "$out/train-$opt.jsonl"
+  # the run's figures from its metrics.jsonl: epochs done, last and best test accuracy, median seconds
   node -e '
     const fs = require("fs"), file = process.argv[1] + "/metrics.jsonl";
     const rows = fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
     if (rows.length === 0) { console.log(`${process.argv[2]}: no epoch finished`); process.exit(0); }
     const last = rows[rows.length - 1], best = Math.max(...rows.map((r) => r.test_acc));
-    const mean = (f) => rows.reduce((s, r) => s + f(r), 0) / rows.length;  // epoch_s includes the test pass
+    // medians past epoch 1 (its caches are cold), epoch_s includes the test pass
+    const median = (f) => { const v = (rows.length > 1 ? rows.slice(1) : rows).map(f).sort((a, b) => a - b); return v[(v.length - 1) >> 1]; };
     console.log(`${process.argv[2]}: ${rows.length} epochs, test accuracy last ${(100 * last.test_acc).toFixed(2)}% best ${(100 * best).toFixed(2)}%, ` +
-      `mean training epoch ${mean((r) => r.epoch_s - r.test_s).toFixed(3)} s, test pass ${mean((r) => r.test_s).toFixed(3)} s`);
-  ' "$out/train-$opt" "train-$opt" | tee -a "$summary"
+      `median training epoch ${median((r) => r.epoch_s - r.test_s).toFixed(3)} s, test pass ${median((r) => r.test_s).toFixed(3)} s ` +
+      `(epoch 1: ${(rows[0].epoch_s - rows[0].test_s).toFixed(3)} s)`);
+  ' "$work/train-$opt" "train-$opt" | tee -a "$summary" "$log"
 done
-echo "gpu-session: $(( $(date +%s) - start )) s of a ${budget} s budget" | tee -a "$summary"
+echo "gpu-session: $(( $(date +%s) - start )) s of a ${budget} s budget" | tee -a "$summary" "$log"

@@ -1,7 +1,7 @@
 // scripts/gpu-session.sh, the one prepared command of a lent GPU session, end to end on the emulated device at
 // smoke sizes: every step runs and logs, the summary has a line per step, and the budget cuts later steps off.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,11 +12,12 @@ const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function session(args: string[], timeout = 200_000) {
-  const out = mkdtempSync(join(tmpdir(), 'ikun-gpu-session-'));
-  dirs.push(out);
-  const r = spawnSync('bash', [script, ...args], { cwd: root, encoding: 'utf8', timeout, env: { ...process.env, OUT: out, IKUN_CUDA_EMULATE: '1' } });
-  const summary = existsSync(join(out, 'summary.txt')) ? readFileSync(join(out, 'summary.txt'), 'utf8') : '';
-  return { ...r, out, summary };
+  const out = mkdtempSync(join(tmpdir(), 'ikun-gpu-session-')), work = mkdtempSync(join(tmpdir(), 'ikun-gpu-session-work-'));
+  dirs.push(out, work);
+  const env = { ...process.env, OUT: out, WORK: work, IKUN_CUDA_EMULATE: '1' };
+  const r = spawnSync('bash', [script, ...args], { cwd: root, encoding: 'utf8', timeout, env });
+  const read = (name: string): string => (existsSync(join(out, name)) ? readFileSync(join(out, name), 'utf8') : '');
+  return { ...r, out, work, summary: read('summary.txt'), log: read('session.log') };
 }
 
 describe('scripts/gpu-session.sh', () => {
@@ -25,6 +26,8 @@ describe('scripts/gpu-session.sh', () => {
       [['--budget', 'soon'], /--budget needs a positive whole number of seconds, got 'soon'/],
       [['--budget'], /--budget needs a positive whole number of seconds, got ''/],
       [['--fast'], /unknown flag '--fast'/],
+      [['--steps', 'check,train,'], /--steps takes a comma-separated list of check, bench, anchor and train, got 'check,train,'/],
+      [['--steps', 'bench,hessian'], /--steps takes .* got 'bench,hessian'/],
     ] as const) {
       const r = session([...args]);
       expect(r.status, r.stdout).toBe(2);
@@ -42,15 +45,30 @@ describe('scripts/gpu-session.sh', () => {
     // PyTorch is not on the CI machines: the anchor says so and exits 0 (or, where it is, runs its smoke size)
     expect(r.summary).toMatch(/^(torch-anchor: exit 0, \d+ s|torch-anchor: skipped, no python3 here)$/m);
     for (const opt of ['sgd', 'adam']) {
-      expect(r.summary).toMatch(new RegExp(`^train-${opt}: 1 epochs, test accuracy last \\d+\\.\\d\\d% best \\d+\\.\\d\\d%, mean training epoch \\d+\\.\\d{3} s, test pass \\d+\\.\\d{3} s$`, 'm'));
-      expect(existsSync(join(r.out, `train-${opt}`, 'last.safetensors'))).toBe(true);
+      expect(r.summary).toMatch(new RegExp(`^train-${opt}: 1 epochs, test accuracy last \\d+\\.\\d\\d% best \\d+\\.\\d\\d%, median training epoch \\d+\\.\\d{3} s, test pass \\d+\\.\\d{3} s \\(epoch 1: \\d+\\.\\d{3} s\\)$`, 'm'));
+      expect(existsSync(join(r.work, `train-${opt}`, 'last.safetensors'))).toBe(true);  // the checkpoints stay in WORK
+      const metrics = readFileSync(join(r.out, `train-${opt}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(metrics.map((m) => m.epoch)).toEqual([1]);
     }
     expect(lines.at(-1)).toMatch(/^gpu-session: \d+ s of a 540 s budget$/);
-    const check = readFileSync(join(r.out, 'gpu-check.log'), 'utf8');
-    expect(check).toMatch(/mma\.m16n8k8 TF32 fragment layout .*: max error 0, pass/);
-    expect(check).toMatch(/mma\.m16n8k16 bf16 fragment layout .*: max error 0, pass/);
-    expect(readFileSync(join(r.out, 'bench-gpu-fp32.log'), 'utf8')).toMatch(/training epoch \(s\)/);
+    // what the device tool brings back: at most 8 plain files, none in a folder
+    const files = readdirSync(r.out);
+    expect(files.length).toBeLessThanOrEqual(8);
+    for (const f of files) expect(statSync(join(r.out, f)).isFile(), f).toBe(true);
+    expect(files).toEqual(expect.arrayContaining(['summary.txt', 'session.log', 'train-sgd.jsonl', 'train-adam.jsonl']));
+    // session.log: each step's output under its header, and its summary line
+    expect(r.log).toMatch(/^== gpu-check \(limit \d+ s\): node dist\/bench\/gpu-check\.js --small/m);
+    expect(r.log).toMatch(/mma\.m16n8k8 TF32 fragment layout .*: max error 0, pass/);
+    expect(r.log).toMatch(/mma\.m16n8k16 bf16 fragment layout .*: max error 0, pass/);
+    expect(r.log).toMatch(/^== bench-gpu-fp32 [^]*training epoch \(s\)[^]*^bench-gpu-fp32: exit 0, \d+ s$/m);
+    expect(r.log).toMatch(/^== train-adam [^]*epoch 1\/1 [^]*^train-adam: exit 0/m);
   }, 240_000);
+
+  it('runs only the steps --steps names', () => {
+    const r = session(['--smoke', '--steps', 'check']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.summary).toMatch(/^gpu-check: exit 0, \d+ s\ngpu-session: \d+ s of a 540 s budget\n$/);
+  });
 
   it('stops a step at what the budget leaves and skips the steps after it', () => {
     const r = session(['--smoke', '--budget', '8']);
@@ -61,4 +79,11 @@ describe('scripts/gpu-session.sh', () => {
     expect(r.summary).toMatch(/^train-adam: skipped, the budget is spent$/m);
     expect(r.summary).not.toMatch(/no epoch finished/);  // no figures read for a run that did not start
   }, 120_000);
+
+  it('scripts/gpu-pack.sh names the missing device-pack tool before it stages anything', () => {
+    const r = spawnSync('bash', [join(root, 'scripts/gpu-pack.sh')], { cwd: root, encoding: 'utf8', env: { ...process.env, IKUN_DEVICE_PACK: '/nonexistent/device-pack.sh' } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/gpu-pack: the device-pack tool is not at \/nonexistent\/device-pack\.sh \(set IKUN_DEVICE_PACK to it\)/);
+    expect(existsSync(join(root, 'dist/node_modules'))).toBe(false);
+  });
 });
