@@ -122,4 +122,18 @@ for opt in sgd adam; do
       `(epoch 1: ${(rows[0].epoch_s - rows[0].test_s).toFixed(3)} s)`);
   ' "$work/train-$opt" "train-$opt" | tee -a "$summary" "$log"
 done
+# Same-session ratios: each precision's training epoch (bench:gpu's table) against the plain-PyTorch anchor's.
+if [ -f "$out/torch-anchor.json" ]; then
+  for precision in "${precisions[@]}"; do
+    [ -f "$work/bench-gpu-$precision.log" ] || continue
+    node -e '
+      const fs = require("fs"), [, logFile, anchorFile, precision] = process.argv;
+      const row = fs.readFileSync(logFile, "utf8").split("\n").find((l) => l.startsWith("training epoch (s)"));
+      const ikun = row ? Number(row.split("|")[1]) : NaN, torch = JSON.parse(fs.readFileSync(anchorFile, "utf8")).epoch_s;
+      if (!(ikun > 0) || !(torch > 0)) process.exit(0);
+      console.log(`same-session ratio, ${precision}: ikun ${ikun.toFixed(3)} s per training epoch, plain PyTorch ${torch.toFixed(3)} s: ` +
+        `${(torch / ikun).toFixed(2)}x (the goal, 5x SpikingJelly-cupy, is about ${(5 * 1.19 / 1.25).toFixed(2)}x plain PyTorch by the reference figures)`);
+    ' "$work/bench-gpu-$precision.log" "$out/torch-anchor.json" "$precision" | tee -a "$summary" "$log"
+  done
+fi
 echo "gpu-session: $(( $(date +%s) - start )) s of a ${budget} s budget" | tee -a "$summary" "$log"
