@@ -14,8 +14,9 @@
 #
 # Usage: scripts/gpu-session.sh [--budget SECONDS] [--steps LIST] [--smoke]
 #   --budget  seconds for the whole session (default 540); later steps get what the earlier ones left
-#   --steps   which of check,bench,anchor,train to run, comma-separated (default all four), e.g. a first
-#             short call with check,bench and a second with anchor,train
+#   --steps   which of check,bench,anchor,train,sanitize to run, comma-separated (default the first four), e.g.
+#             a first short call with check,bench and a second with anchor,train; sanitize (not a default) runs
+#             gpu-check's small shapes under compute-sanitizer's memcheck and racecheck (where the machine allows it)
 #   --smoke   tiny sizes everywhere (gpu-check --small, bench --smoke, a 1-epoch sample run), for the
 #             emulated device (IKUN_CUDA_EMULATE=1) in tests
 # OUT: the folder for what comes back (the device tool's $OUT; default ./gpu-session); WORK: the run folders
@@ -26,8 +27,8 @@ budget=540 smoke=0 steps=check,bench,anchor,train
 while [ $# -gt 0 ]; do
   case "$1" in
     --steps)
-      [[ "${2:-}" =~ ^(check|bench|anchor|train)(,(check|bench|anchor|train))*$ ]] ||
-        { echo "gpu-session: --steps takes a comma-separated list of check, bench, anchor and train, got '${2:-}'" >&2; exit 2; }
+      [[ "${2:-}" =~ ^(check|bench|anchor|train|sanitize)(,(check|bench|anchor|train|sanitize))*$ ]] ||
+        { echo "gpu-session: --steps takes a comma-separated list of check, bench, anchor, train and sanitize, got '${2:-}'" >&2; exit 2; }
       steps=$2; shift 2 ;;
     --budget)
       [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "gpu-session: --budget needs a positive whole number of seconds, got '${2:-}'" >&2; exit 2; }
@@ -90,6 +91,15 @@ else
 fi
 
 wanted check && step gpu-check 150 node dist/bench/gpu-check.js "${check_flags[@]}"
+if wanted sanitize; then
+  if command -v compute-sanitizer > /dev/null; then
+    for tool in memcheck racecheck; do
+      step "sanitize-$tool" 240 compute-sanitizer --tool "$tool" --error-exitcode 1 node dist/bench/gpu-check.js --small
+    done
+  else
+    echo "sanitize: skipped, no compute-sanitizer here" | tee -a "$summary" "$log"
+  fi
+fi
 if wanted bench; then
   for precision in "${precisions[@]}"; do
     step "bench-gpu-$precision" 90 node dist/bench/gpu.js --precision "$precision" "${bench_flags[@]}"

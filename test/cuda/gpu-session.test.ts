@@ -48,7 +48,7 @@ describe('scripts/gpu-session.sh', () => {
       [['--budget', 'soon'], /--budget needs a positive whole number of seconds, got 'soon'/],
       [['--budget'], /--budget needs a positive whole number of seconds, got ''/],
       [['--fast'], /unknown flag '--fast'/],
-      [['--steps', 'check,train,'], /--steps takes a comma-separated list of check, bench, anchor and train, got 'check,train,'/],
+      [['--steps', 'check,train,'], /--steps takes a comma-separated list of check, bench, anchor, train and sanitize, got 'check,train,'/],
       [['--steps', 'bench,hessian'], /--steps takes .* got 'bench,hessian'/],
     ] as const) {
       const r = await session([...args]);
@@ -97,6 +97,10 @@ describe('scripts/gpu-session.sh', () => {
     const r = await session(['--smoke', '--steps', 'check']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.summary).toMatch(/^gpu-check: exit 0, \d+ s\ngpu-session: \d+ s of a 540 s budget\n$/);
+    // sanitize is asked for by name only; without compute-sanitizer (the CI machines) it says so
+    const sanitize = await session(['--smoke', '--steps', 'sanitize']);
+    expect(sanitize.status, sanitize.stderr).toBe(0);
+    expect(sanitize.summary).toMatch(/^(sanitize: skipped, no compute-sanitizer here|sanitize-memcheck: exit \d+.*)$/m);
   });
 
   it('stops a step at what the budget leaves and skips the steps after it', async () => {
