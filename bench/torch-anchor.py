@@ -143,8 +143,13 @@ def main(argv):
     if not gpu and not args.smoke:
         print("torch-anchor: PyTorch sees no CUDA GPU here; nothing to measure (--smoke runs a tiny check on the CPU).")
         return 0
-    torch.backends.cudnn.allow_tf32 = args.precision != "fp32"
-    torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
+    conv_tf32, matmul_tf32 = args.precision != "fp32", args.precision == "tf32"
+    try:  # PyTorch 2.9 on: fp32_precision; the allow_tf32 flags are deprecated there
+        torch.backends.cudnn.conv.fp32_precision = "tf32" if conv_tf32 else "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "tf32" if matmul_tf32 else "ieee"
+    except (AttributeError, RuntimeError):
+        torch.backends.cudnn.allow_tf32 = conv_tf32
+        torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
     torch.backends.cudnn.benchmark = True
     device = torch.device("cuda" if gpu else "cpu")
     sync = torch.cuda.synchronize if gpu else (lambda: None)

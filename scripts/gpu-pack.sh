@@ -17,8 +17,12 @@ pack_tool=${IKUN_DEVICE_PACK:-$root/../shared/tools/device-pack.sh}
 [ -x "$pack_tool" ] || { echo "gpu-pack: the device-pack tool is not at $pack_tool (set IKUN_DEVICE_PACK to it)" >&2; exit 2; }
 [ -f build/Release/ikun.node ] || { echo "gpu-pack: build/Release/ikun.node is missing: run npx cmake-js compile first" >&2; exit 2; }
 [ -f dist/bench/gpu.js ] && [ -f dist/lib/cli.js ] || { echo "gpu-pack: dist/ is missing or incomplete: run npm run build:ts first" >&2; exit 2; }
-node -e 'const c = require("./build/Release/ikun.node").buildInfo().cuda; if (!c.compiled || c.emulated) process.exit(1)' 2>/dev/null ||
-  { echo "gpu-pack: build/Release/ikun.node is not a CUDA build (nvcc not found, or the emulated one): nothing would run on the GPU" >&2; exit 2; }
+node -e 'const c = require("./build/Release/ikun.node").buildInfo().cuda; if (!c.compiled || c.emulated) process.exit(3)' || {
+  rc=$?
+  [ "$rc" -eq 3 ] && echo "gpu-pack: build/Release/ikun.node is not a CUDA build (nvcc not found, or the emulated one): nothing would run on the GPU" >&2
+  [ "$rc" -ne 3 ] && echo "gpu-pack: build/Release/ikun.node does not load (above)" >&2
+  exit 2
+}
 
 # The production packages alone (no vitest, no TypeScript): a few MB compressed, within the 64 MiB a call carries.
 staging=$(mktemp -d)
@@ -43,6 +47,7 @@ for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte 
 done
 rm -rf .device/fashion-mnist  # an earlier pack's --data copy, which would travel twice
 "$pack_tool" build/Release build/fashion-mnist dist "$@"
-total=$(( $(du -sb .device | cut -f1) + $(git ls-files -z | xargs -0 du -cb | tail -n 1 | cut -f1) ))
-echo "gpu-pack: $((total / 1048576)) MiB travel with the checkout's tracked files (the limit is 64 MiB)"
+# what travels: .device and the files git does not ignore (tracked or not)
+total=$(( $(du -sb .device | cut -f1) + $(git ls-files -co --exclude-standard -z | du -cb --files0-from=- | tail -n 1 | cut -f1) ))
+echo "gpu-pack: $((total / 1048576)) MiB travel with the checkout's files (the limit is 64 MiB)"
 [ "$total" -le $((64 * 1048576)) ] || { echo "gpu-pack: over the device tool's 64 MiB" >&2; exit 1; }

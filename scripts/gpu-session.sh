@@ -20,8 +20,10 @@
 #   --smoke   tiny sizes everywhere (gpu-check --small, bench --smoke, a 1-epoch sample run), for the
 #             emulated device (IKUN_CUDA_EMULATE=1) in tests
 # OUT: the folder for what comes back (the device tool's $OUT; default ./gpu-session); WORK: the run folders
-# (default /tmp/ikun-gpu-session). Run from the project root.
+# (default /tmp/ikun-gpu-session). A train step starts its run afresh in WORK (a run stopped at its limit can be
+# continued by hand: ikun train --resume WORK/train-sgd).
 set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2  # the project root: dist/, bench/ and build/ are read from there
 
 budget=540 smoke=0 steps=check,bench,anchor,train
 while [ $# -gt 0 ]; do
@@ -42,13 +44,13 @@ for f in dist/bench/gpu-check.js dist/bench/gpu.js dist/lib/cli.js; do
 done
 # scripts/gpu-pack.sh brings Fashion-MNIST as plain IDX files in build/fashion-mnist
 if [ -z "${IKUN_DATA:-}" ] && [ -f build/fashion-mnist/train-images-idx3-ubyte ]; then export IKUN_DATA=$PWD/build/fashion-mnist; fi
-echo "data: ${IKUN_DATA:-not set (the Debian folder, else the bundled sample)}"
 out=${OUT:-./gpu-session} work=${WORK:-/tmp/ikun-gpu-session}
 mkdir -p "$out" "$work" || { echo "gpu-session: cannot create the folders '$out' and '$work'" >&2; exit 2; }
 summary="$out/summary.txt" log="$out/session.log"
 start=$(date +%s)
 : > "$summary"
 : > "$log"
+echo "data: ${IKUN_DATA:-not set (the Debian folder, else the bundled sample)}" | tee -a "$log"
 
 left() { echo $((budget - ($(date +%s) - start))); }
 wanted() { [[ ",$steps," == *",$1,"* ]]; }
@@ -58,7 +60,8 @@ wanted() { [[ ",$steps," == *",$1,"* ]]; }
 step() {
   local name=$1 limit=$2 remaining began rc
   shift 2
-  remaining=$(left) skipped=0
+  # what the budget leaves, less the grace of a stopped step (--kill-after) and the summary after it
+  remaining=$(( $(left) - 20 )) skipped=0
   if [ "$remaining" -lt 5 ]; then
     echo "$name: skipped, the budget is spent" | tee -a "$summary" "$log"
     skipped=1
@@ -67,11 +70,13 @@ step() {
   [ "$limit" -gt "$remaining" ] && limit=$remaining
   began=$(date +%s)
   echo "== $name (limit ${limit} s): $*" | tee -a "$log"
-  timeout --signal=INT --kill-after=30 "$limit" "$@" > "$work/$name.log" 2>&1
+  # --foreground: one SIGINT to the command alone (not a second one to its process group, which `ikun train`
+  # would take as "stop at once" and skip its checkpoint)
+  timeout --foreground --signal=INT --kill-after=15 "$limit" "$@" > "$work/$name.log" 2>&1
   rc=$?
   cat "$work/$name.log" >> "$log"
   local note=""
-  [ "$rc" -eq 124 ] || [ "$rc" -eq 130 ] && note=" (stopped at its limit)"
+  case "$rc" in 124 | 130 | 137) note=" (stopped at its limit)" ;; esac
   echo "$name: exit $rc$note, $(( $(date +%s) - began )) s" | tee -a "$summary" "$log"
   tail -n 40 "$work/$name.log"
 }
@@ -122,7 +127,8 @@ for opt in sgd adam; do
   # the run's figures from its metrics.jsonl: epochs done, last and best test accuracy, median seconds
   node -e '
     const fs = require("fs"), file = process.argv[1] + "/metrics.jsonl";
-    const rows = fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
+    const parse = (l) => { try { return JSON.parse(l); } catch { return null; } };  // a line cut off by a kill
+    const rows = fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").map(parse).filter((r) => r && typeof r.test_acc === "number") : [];
     if (rows.length === 0) { console.log(`${process.argv[2]}: no epoch finished`); process.exit(0); }
     const last = rows[rows.length - 1], best = Math.max(...rows.map((r) => r.test_acc));
     // medians past epoch 1 (its caches are cold), epoch_s includes the test pass
@@ -139,9 +145,11 @@ if [ -f "$out/torch-anchor.json" ]; then
     node -e '
       const fs = require("fs"), [, logFile, anchorFile, precision] = process.argv;
       const row = fs.readFileSync(logFile, "utf8").split("\n").find((l) => l.startsWith("training epoch (s)"));
-      const ikun = row ? Number(row.split("|")[1]) : NaN, torch = JSON.parse(fs.readFileSync(anchorFile, "utf8")).epoch_s;
+      const anchor = JSON.parse(fs.readFileSync(anchorFile, "utf8")), torch = anchor.epoch_s;
+      const ikun = row ? Number(row.split("|")[1]) : NaN;
       if (!(ikun > 0) || !(torch > 0)) process.exit(0);
-      console.log(`same-session ratio, ${precision}: ikun ${ikun.toFixed(3)} s per training epoch, plain PyTorch ${torch.toFixed(3)} s: ` +
+      console.log(`same-session ratio, ${precision}: ikun ${ikun.toFixed(3)} s per training epoch, plain PyTorch (its ${anchor.precision} ` +
+        `precision) ${torch.toFixed(3)} s: ` +
         `${(torch / ikun).toFixed(2)}x (the goal, 5x SpikingJelly-cupy, is about ${(5 * 1.19 / 1.25).toFixed(2)}x plain PyTorch by the reference figures)`);
     ' "$work/bench-gpu-$precision.log" "$out/torch-anchor.json" "$precision" | tee -a "$summary" "$log"
   done

@@ -18,7 +18,7 @@ function fakePython(): string {
   dirs.push(bin);
   writeFileSync(join(bin, 'python3'), `#!/usr/bin/env node
 const args = process.argv.slice(2), json = args[args.indexOf('--json') + 1];
-require('fs').writeFileSync(json, JSON.stringify({ epoch_s: 2, args }));
+require('fs').writeFileSync(json, JSON.stringify({ epoch_s: 2, precision: 'default', args }));
 console.log('fake torch-anchor');
 `, { mode: 0o755 });
   return bin;
@@ -69,7 +69,7 @@ describe('scripts/gpu-session.sh', () => {
     expect(anchor.args).toEqual(['bench/torch-anchor.py', '--json', join(r.out, 'torch-anchor.json'), '--smoke', '--data', 'data/sample']);
     // the same-session ratio: the anchor's 2 s against the bench's training epoch
     const benchEpoch = Number(/^training epoch \(s\)\s*\|\s*([\d.]+)/m.exec(r.log)![1]);
-    const ratio = /^same-session ratio, fp32: ikun ([\d.]+) s per training epoch, plain PyTorch 2\.000 s: ([\d.]+)x \(the goal, 5x SpikingJelly-cupy, is about 4\.76x plain PyTorch by the reference figures\)$/m.exec(r.summary);
+    const ratio = /^same-session ratio, fp32: ikun ([\d.]+) s per training epoch, plain PyTorch \(its default precision\) 2\.000 s: ([\d.]+)x \(the goal, 5x SpikingJelly-cupy, is about 4\.76x plain PyTorch by the reference figures\)$/m.exec(r.summary);
     expect(ratio, r.summary).not.toBeNull();
     expect(Number(ratio![1])).toBe(benchEpoch);
     expect(Number(ratio![2])).toBeCloseTo(2 / benchEpoch, 2);
@@ -104,7 +104,7 @@ describe('scripts/gpu-session.sh', () => {
   });
 
   it('stops a step at what the budget leaves and skips the steps after it', async () => {
-    const r = await session(['--smoke', '--budget', '10']);
+    const r = await session(['--smoke', '--budget', '32']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.summary).toMatch(/^gpu-check: exit 0, \d+ s$/m);
     expect(r.summary).toMatch(/^bench-gpu-fp32: exit (124|130) \(stopped at its limit\), \d+ s$/m);
