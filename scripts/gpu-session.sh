@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 for f in dist/bench/gpu-check.js dist/bench/gpu.js dist/lib/cli.js; do
-  [ -f "$f" ] || { echo "gpu-session: $f is missing: run it from the project root after npm run build:ts (and build the addon)" >&2; exit 2; }
+  [ -f "$f" ] || { echo "gpu-session: $f is missing: build the addon and run npm run build:ts first" >&2; exit 2; }
 done
 # scripts/gpu-pack.sh brings Fashion-MNIST as plain IDX files in build/fashion-mnist
 if [ -z "${IKUN_DATA:-}" ] && [ -f build/fashion-mnist/train-images-idx3-ubyte ]; then export IKUN_DATA=$PWD/build/fashion-mnist; fi
